@@ -1,0 +1,1 @@
+//! The bgpd configuration: TOML schema, validation and reload diff. Not built yet.

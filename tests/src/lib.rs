@@ -1,0 +1,1 @@
+//! Lab harness: network namespaces, veth links and real BGP daemons. Not built yet.

@@ -1,0 +1,255 @@
+//! The second layer: the validated configuration the daemon runs on.
+//!
+//! Every value is in range and every default is filled in; cross-references (policy names,
+//! neighbor names in policies) resolve. The types carry no spans and compare by value, which is
+//! what [`crate::diff`] needs.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::policy::Policy;
+use crate::types::{
+    AddPathMode, AddressFamily, Asn, GtsmHops, HoldTime, RestartTime, RouterId, Secret, StaleTime,
+};
+
+/// A complete, valid configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[global]`.
+    pub global: Global,
+    /// `[control]`.
+    pub control: Control,
+    /// `[metrics]`; `None` when `enabled = false`.
+    pub metrics: Option<Metrics>,
+    /// `[kernel]`; `None` when the section is absent or `enabled = false`: no FIB programming.
+    pub kernel: Option<Kernel>,
+    /// `[[originate]]`, in file order.
+    pub originate: Vec<Originate>,
+    /// `[[neighbor]]`, in file order; names and addresses are unique, ranges do not overlap.
+    pub neighbors: Vec<Neighbor>,
+    /// `[policy.NAME]`, by name.
+    pub policies: BTreeMap<String, Policy>,
+}
+
+impl Config {
+    /// The neighbor called `name`.
+    pub fn neighbor(&self, name: &str) -> Option<&Neighbor> {
+        self.neighbors.iter().find(|n| n.name == name)
+    }
+
+    /// The policy called `name`.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.get(name)
+    }
+
+    /// Which configured neighbor an incoming connection from `addr` belongs to: a fixed
+    /// neighbor with that address, else the dynamic range containing it (ranges never overlap
+    /// and never contain a fixed neighbor's address, so the answer is unique).
+    pub fn neighbor_for_address(&self, addr: IpAddr) -> Option<&Neighbor> {
+        self.neighbors
+            .iter()
+            .find(|n| n.peer == Peer::Address(addr))
+            .or_else(|| self.neighbors.iter().find(|n| n.peer.contains(addr)))
+    }
+}
+
+/// `[global]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// Our AS number.
+    pub asn: Asn,
+    /// Our BGP identifier.
+    pub router_id: RouterId,
+    /// Where to accept BGP connections; default `0.0.0.0:179` and `[::]:179`. May be empty
+    /// (never accept, only connect).
+    pub listen: Vec<SocketAddr>,
+    /// Route reflector cluster ID (RFC 4456); defaults to the router ID.
+    pub cluster_id: RouterId,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// The Unix socket `bgpctl` talks to; default `/run/bgpd/bgpd.sock`.
+    pub socket: PathBuf,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Where `GET /metrics` is served; default `127.0.0.1:9179`.
+    pub listen: SocketAddr,
+}
+
+/// `[kernel]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kernel {
+    /// Linux routing table to install selected routes into; default 254 (main).
+    pub table: u32,
+    /// Policy choosing the routes to install; `None`: every selected route not from us.
+    pub export: Option<String>,
+}
+
+/// One `[[originate]]`: a prefix this router advertises itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Originate {
+    /// The prefix (host bits are never set).
+    pub prefix: IpNet,
+    /// Advertise only while a more specific route inside `prefix` is in the Loc-RIB.
+    pub require_more_specific: bool,
+}
+
+/// Where a neighbor is: one address, or a range of addresses accepted dynamically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// A fixed neighbor (`address = ...`).
+    Address(IpAddr),
+    /// A dynamic group (`range = ...`): any peer connecting from inside; always passive.
+    Range(IpNet),
+}
+
+impl Peer {
+    /// Whether `addr` is this peer (or inside its range).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match self {
+            Peer::Address(a) => *a == addr,
+            Peer::Range(net) => net.contains(&addr),
+        }
+    }
+
+    /// True for an IPv4 address or range.
+    pub fn is_ipv4(&self) -> bool {
+        match self {
+            Peer::Address(a) => a.is_ipv4(),
+            Peer::Range(net) => matches!(net, IpNet::V4(_)),
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Address(a) => a.fmt(f),
+            Peer::Range(n) => n.fmt(f),
+        }
+    }
+}
+
+/// A prefix limit with its warning level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixLimit {
+    /// The limit.
+    pub limit: u32,
+    /// Warn (log, metric) at this percentage of the limit, 1..=100; default 90.
+    pub warning_percent: u8,
+}
+
+impl PrefixLimit {
+    /// The route count at which to warn: `ceil(limit * warning_percent / 100)`.
+    pub fn warning_threshold(&self) -> u32 {
+        let scaled = u64::from(self.limit) * u64::from(self.warning_percent);
+        u32::try_from(scaled.div_ceil(100)).unwrap_or(self.limit)
+    }
+}
+
+/// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) for one neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// Advertise the capability (and keep the neighbor's routes when it restarts); default true.
+    pub enabled: bool,
+    /// Restart time we advertise; default 120 s.
+    pub restart_time: RestartTime,
+    /// Long-lived stale time we advertise; default 0 (LLGR off).
+    pub long_lived_stale_time: StaleTime,
+}
+
+impl Default for GracefulRestart {
+    fn default() -> Self {
+        GracefulRestart {
+            enabled: true,
+            restart_time: RestartTime::DEFAULT,
+            long_lived_stale_time: StaleTime::OFF,
+        }
+    }
+}
+
+/// One `[[neighbor]]`: a fixed peer or a dynamic group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    /// Unique name: used by `bgpctl`, in logs and as the `neighbor` metric label.
+    pub name: String,
+    /// Free text shown by `bgpctl show neighbor`.
+    pub description: Option<String>,
+    /// `false`: configured but administratively down; default true.
+    pub enabled: bool,
+    /// The address or range.
+    pub peer: Peer,
+    /// The neighbor's AS; equal to the global ASN for iBGP.
+    pub remote_as: Asn,
+    /// Source address for outgoing connections; default: chosen by the kernel.
+    pub local_address: Option<IpAddr>,
+    /// Never connect, only accept; always true for a range.
+    pub passive: bool,
+    /// Route reflector client (RFC 4456); iBGP only.
+    pub route_reflector_client: bool,
+    /// Rewrite the next hop of eBGP-learned routes to ourselves when advertising to this
+    /// neighbor; reflected iBGP routes keep their next hop.
+    pub next_hop_self: bool,
+    /// Hold time we offer; default 90 s.
+    pub hold_time: HoldTime,
+    /// Keepalive interval in seconds; default `hold_time / 3`; always < hold time, 0 iff the
+    /// hold time is 0.
+    pub keepalive: u16,
+    /// Seconds between connection attempts; default 120 (RFC 4271 suggestion).
+    pub connect_retry: u32,
+    /// TCP-MD5 key (RFC 2385), from `password` or `password_file`.
+    pub password: Option<Secret>,
+    /// GTSM (RFC 5082) hops; `None`: off.
+    pub ttl_security: Option<GtsmHops>,
+    /// Import policy name; `None` on eBGP means nothing is accepted (RFC 8212), on iBGP
+    /// everything.
+    pub import: Option<String>,
+    /// Export policy name; `None` on eBGP means nothing is sent (RFC 8212), on iBGP the usual
+    /// iBGP/route reflection rules apply unfiltered.
+    pub export: Option<String>,
+    /// Limit on routes received (counted in the Adj-RIB-In, before import policy). Over the
+    /// limit: NOTIFICATION Cease / Maximum Number of Prefixes Reached (RFC 4486).
+    pub max_prefixes: Option<PrefixLimit>,
+    /// After the session is torn down for exceeding `max_prefixes`, reconnect after this long;
+    /// `None`: stay down until `bgpctl neighbor NAME up`. Default 60 s.
+    pub max_prefixes_restart: Option<Duration>,
+    /// Limit on routes advertised: never exceeded (routes past it are not sent).
+    pub max_prefixes_out: Option<PrefixLimit>,
+    /// Address families to negotiate; default: the family of the address or range.
+    pub families: Vec<AddressFamily>,
+    /// ADD-PATH (RFC 7911) per family; absent families: off.
+    pub add_path: BTreeMap<AddressFamily, AddPathMode>,
+    /// Graceful restart settings.
+    pub graceful_restart: GracefulRestart,
+}
+
+impl Neighbor {
+    /// iBGP when the neighbor is in our AS.
+    pub fn is_ibgp(&self, local_as: Asn) -> bool {
+        self.remote_as == local_as
+    }
+
+    /// True for a `range` neighbor.
+    pub fn is_dynamic(&self) -> bool {
+        matches!(self.peer, Peer::Range(_))
+    }
+
+    /// The keepalive interval as a duration.
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keepalive))
+    }
+
+    /// The connect retry interval as a duration.
+    pub fn connect_retry_interval(&self) -> Duration {
+        Duration::from_secs(u64::from(self.connect_retry))
+    }
+}

@@ -1,0 +1,179 @@
+//! The first layer: the TOML file as serde structs, exactly as written, with spans.
+//!
+//! Every struct denies unknown keys (a typo is an error, never a silently ignored setting) and
+//! keeps values as TOML gives them (`i64`, `String`) wrapped in [`Spanned`], so that the second
+//! layer (`validate`) can range-check them and point at the offending value. Nothing here has a
+//! default or a meaning; that is the model's job.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A string value with its span.
+pub(crate) type Str = Spanned<String>;
+/// An integer value with its span.
+pub(crate) type Int = Spanned<i64>;
+/// A boolean value with its span.
+pub(crate) type Bool = Spanned<bool>;
+
+/// `[global]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GlobalSchema {
+    pub asn: Int,
+    pub router_id: Str,
+    pub listen: Option<Spanned<Vec<Str>>>,
+    pub cluster_id: Option<Str>,
+}
+
+/// `[control]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ControlSchema {
+    pub socket: Option<Str>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MetricsSchema {
+    pub enabled: Option<Bool>,
+    pub listen: Option<Str>,
+}
+
+/// `[kernel]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KernelSchema {
+    pub enabled: Option<Bool>,
+    pub table: Option<Int>,
+    pub export: Option<Str>,
+}
+
+/// One `[[originate]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OriginateSchema {
+    pub prefix: Str,
+    pub require_more_specific: Option<Bool>,
+}
+
+/// One `[[neighbor]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NeighborSchema {
+    pub name: Str,
+    pub description: Option<Str>,
+    pub enabled: Option<Bool>,
+    pub address: Option<Str>,
+    pub range: Option<Str>,
+    pub remote_as: Int,
+    pub local_address: Option<Str>,
+    pub passive: Option<Bool>,
+    pub route_reflector_client: Option<Bool>,
+    pub next_hop_self: Option<Bool>,
+    pub hold_time: Option<Int>,
+    pub keepalive: Option<Int>,
+    pub connect_retry: Option<Int>,
+    pub password: Option<Str>,
+    pub password_file: Option<Str>,
+    pub ttl_security: Option<Int>,
+    pub import: Option<Str>,
+    pub export: Option<Str>,
+    pub max_prefixes: Option<Int>,
+    pub max_prefixes_warning: Option<Int>,
+    pub max_prefixes_restart: Option<Int>,
+    pub max_prefixes_out: Option<Int>,
+    pub max_prefixes_out_warning: Option<Int>,
+    pub families: Option<Spanned<Vec<Str>>>,
+    pub add_path: Option<Spanned<BTreeMap<Str, Str>>>,
+    pub graceful_restart: Option<Spanned<GracefulRestartSchema>>,
+}
+
+/// `graceful_restart = { ... }` inside a neighbor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GracefulRestartSchema {
+    pub enabled: Option<Bool>,
+    pub restart_time: Option<Int>,
+    pub long_lived_stale_time: Option<Int>,
+}
+
+/// `[policy.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PolicySchema {
+    pub default: Option<Str>,
+    pub term: Option<Vec<Spanned<TermSchema>>>,
+}
+
+/// One `[[policy.NAME.term]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TermSchema {
+    pub name: Option<Str>,
+    pub prefixes: Option<Vec<Str>>,
+    pub communities: Option<Vec<Str>>,
+    pub large_communities: Option<Vec<Str>>,
+    pub as_path: Option<Spanned<AsPathSchema>>,
+    pub neighbor: Option<Vec<Str>>,
+    pub action: Str,
+    pub set: Option<Spanned<SetSchema>>,
+}
+
+/// `as_path = { ... }` inside a term.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AsPathSchema {
+    pub contains: Option<Vec<Int>>,
+    pub origin: Option<Vec<Int>>,
+    pub min_length: Option<Int>,
+    pub max_length: Option<Int>,
+}
+
+/// `set = { ... }` inside a term.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SetSchema {
+    pub local_pref: Option<Int>,
+    pub med: Option<Int>,
+    pub communities_add: Option<Vec<Str>>,
+    pub communities_remove: Option<Vec<Str>>,
+    pub large_communities_add: Option<Vec<Str>>,
+    pub large_communities_remove: Option<Vec<Str>>,
+    pub as_path_prepend: Option<Spanned<PrependSchema>>,
+    pub next_hop_self: Option<Bool>,
+}
+
+/// `as_path_prepend = { asn = ..., count = ... }` inside a `set`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrependSchema {
+    pub asn: Option<Int>,
+    pub count: Option<Int>,
+}
+
+/// The whole file, split into the pieces that are deserialized separately (so that a mistake
+/// in one neighbor does not hide the mistakes in the next).
+#[derive(Debug, Default)]
+pub(crate) struct Document {
+    pub global: Option<Spanned<GlobalSchema>>,
+    pub control: Option<ControlSchema>,
+    pub metrics: Option<MetricsSchema>,
+    pub kernel: Option<Spanned<KernelSchema>>,
+    pub originate: Vec<Spanned<OriginateSchema>>,
+    pub neighbors: Vec<Spanned<NeighborSchema>>,
+    pub policies: Vec<(Str, Spanned<PolicySchema>)>,
+}
+
+/// The top-level tables and what they hold, for the unknown-key message.
+pub(crate) const TOP_LEVEL_KEYS: [&str; 7] = [
+    "global",
+    "control",
+    "metrics",
+    "kernel",
+    "originate",
+    "neighbor",
+    "policy",
+];

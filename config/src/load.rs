@@ -2,6 +2,8 @@
 //! piece (each table, each `[[neighbor]]`, each policy) on its own, so that every syntax error
 //! and at least one schema error per piece is reported in one run.
 
+use std::ops::Range;
+
 use serde::de::{Deserialize, IntoDeserializer};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -15,7 +17,14 @@ pub(crate) fn parse_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         for e in errors {
-            diags.error(e.span().unwrap_or(0..0), toml_message(e.message()));
+            let span = e.span().unwrap_or(0..0);
+            let mut message = toml_message(e.message());
+            if message == "duplicate key" {
+                if let Some(key) = text.get(span.clone()) {
+                    message = format!("duplicate key `{}`", key.trim());
+                }
+            }
+            diags.error(span, message);
         }
         return None;
     }
@@ -23,10 +32,13 @@ pub(crate) fn parse_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
     for (key, value) in root.into_inner() {
         let key_span = key.span();
         match key.get_ref().as_ref() {
-            "global" => doc.global = piece(value, diags),
-            "control" => doc.control = piece(value, diags),
-            "metrics" => doc.metrics = piece(value, diags),
-            "kernel" => doc.kernel = piece(value, diags),
+            "global" => {
+                doc.global_present = true;
+                doc.global = piece(value, "global", diags);
+            }
+            "control" => doc.control = piece(value, "control", diags),
+            "metrics" => doc.metrics = piece(value, "metrics", diags),
+            "kernel" => doc.kernel = piece(value, "kernel", diags),
             "originate" => doc.originate = array_of_tables(value, "originate", diags),
             "neighbor" => doc.neighbors = array_of_tables(value, "neighbor", diags),
             "policy" => doc.policies = policies(value, diags),
@@ -46,18 +58,55 @@ pub(crate) fn parse_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
     Some(doc)
 }
 
-/// Deserializes one piece, recording the error (at its span) on failure.
+/// Deserializes one piece (`what` names it in messages), recording every error at its span.
+///
+/// serde stops at the first error, so after one the offending key is dropped from the table
+/// and the piece is deserialized again, until it succeeds or the error is not about one key
+/// (a missing required key, a wrong type for the whole piece). A piece with errors may still
+/// be returned (without the bad keys), so that its remaining values are checked too; the
+/// configuration is rejected anyway because errors were recorded.
 fn piece<'de, T: Deserialize<'de>>(
     value: Spanned<DeValue<'de>>,
+    what: &str,
     diags: &mut Diagnostics<'_>,
 ) -> Option<T> {
     let whole = value.span();
-    match T::deserialize(value.into_deserializer()) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            diags.error(e.span().unwrap_or(whole), toml_message(e.message()));
-            None
+    let mut value = value;
+    let mut dropped: Vec<String> = Vec::new();
+    loop {
+        let error = match T::deserialize(value.clone().into_deserializer()) {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let span = error.span().unwrap_or_else(|| whole.clone());
+        let message = toml_message(error.message());
+        // A key dropped earlier is now "missing": that was already reported.
+        if dropped
+            .iter()
+            .any(|k| message == format!("missing key `{k}`"))
+        {
+            return None;
         }
+        let DeValue::Table(table) = value.get_mut() else {
+            diags.error(span, format!("`{what}`: {message}"));
+            return None;
+        };
+        let inside = |outer: &Range<usize>| outer.start <= span.start && span.end <= outer.end;
+        let culprit = table.iter().find_map(|(k, v)| {
+            (inside(&k.span()) || inside(&v.span()))
+                .then(|| (k.get_ref().to_string(), v.span() == span))
+        });
+        let Some((key, is_value)) = culprit else {
+            diags.error(span, message);
+            return None;
+        };
+        if is_value {
+            diags.error(span, format!("`{key}`: {message}"));
+        } else {
+            diags.error(span, message);
+        }
+        table.remove(key.as_str());
+        dropped.push(key);
     }
 }
 
@@ -71,14 +120,14 @@ fn array_of_tables<'de, T: Deserialize<'de>>(
     match value.into_inner() {
         DeValue::Array(items) => items
             .into_iter()
-            .filter_map(|item| piece(item, diags))
+            .filter_map(|item| piece(item, name, diags))
             .collect(),
         other => {
             diags.error(
                 span,
                 format!(
-                    "`{name}` must be an array of tables (`[[{name}]]`), not a {}",
-                    other.type_str()
+                    "`{name}` must be an array of tables (`[[{name}]]`), not {}",
+                    with_article(other.type_str())
                 ),
             );
             Vec::new()
@@ -98,15 +147,15 @@ fn policies<'de, T: Deserialize<'de>>(
             .filter_map(|(name, body)| {
                 let name_span = name.span();
                 let name = Spanned::new(name_span, name.into_inner().into_owned());
-                piece(body, diags).map(|p| (name, p))
+                piece(body, "policy", diags).map(|p| (name, p))
             })
             .collect(),
         other => {
             diags.error(
                 span,
                 format!(
-                    "`policy` must be a table of named policies (`[policy.NAME]`), not a {}",
-                    other.type_str()
+                    "`policy` must be a table of named policies (`[policy.NAME]`), not {}",
+                    with_article(other.type_str())
                 ),
             );
             Vec::new()
@@ -114,12 +163,36 @@ fn policies<'de, T: Deserialize<'de>>(
     }
 }
 
-/// The toml crate's messages, trimmed to one line and without a trailing newline.
+/// "an integer", "a table", ...
+fn with_article(noun: &str) -> String {
+    match noun.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {noun}"),
+        _ => format!("a {noun}"),
+    }
+}
+
+/// The toml and serde messages, trimmed to one line and with serde's Rust type names replaced
+/// by TOML's words.
 fn toml_message(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
     if line.is_empty() {
-        "invalid TOML".to_owned()
-    } else {
-        line.to_owned()
+        return "invalid TOML".to_owned();
     }
+    let mut out = line.to_owned();
+    for (rust, toml) in [
+        ("unknown field", "unknown key"),
+        ("missing field", "missing key"),
+        ("expected i64", "expected an integer"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        out = out.replace(rust, toml);
+    }
+    // `expected struct GlobalSchema` and the like.
+    if let Some(i) = out.find("expected struct ") {
+        out.truncate(i);
+        out.push_str("expected a table");
+    }
+    out
 }

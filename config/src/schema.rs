@@ -158,6 +158,8 @@ pub(crate) struct PrependSchema {
 /// in one neighbor does not hide the mistakes in the next).
 #[derive(Debug, Default)]
 pub(crate) struct Document {
+    /// `[global]` was in the file (even if it had errors).
+    pub global_present: bool,
     pub global: Option<Spanned<GlobalSchema>>,
     pub control: Option<ControlSchema>,
     pub metrics: Option<MetricsSchema>,

@@ -41,6 +41,7 @@ pub(crate) fn validate(
 
     let global = match &doc.global {
         Some(g) => global(&mut ck, g.get_ref()),
+        None if doc.global_present => None,
         None => {
             ck.error(
                 0..0,

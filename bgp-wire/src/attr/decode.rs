@@ -110,7 +110,13 @@ pub(crate) fn decode_attributes(
         }
         seen[word] |= bit;
 
-        let flags = flag_byte & 0xf0;
+        // The low four bits are ignored on receipt (RFC 4271 section 4.3). Extended Length is
+        // kept only where it was a choice (the value would fit one octet), so that the
+        // re-encoding matches what the peer sent.
+        let mut flags = flag_byte & 0xf0;
+        if len > 255 {
+            flags &= !EXTENDED_LENGTH;
+        }
         if let Some(expected) = expected_flags(type_code) {
             let partial_allowed = expected == OPTIONAL | TRANSITIVE;
             if flags & (OPTIONAL | TRANSITIVE) != expected
@@ -315,5 +321,12 @@ fn decode_mp(t: u8, v: &[u8], ctx: &Context) -> Result<AttrValue, Malformed> {
     } else {
         MpUnreach::decode(family, v, add_path).map(AttrValue::MpUnreach)
     };
-    decoded.map_err(|reason| Malformed(reason, Action::AfiSafiDisable(family)))
+    // RFC 4760 section 7: any error in an MP attribute is an Optional Attribute Error.
+    decoded.map_err(|reason| {
+        let reason = match reason {
+            Reason::InvalidNetwork(what) => Reason::OptionalAttribute { type_code: t, what },
+            other => other,
+        };
+        Malformed(reason, Action::AfiSafiDisable(family))
+    })
 }

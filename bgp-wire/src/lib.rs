@@ -29,6 +29,9 @@ mod context;
 mod error;
 mod family;
 mod framer;
+#[doc(hidden)]
+#[allow(clippy::panic)] // a failed check must crash the fuzzer
+pub mod fuzzing;
 mod message;
 mod nlri;
 pub mod notification;

@@ -135,3 +135,15 @@ fn lab() {
         .neighbor_for_address("198.51.100.1".parse().unwrap())
         .is_none());
 }
+
+#[test]
+fn example_in_docs_config_md_validates() {
+    let doc = std::fs::read_to_string(examples_dir().join("../docs/config.md")).unwrap();
+    let start = doc.find("## Example\n\n```toml\n").unwrap() + "## Example\n\n```toml\n".len();
+    let len = doc[start..].find("```").unwrap();
+    // Named as if it sat in examples/, where `vbr.key` is.
+    let file = examples_dir().join("docs-example.toml");
+    let (c, warnings) = Config::from_str(&doc[start..start + len], file.to_str().unwrap()).unwrap();
+    only_key_file_warnings("docs/config.md", &warnings);
+    assert_eq!(c.neighbors.len(), 1);
+}

@@ -58,6 +58,7 @@ pub(crate) struct Diagnostics<'a> {
     file: &'a str,
     text: &'a str,
     items: Vec<(usize, Severity, String)>,
+    partial: Vec<Range<usize>>,
 }
 
 impl<'a> Diagnostics<'a> {
@@ -67,6 +68,7 @@ impl<'a> Diagnostics<'a> {
             file,
             text,
             items: Vec::new(),
+            partial: Vec::new(),
         }
     }
 
@@ -90,6 +92,19 @@ impl<'a> Diagnostics<'a> {
     /// True when at least one error was recorded.
     pub(crate) fn has_errors(&self) -> bool {
         self.error_count() > 0
+    }
+
+    /// Remembers that the piece (table, neighbor, term) at `span` was read with schema errors,
+    /// so its bad keys were dropped.
+    pub(crate) fn mark_partial(&mut self, span: Range<usize>) {
+        self.partial.push(span);
+    }
+
+    /// Whether the piece at `span` was read with schema errors: checks that draw conclusions
+    /// from a key's absence (a "missing" policy, an unconditional term) hold back, since the
+    /// key may have been dropped for an error already reported.
+    pub(crate) fn is_partial(&self, span: &Range<usize>) -> bool {
+        self.partial.contains(span)
     }
 
     /// How many errors were recorded so far (to tell whether a step added any).

@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostics;
-use crate::schema::{Document, TOP_LEVEL_KEYS};
+use crate::schema::{Document, PolicySchema, TermSchema, TOP_LEVEL_KEYS};
 
 /// Parses `text` into the schema layer. Returns `None` when the TOML itself is malformed (the
 /// syntax errors are in `diags`); schema errors are recorded and the piece is skipped.
@@ -39,8 +39,10 @@ pub(crate) fn parse_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
             "control" => doc.control = piece(value, "control", diags),
             "metrics" => doc.metrics = piece(value, "metrics", diags),
             "kernel" => doc.kernel = piece(value, "kernel", diags),
-            "originate" => doc.originate = array_of_tables(value, "originate", diags),
-            "neighbor" => doc.neighbors = array_of_tables(value, "neighbor", diags),
+            "originate" => {
+                doc.originate = array_of_tables(value, "originate", "[[originate]]", diags)
+            }
+            "neighbor" => doc.neighbors = array_of_tables(value, "neighbor", "[[neighbor]]", diags),
             "policy" => doc.policies = policies(value, diags),
             other => diags.error(
                 key_span,
@@ -78,6 +80,7 @@ fn piece<'de, T: Deserialize<'de>>(
             Ok(v) => return Some(v),
             Err(e) => e,
         };
+        diags.mark_partial(whole.clone());
         let span = error.span().unwrap_or_else(|| whole.clone());
         let message = toml_message(error.message());
         // A key dropped earlier is now "missing": that was already reported.
@@ -110,10 +113,11 @@ fn piece<'de, T: Deserialize<'de>>(
     }
 }
 
-/// `[[name]]`: each element deserialized on its own.
+/// An array of tables (`header` shows how it is written): each element deserialized on its own.
 fn array_of_tables<'de, T: Deserialize<'de>>(
     value: Spanned<DeValue<'de>>,
     name: &str,
+    header: &str,
     diags: &mut Diagnostics<'_>,
 ) -> Vec<T> {
     let span = value.span();
@@ -126,7 +130,7 @@ fn array_of_tables<'de, T: Deserialize<'de>>(
             diags.error(
                 span,
                 format!(
-                    "`{name}` must be an array of tables (`[[{name}]]`), not {}",
+                    "`{name}` must be an array of tables (`{header}`), not {}",
                     with_article(other.type_str())
                 ),
             );
@@ -135,11 +139,12 @@ fn array_of_tables<'de, T: Deserialize<'de>>(
     }
 }
 
-/// `[policy.NAME]`: each policy deserialized on its own, keeping the name's span.
-fn policies<'de, T: Deserialize<'de>>(
-    value: Spanned<DeValue<'de>>,
+/// `[policy.NAME]`: each policy, and each of its terms, deserialized on its own, keeping the
+/// name's span.
+fn policies(
+    value: Spanned<DeValue<'_>>,
     diags: &mut Diagnostics<'_>,
-) -> Vec<(Spanned<String>, T)> {
+) -> Vec<(Spanned<String>, Spanned<PolicySchema>)> {
     let span = value.span();
     match value.into_inner() {
         DeValue::Table(table) => table
@@ -147,7 +152,18 @@ fn policies<'de, T: Deserialize<'de>>(
             .filter_map(|(name, body)| {
                 let name_span = name.span();
                 let name = Spanned::new(name_span, name.into_inner().into_owned());
-                piece(body, "policy", diags).map(|p| (name, p))
+                let mut body = body;
+                let terms = match body.get_mut() {
+                    DeValue::Table(t) => t.remove("term"),
+                    _ => None,
+                };
+                let header = format!("[[policy.{}.term]]", name.get_ref());
+                let terms = terms.map_or_else(Vec::new, |t| {
+                    array_of_tables::<Spanned<TermSchema>>(t, "term", &header, diags)
+                });
+                let mut policy: Spanned<PolicySchema> = piece(body, "policy", diags)?;
+                policy.get_mut().terms = terms;
+                Some((name, policy))
             })
             .collect(),
         other => {

@@ -105,7 +105,14 @@ pub(crate) struct GracefulRestartSchema {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PolicySchema {
     pub default: Option<Str>,
-    pub term: Option<Vec<Spanned<TermSchema>>>,
+    /// Always absent when deserialized: `load` takes `term` out of the table first and reads
+    /// each term on its own into `terms` (so one bad term does not hide the others). Declared
+    /// so that "unknown key" messages list it.
+    #[allow(dead_code)]
+    pub term: Option<serde::de::IgnoredAny>,
+    /// The terms, in file order.
+    #[serde(skip)]
+    pub terms: Vec<Spanned<TermSchema>>,
 }
 
 /// One `[[policy.NAME.term]]`.

@@ -577,3 +577,60 @@ fn load_reports_unreadable_and_non_utf8_files() {
         format!("{}:2:11: the file is not valid UTF-8", path.display())
     );
 }
+
+#[test]
+fn each_term_is_read_on_its_own() {
+    let text = with_global(
+        "[policy.p]\ndefault = \"accept\"\n\
+         [[policy.p.term]]\nprefix = [\"10.0.0.0/8\"]\naction = \"accept\"\n\
+         [[policy.p.term]]\naction = \"accept\"\nset = { localpref = 1 }\n\
+         [[policy.p.term]]\nprefixes = [\"10.0.0.0/8\"]\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "bgpd.toml:4:9: warning: policy `p` is not used by any neighbor or by `[kernel]`",
+            "bgpd.toml:7:1: unknown key `prefix`, expected one of `name`, `prefixes`, \
+             `communities`, `large_communities`, `as_path`, `neighbor`, `action`, `set`",
+            "bgpd.toml:11:9: unknown key `localpref`, expected one of `local_pref`, `med`, \
+             `communities_add`, `communities_remove`, `large_communities_add`, \
+             `large_communities_remove`, `as_path_prepend`, `next_hop_self`",
+            "bgpd.toml:12:1: missing key `action`",
+        ]
+    );
+    assert_eq!(
+        errors(&with_global("[policy.p]\nterm = 1\ndefaults = \"accept\"\n")),
+        [
+            "bgpd.toml:4:9: warning: policy `p` is not used by any neighbor or by `[kernel]`",
+            "bgpd.toml:5:8: `term` must be an array of tables (`[[policy.p.term]]`), not an integer",
+            "bgpd.toml:6:1: unknown key `defaults`, expected `default` or `term`",
+        ]
+    );
+}
+
+#[test]
+fn passive_neighbors_without_listen_warn() {
+    let text = "[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\nlisten = []\n\
+                [[neighbor]]\nname = \"nodes\"\nrange = \"192.0.2.0/24\"\nremote_as = 64512\n";
+    assert_eq!(
+        warnings(text),
+        [
+            "bgpd.toml:7:9: warning: neighbor `nodes` only accepts connections, but `[global] \
+          listen` is empty"
+        ]
+    );
+}
+
+#[test]
+fn a_dropped_key_is_not_reported_as_missing_policy() {
+    let text = with_global(
+        "[[neighbor]]\nname = \"vbr\"\naddress = \"203.0.113.2\"\nremote_as = 45104\n\
+         imports = \"p\"\nexport = \"p\"\n[policy.p]\n",
+    );
+    let errors = errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("bgpd.toml:8:1: unknown key `imports`, expected one of `name`,"),
+        "{errors:?}"
+    );
+}

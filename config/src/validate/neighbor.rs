@@ -57,7 +57,10 @@ pub(super) fn neighbors(
             .or(schema.range.as_ref())
             .map_or(n.span(), |s| s.span());
         cross_check(ck, &out, &neighbor, peer_span.clone());
-        rfc8212(ck, &neighbor, schema, global);
+        // A key dropped for an error (say a mistyped `import`) is not a missing policy.
+        if !ck.diags.is_partial(&n.span()) {
+            rfc8212(ck, &neighbor, schema, global);
+        }
         if neighbor.passive && global.is_some_and(|g| g.listen.is_empty()) {
             ck.warning(
                 peer_span.clone(),

@@ -36,7 +36,7 @@ pub(super) fn policy(ck: &mut Checker<'_, '_>, name: &Str, p: &PolicySchema) -> 
     let mut terms = Vec::new();
     let mut ok = true;
     let mut final_term: Option<usize> = None;
-    for t in p.term.iter().flatten() {
+    for t in &p.terms {
         if let Some(at) = final_term {
             let line = ck.diags.line_of(at);
             ck.warning(
@@ -50,6 +50,7 @@ pub(super) fn policy(ck: &mut Checker<'_, '_>, name: &Str, p: &PolicySchema) -> 
         match term(ck, t.get_ref(), t.span()) {
             Some(term) => {
                 if final_term.is_none()
+                    && !ck.diags.is_partial(&t.span())
                     && term.matches == Match::default()
                     && term.action != Action::Next
                 {

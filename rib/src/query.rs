@@ -1,0 +1,157 @@
+//! Read-only queries: exact match, longest-prefix match, more-specifics (`bgpctl show rib
+//! --longer`, conditional aggregation), a peer's routes (`show rib neighbor`), and the
+//! decision explained path by path (`show rib PREFIX`).
+
+use bgp_wire::Family;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use prefix_trie::PrefixMap;
+
+use crate::change::Selected;
+use crate::decision::Step;
+use crate::path::{Dest, Path, Spill};
+use crate::peer::PeerId;
+use crate::table::{Resolver, Rib};
+
+/// One prefix and its paths, as held.
+#[derive(Debug, Clone, Copy)]
+pub struct DestView<'a> {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Its paths, in no particular order; flags say which are selected.
+    pub paths: &'a [Path],
+}
+
+impl DestView<'_> {
+    /// The best path.
+    pub fn best(&self) -> Option<&Path> {
+        self.paths.iter().find(|p| p.is_best())
+    }
+
+    /// The selection (best path and multipath set).
+    pub fn selected(&self) -> Selected {
+        Selected::of(self.paths)
+    }
+}
+
+fn view<'a, P: Into<IpNet>>(spill: &'a Spill, (p, d): (P, &'a Dest)) -> DestView<'a> {
+    DestView {
+        prefix: p.into(),
+        paths: d.paths(spill),
+    }
+}
+
+/// Either family's iterator.
+enum Both<A, B> {
+    V4(A),
+    V6(B),
+    None,
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Both<A, B> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Both::V4(a) => a.next(),
+            Both::V6(b) => b.next(),
+            Both::None => None,
+        }
+    }
+}
+
+fn walk<'a, P: prefix_trie::Prefix + Into<IpNet> + 'a>(
+    trie: &'a PrefixMap<P, Dest>,
+    spill: &'a Spill,
+) -> impl Iterator<Item = DestView<'a>> + 'a {
+    trie.iter().map(move |e| view(spill, e))
+}
+
+impl Rib {
+    /// The prefix exactly.
+    pub fn get(&self, prefix: IpNet) -> Option<DestView<'_>> {
+        let spill = &self.core.spill;
+        match prefix.trunc() {
+            IpNet::V4(p) => self.v4.get(&p).map(|d| view(spill, (p, d))),
+            IpNet::V6(p) => self.v6.get(&p).map(|d| view(spill, (p, d))),
+        }
+    }
+
+    /// The longest prefix that covers `prefix` (a host route for an address lookup).
+    pub fn longest_match(&self, prefix: IpNet) -> Option<DestView<'_>> {
+        let spill = &self.core.spill;
+        match prefix.trunc() {
+            IpNet::V4(p) => self.v4.get_lpm(&p).map(|e| view(spill, e)),
+            IpNet::V6(p) => self.v6.get_lpm(&p).map(|e| view(spill, e)),
+        }
+    }
+
+    /// The prefixes inside `prefix`, in address order; `prefix` itself only with
+    /// `include_self`.
+    pub fn more_specifics(
+        &self,
+        prefix: IpNet,
+        include_self: bool,
+    ) -> impl Iterator<Item = DestView<'_>> + '_ {
+        let spill = &self.core.spill;
+        let prefix = prefix.trunc();
+        let it = match prefix {
+            IpNet::V4(p) => Both::V4(self.v4.children(&p).map(move |e| view(spill, e))),
+            IpNet::V6(p) => Both::V6(self.v6.children(&p).map(move |e| view(spill, e))),
+        };
+        it.filter(move |d| include_self || d.prefix != prefix)
+    }
+
+    /// Whether some route exists strictly inside `prefix` (conditional aggregation).
+    pub fn has_more_specific(&self, prefix: IpNet) -> bool {
+        self.more_specifics(prefix, false).next().is_some()
+    }
+
+    /// Every prefix of a family, in address order.
+    pub fn iter(&self, family: Family) -> impl Iterator<Item = DestView<'_>> + '_ {
+        let spill = &self.core.spill;
+        match family {
+            Family::Ipv4Unicast => Both::V4(walk::<Ipv4Net>(&self.v4, spill)),
+            Family::Ipv6Unicast => Both::V6(walk::<Ipv6Net>(&self.v6, spill)),
+            Family::Other { .. } => Both::None,
+        }
+    }
+
+    /// Every path of `peer` in a family (its Adj-RIB-In, post-policy), in address order.
+    /// Walks the whole family: a per-peer index would cost memory on every path.
+    pub fn routes_of(
+        &self,
+        peer: PeerId,
+        family: Family,
+    ) -> impl Iterator<Item = (IpNet, &Path)> + '_ {
+        self.iter(family).flat_map(move |d| {
+            d.paths
+                .iter()
+                .filter(move |p| p.peer() == peer)
+                .map(move |p| (d.prefix, p))
+        })
+    }
+
+    /// The decision for `prefix` explained: each path with the step at which it lost
+    /// (`None` for the best path), as `bgpctl show rib PREFIX` prints it. Runs the decision
+    /// afresh with `resolver`, without changing the table.
+    pub fn explain(
+        &self,
+        prefix: IpNet,
+        resolver: &dyn Resolver,
+    ) -> Option<Vec<(Path, Option<Step>)>> {
+        let d = self.get(prefix)?;
+        let mut decision = crate::decision::Decision::new();
+        let cands: Vec<_> = d
+            .paths
+            .iter()
+            .map(|p| self.core.candidate(p, resolver))
+            .collect();
+        decision.run(&cands, &self.core.options);
+        Some(
+            d.paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (*p, decision.lost(i)))
+                .collect(),
+        )
+    }
+}

@@ -1,0 +1,234 @@
+//! `bgpctl`: control and inspect a running `bgpd` through its control socket, with
+//! OpenBGPD's verbs.
+//!
+//! Exit codes: 0 success, 1 the daemon answered with an error, 2 usage error, 3 the daemon
+//! cannot be reached.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bgpd::control::client::{self, ClientError, DEFAULT_SOCKET};
+use bgpd::control::format;
+use bgpd::control::protocol::{Request, Response, RibView};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use ipnet::IpNet;
+
+const EXAMPLES: &str = "\
+Examples:
+  bgpctl show summary
+  bgpctl show neighbor vbr
+  bgpctl show rib 10.100.0.0/16 --longer
+  bgpctl show rib --neighbor vbr --out
+  bgpctl --json show summary | jq '.[] | select(.state != \"established\")'
+  bgpctl neighbor vbr down --message \"maintenance until 14:00\"
+  bgpctl neighbor vbr up
+  bgpctl reload --dry-run
+
+Environment:
+  BGPCTL_SOCKET   control socket path, when --socket is not given
+
+Exit status:
+  0  success
+  1  bgpd answered with an error
+  2  usage error
+  3  bgpd cannot be reached (not running, or permission denied)";
+
+/// Control and inspect a running bgpd.
+///
+/// bgpctl talks to bgpd over its control socket (mode 0660: root and members of the
+/// daemon's group may use it). The verbs are OpenBGPD's: `show` reads state, `neighbor`
+/// acts on one session, `reload` re-reads the configuration like SIGHUP, and `shutdown`
+/// withdraws everything deliberately (Cease to every peer) and stops the daemon.
+///
+/// Output is an aligned table for humans by default; with --json, the answer's payload as
+/// JSON with stable keys, for scripts.
+#[derive(Debug, Parser)]
+#[command(name = "bgpctl", version, about, long_about, after_help = EXAMPLES)]
+struct Cli {
+    /// Control socket of the daemon [default: $BGPCTL_SOCKET, else /run/bgpd/bgpd.sock].
+    #[arg(long, short = 's', global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    /// Print the answer as JSON (stable keys) instead of a table.
+    #[arg(long, short = 'j', global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show sessions, neighbor details or routes.
+    #[command(subcommand)]
+    Show(Show),
+
+    /// Act on one neighbor: down, up, clear, refresh.
+    #[command(
+        after_help = "Examples:\n  bgpctl neighbor vbr down --message \"maintenance\"\n  \
+                            bgpctl neighbor 10.10.0.1 refresh"
+    )]
+    Neighbor {
+        /// Neighbor name or address.
+        neighbor: String,
+        #[command(subcommand)]
+        action: NeighborAction,
+    },
+
+    /// Reload the configuration (same as SIGHUP); untouched sessions stay up.
+    Reload {
+        /// Show what would change and which sessions would reset; apply nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+    },
+
+    /// Send Cease (administrative shutdown) to every peer, withdrawing our routes, then
+    /// stop bgpd. To restart without withdrawing, stop the service instead (SIGTERM).
+    Shutdown {
+        /// Shutdown communication sent to every peer (RFC 8203).
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+
+    /// Print a shell completion script.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Show {
+    /// One line per neighbor: address, AS, state, uptime, prefixes received / accepted /
+    /// advertised.
+    Summary,
+    /// Details of one neighbor (or all): capabilities, timers, counters, last error.
+    Neighbor {
+        /// Neighbor name or address; all neighbors when left out.
+        neighbor: Option<String>,
+    },
+    /// Routes: the Loc-RIB (best marked), or one neighbor's Adj-RIB-In (--in) or what was
+    /// advertised to it (--out). Non-best paths say why they lost.
+    Rib(RibArgs),
+}
+
+#[derive(Debug, Args)]
+struct RibArgs {
+    /// Only this prefix (exact match, or with --longer also more specifics).
+    prefix: Option<IpNet>,
+    /// Include prefixes more specific than PREFIX.
+    #[arg(long, requires = "prefix")]
+    longer: bool,
+    /// Only paths from (or, with --out, to) this neighbor.
+    #[arg(long, value_name = "NAME-OR-ADDRESS")]
+    neighbor: Option<String>,
+    /// The neighbor's Adj-RIB-In: what it sent, before import policy.
+    #[arg(long = "in", conflicts_with = "adj_out")]
+    adj_in: bool,
+    /// The neighbor's Adj-RIB-Out: what we advertised to it.
+    #[arg(long = "out")]
+    adj_out: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum NeighborAction {
+    /// Administrative shutdown: Cease with an optional message (RFC 8203); stays down
+    /// until `up`.
+    Down {
+        /// Shutdown communication sent to the peer.
+        #[arg(long, short = 'm')]
+        message: Option<String>,
+    },
+    /// Start a neighbor that was taken down.
+    Up,
+    /// Reset the session (Cease / Administrative Reset); it reconnects.
+    Clear,
+    /// Soft refresh: ask the peer to resend (ROUTE-REFRESH) and re-advertise ours.
+    Refresh,
+}
+
+fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
+    Ok(match command {
+        Command::Show(Show::Summary) => Request::ShowSummary,
+        Command::Show(Show::Neighbor { neighbor }) => Request::ShowNeighbor { neighbor },
+        Command::Show(Show::Rib(r)) => Request::ShowRib {
+            prefix: r.prefix,
+            longer: r.longer,
+            neighbor: r.neighbor,
+            view: match (r.adj_in, r.adj_out) {
+                (true, _) => RibView::AdjIn,
+                (_, true) => RibView::AdjOut,
+                _ => RibView::LocRib,
+            },
+        },
+        Command::Neighbor { neighbor, action } => match action {
+            NeighborAction::Down { message } => Request::NeighborDown { neighbor, message },
+            NeighborAction::Up => Request::NeighborUp { neighbor },
+            NeighborAction::Clear => Request::NeighborClear { neighbor },
+            NeighborAction::Refresh => Request::NeighborRefresh { neighbor },
+        },
+        Command::Reload { dry_run } => Request::Reload { dry_run },
+        Command::Shutdown { message } => Request::Shutdown { message },
+        Command::Completions { shell } => return Err(shell),
+    })
+}
+
+fn socket_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("BGPCTL_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// Writes to stdout; a closed pipe (`bgpctl ... | head`) is not an error worth a panic.
+fn print(text: &str) {
+    let _ = io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let request = match to_request(cli.command) {
+        Ok(request) => request,
+        Err(shell) => {
+            clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut io::stdout());
+            return ExitCode::SUCCESS;
+        }
+    };
+    let path = socket_path(cli.socket);
+    let response = match client::request(&path, &request) {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!("bgpctl: {e}");
+            return match e {
+                ClientError::Protocol(_) => ExitCode::from(1),
+                _ => ExitCode::from(3),
+            };
+        }
+    };
+    let failed = match &response {
+        Response::Error { .. } => true,
+        Response::ReloadResult { errors, .. } => !errors.is_empty(),
+        _ => false,
+    };
+    if cli.json {
+        match format::json(&response) {
+            Ok(text) => print(&text),
+            Err(e) => {
+                eprintln!("bgpctl: cannot encode the answer as JSON: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        if let Response::Error { message } = &response {
+            eprintln!("bgpctl: {message}");
+        }
+    } else if let Response::Error { message } = &response {
+        eprintln!("bgpctl: {message}");
+    } else {
+        print(&format::human(&response));
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

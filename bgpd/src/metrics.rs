@@ -1,0 +1,496 @@
+//! Prometheus metrics: the registry the daemon updates from plain numbers, and the
+//! `GET /metrics` endpoint (text exposition format 0.0.4) on `[metrics] listen`.
+//!
+//! Names follow Prometheus conventions: `bgp_` prefix, `_total` for counters, seconds for
+//! time. Per-neighbor series carry `neighbor`, `address` and `remote_as`; per-family ones add
+//! `afi_safi` (`ipv4_unicast`, `ipv6_unicast`); message counters add `type` (`open`,
+//! `update`, `notification`, `keepalive`, `route_refresh`).
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `bgp_session_state` | gauge: RFC 4273 `bgpPeerState`, idle=1 connect=2 active=3 opensent=4 openconfirm=5 established=6 | neighbor |
+//! | `bgp_session_uptime_seconds` | gauge, 0 when not Established | neighbor |
+//! | `bgp_session_flaps_total` | counter | neighbor |
+//! | `bgp_prefixes_received` / `_accepted` / `_advertised` | gauge | neighbor, afi_safi |
+//! | `bgp_prefixes_advertised_limit` | gauge: `max_prefixes_out` | neighbor |
+//! | `bgp_messages_received_total` / `bgp_messages_sent_total` | counter | neighbor, type |
+//! | `bgp_last_error_info` | gauge 1, the reason in `error` | neighbor, error |
+//! | `bgp_rib_prefixes` / `bgp_rib_paths` | gauge | afi_safi |
+//! | `bgp_interned_attribute_sets` | gauge | |
+//! | `bgp_update_processing_seconds` | histogram | |
+//! | `bgp_export_groups` | gauge | |
+//! | `bgp_export_group_members` | gauge | group |
+//!
+//! "neighbor" in the labels column stands for `neighbor`, `address`, `remote_as`.
+//! [`Metrics::remove_neighbor`] drops every series of a neighbor that went away.
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::control::protocol::SessionState;
+
+const PEER: [&str; 3] = ["neighbor", "address", "remote_as"];
+const PEER_AFI: [&str; 4] = ["neighbor", "address", "remote_as", "afi_safi"];
+const PEER_TYPE: [&str; 4] = ["neighbor", "address", "remote_as", "type"];
+const PEER_ERROR: [&str; 4] = ["neighbor", "address", "remote_as", "error"];
+
+/// Buckets for UPDATE processing: 10 µs to about 5 s.
+const UPDATE_BUCKETS: [f64; 12] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+
+/// Who a per-neighbor series is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NeighborLabels {
+    /// Configured name (for dynamic sessions, the name the daemon gives the session).
+    pub neighbor: String,
+    /// The peer's address.
+    pub address: String,
+    /// The peer's AS.
+    pub remote_as: u32,
+}
+
+impl NeighborLabels {
+    /// Labels for a neighbor.
+    pub fn new(neighbor: impl Into<String>, address: impl Into<String>, remote_as: u32) -> Self {
+        NeighborLabels {
+            neighbor: neighbor.into(),
+            address: address.into(),
+            remote_as,
+        }
+    }
+
+    fn values(&self) -> [String; 3] {
+        [
+            self.neighbor.clone(),
+            self.address.clone(),
+            self.remote_as.to_string(),
+        ]
+    }
+
+    fn with(&self, extra: &str) -> [String; 4] {
+        let [a, b, c] = self.values();
+        [a, b, c, extra.to_string()]
+    }
+}
+
+/// The extra label values set for one neighbor, so that its series can be removed.
+#[derive(Debug, Default)]
+struct Seen {
+    afi_safi: BTreeSet<String>,
+    received_types: BTreeSet<String>,
+    sent_types: BTreeSet<String>,
+    last_error: Option<String>,
+}
+
+/// The daemon's metrics; share it as `Arc<Metrics>`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    session_state: IntGaugeVec,
+    session_uptime: IntGaugeVec,
+    session_flaps: IntCounterVec,
+    prefixes_received: IntGaugeVec,
+    prefixes_accepted: IntGaugeVec,
+    prefixes_advertised: IntGaugeVec,
+    prefixes_advertised_limit: IntGaugeVec,
+    messages_received: IntCounterVec,
+    messages_sent: IntCounterVec,
+    last_error: IntGaugeVec,
+    rib_prefixes: IntGaugeVec,
+    rib_paths: IntGaugeVec,
+    interned_attribute_sets: IntGauge,
+    update_processing: Histogram,
+    export_groups: IntGauge,
+    export_group_members: IntGaugeVec,
+    seen: Mutex<HashMap<NeighborLabels, Seen>>,
+}
+
+fn gauge_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let v = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn counter_vec(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let v = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+/// Saturating u64 to the i64 gauges hold.
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Sets a counter to an absolute value; a smaller value (the source was reset) restarts it,
+/// which Prometheus' `rate()` handles as a counter reset.
+fn set_counter(c: &prometheus::IntCounter, value: u64) {
+    let current = c.get();
+    if value >= current {
+        c.inc_by(value - current);
+    } else {
+        c.reset();
+        c.inc_by(value);
+    }
+}
+
+impl Metrics {
+    /// A registry with every metric registered and no series yet.
+    pub fn new() -> prometheus::Result<Self> {
+        let r = Registry::new();
+        let update_processing = Histogram::with_opts(
+            HistogramOpts::new(
+                "bgp_update_processing_seconds",
+                "Time to process one received UPDATE: decode, import policy, decision.",
+            )
+            .buckets(UPDATE_BUCKETS.to_vec()),
+        )?;
+        r.register(Box::new(update_processing.clone()))?;
+        Ok(Metrics {
+            session_state: gauge_vec(&r, "bgp_session_state",
+                "Session state as RFC 4273 bgpPeerState: 1 idle, 2 connect, 3 active, 4 opensent, 5 openconfirm, 6 established.", &PEER)?,
+            session_uptime: gauge_vec(&r, "bgp_session_uptime_seconds",
+                "Seconds since the session became Established; 0 when it is not.", &PEER)?,
+            session_flaps: counter_vec(&r, "bgp_session_flaps_total",
+                "Times the session left Established.", &PEER)?,
+            prefixes_received: gauge_vec(&r, "bgp_prefixes_received",
+                "Prefixes in the Adj-RIB-In, before import policy.", &PEER_AFI)?,
+            prefixes_accepted: gauge_vec(&r, "bgp_prefixes_accepted",
+                "Prefixes accepted by import policy.", &PEER_AFI)?,
+            prefixes_advertised: gauge_vec(&r, "bgp_prefixes_advertised",
+                "Prefixes advertised to the neighbor.", &PEER_AFI)?,
+            prefixes_advertised_limit: gauge_vec(&r, "bgp_prefixes_advertised_limit",
+                "Configured max_prefixes_out: advertised prefixes never exceed it.", &PEER)?,
+            messages_received: counter_vec(&r, "bgp_messages_received_total",
+                "BGP messages received, by type.", &PEER_TYPE)?,
+            messages_sent: counter_vec(&r, "bgp_messages_sent_total",
+                "BGP messages sent, by type.", &PEER_TYPE)?,
+            last_error: gauge_vec(&r, "bgp_last_error_info",
+                "Always 1; the error label says why the session last went down.", &PEER_ERROR)?,
+            rib_prefixes: gauge_vec(&r, "bgp_rib_prefixes",
+                "Prefixes in the Loc-RIB.", &["afi_safi"])?,
+            rib_paths: gauge_vec(&r, "bgp_rib_paths",
+                "Paths in the Loc-RIB (all candidates, not only the best).", &["afi_safi"])?,
+            interned_attribute_sets: gauge(&r, "bgp_interned_attribute_sets",
+                "Distinct path attribute sets held (shared between paths).")?,
+            export_groups: gauge(&r, "bgp_export_groups",
+                "Export groups: neighbors sharing one Adj-RIB-Out computation.")?,
+            export_group_members: gauge_vec(&r, "bgp_export_group_members",
+                "Neighbors in each export group.", &["group"])?,
+            update_processing,
+            registry: r,
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The registry, to add more collectors or encode directly.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn seen<R>(&self, n: &NeighborLabels, f: impl FnOnce(&mut Seen) -> R) -> R {
+        let mut map = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        f(map.entry(n.clone()).or_default())
+    }
+
+    /// Session state and uptime (`None` or not Established: 0).
+    pub fn set_session(&self, n: &NeighborLabels, state: SessionState, uptime: Option<Duration>) {
+        let v = n.values();
+        let labels = [v[0].as_str(), v[1].as_str(), v[2].as_str()];
+        self.seen(n, |_| ());
+        self.session_state
+            .with_label_values(&labels)
+            .set(i64::from(state.number()));
+        let up = match state {
+            SessionState::Established => uptime.map_or(0, |d| int(d.as_secs())),
+            _ => 0,
+        };
+        self.session_uptime.with_label_values(&labels).set(up);
+    }
+
+    /// Flap count (transitions out of Established), as an absolute number.
+    pub fn set_flaps(&self, n: &NeighborLabels, flaps: u64) {
+        self.seen(n, |_| ());
+        set_counter(&self.session_flaps.with_label_values(&n.values()), flaps);
+    }
+
+    /// Prefixes received, accepted and advertised for one address family.
+    pub fn set_prefixes(
+        &self,
+        n: &NeighborLabels,
+        afi_safi: &str,
+        received: u64,
+        accepted: u64,
+        advertised: u64,
+    ) {
+        self.seen(n, |s| s.afi_safi.insert(afi_safi.to_string()));
+        let v = n.with(afi_safi);
+        self.prefixes_received
+            .with_label_values(&v)
+            .set(int(received));
+        self.prefixes_accepted
+            .with_label_values(&v)
+            .set(int(accepted));
+        self.prefixes_advertised
+            .with_label_values(&v)
+            .set(int(advertised));
+    }
+
+    /// The `max_prefixes_out` limit; `None` removes the series.
+    pub fn set_advertised_limit(&self, n: &NeighborLabels, limit: Option<u64>) {
+        self.seen(n, |_| ());
+        match limit {
+            Some(l) => self
+                .prefixes_advertised_limit
+                .with_label_values(&n.values())
+                .set(int(l)),
+            None => {
+                let _ = self
+                    .prefixes_advertised_limit
+                    .remove_label_values(&n.values());
+            }
+        }
+    }
+
+    /// Messages received and sent, as absolute counts by type label (e.g. from
+    /// `session::MessageCounts::by_name`).
+    pub fn set_messages<'a>(
+        &self,
+        n: &NeighborLabels,
+        received: impl IntoIterator<Item = (&'a str, u64)>,
+        sent: impl IntoIterator<Item = (&'a str, u64)>,
+    ) {
+        for (kind, count) in received {
+            self.seen(n, |s| s.received_types.insert(kind.to_string()));
+            set_counter(
+                &self.messages_received.with_label_values(&n.with(kind)),
+                count,
+            );
+        }
+        for (kind, count) in sent {
+            self.seen(n, |s| s.sent_types.insert(kind.to_string()));
+            set_counter(&self.messages_sent.with_label_values(&n.with(kind)), count);
+        }
+    }
+
+    /// The last error (replacing the previous one), or `None` to clear it.
+    pub fn set_last_error(&self, n: &NeighborLabels, error: Option<&str>) {
+        let old = self.seen(n, |s| {
+            std::mem::replace(&mut s.last_error, error.map(str::to_string))
+        });
+        if let Some(old) = old {
+            if Some(old.as_str()) != error {
+                let _ = self.last_error.remove_label_values(&n.with(&old));
+            }
+        }
+        if let Some(e) = error {
+            self.last_error.with_label_values(&n.with(e)).set(1);
+        }
+    }
+
+    /// Removes every series of a neighbor (deleted from the config, or a dynamic session
+    /// that ended).
+    pub fn remove_neighbor(&self, n: &NeighborLabels) {
+        let seen = {
+            let mut map = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+            map.remove(n).unwrap_or_default()
+        };
+        let v = n.values();
+        for vec in [
+            &self.session_state,
+            &self.session_uptime,
+            &self.prefixes_advertised_limit,
+        ] {
+            let _ = vec.remove_label_values(&v);
+        }
+        let _ = self.session_flaps.remove_label_values(&v);
+        for afi in &seen.afi_safi {
+            for vec in [
+                &self.prefixes_received,
+                &self.prefixes_accepted,
+                &self.prefixes_advertised,
+            ] {
+                let _ = vec.remove_label_values(&n.with(afi));
+            }
+        }
+        for kind in &seen.received_types {
+            let _ = self.messages_received.remove_label_values(&n.with(kind));
+        }
+        for kind in &seen.sent_types {
+            let _ = self.messages_sent.remove_label_values(&n.with(kind));
+        }
+        if let Some(e) = &seen.last_error {
+            let _ = self.last_error.remove_label_values(&n.with(e));
+        }
+    }
+
+    /// Loc-RIB size for one address family.
+    pub fn set_rib(&self, afi_safi: &str, prefixes: u64, paths: u64) {
+        self.rib_prefixes
+            .with_label_values(&[afi_safi])
+            .set(int(prefixes));
+        self.rib_paths
+            .with_label_values(&[afi_safi])
+            .set(int(paths));
+    }
+
+    /// Distinct interned attribute sets.
+    pub fn set_interned_attribute_sets(&self, count: u64) {
+        self.interned_attribute_sets.set(int(count));
+    }
+
+    /// Records the time one UPDATE took to process.
+    pub fn observe_update_processing(&self, took: Duration) {
+        self.update_processing.observe(took.as_secs_f64());
+    }
+
+    /// The export groups and their member counts, replacing the previous set.
+    pub fn set_export_groups<'a>(&self, groups: impl IntoIterator<Item = (&'a str, u64)>) {
+        self.export_group_members.reset();
+        let mut count = 0u64;
+        for (group, members) in groups {
+            count = count.saturating_add(1);
+            self.export_group_members
+                .with_label_values(&[group])
+                .set(int(members));
+        }
+        self.export_groups.set(int(count));
+    }
+
+    /// Everything in the text exposition format.
+    pub fn encode(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// The running metrics endpoint; dropping it stops accepting.
+#[derive(Debug)]
+pub struct MetricsServer {
+    local_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Most scrape connections served at once.
+const MAX_CONNECTIONS: usize = 32;
+/// A client has this long to send its request headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Binds `addr` and serves `GET /metrics` until the returned server is dropped. Must be
+/// called inside a tokio runtime.
+pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<MetricsServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let local_addr = listener.local_addr()?;
+    tracing::info!(%local_addr, "metrics endpoint listening");
+    let task = tokio::spawn(accept_loop(listener, metrics));
+    Ok(MetricsServer { local_addr, task })
+}
+
+async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::task::yield_now().await;
+                continue;
+            }
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let metrics = Arc::clone(&metrics);
+                async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "metrics connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r
+    };
+    if req.uri().path() != "/metrics" {
+        return reply(StatusCode::NOT_FOUND, "not found; try /metrics\n".into());
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "use GET\n".into());
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match metrics.encode() {
+        Ok(text) => {
+            let mut r = reply(StatusCode::OK, text);
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(prometheus::TEXT_FORMAT),
+            );
+            r
+        }
+        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}

@@ -12,7 +12,7 @@ pub const HEADER_LEN: usize = 19;
 /// One direction of a session as negotiated in the OPEN exchange. A daemon keeps one for
 /// decoding what the peer sends and one for encoding what it sends to the peer; they differ
 /// only in ADD-PATH (RFC 7911 section 4: send and receive are negotiated separately).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Context {
     /// Both sides advertised the 4-octet AS capability (RFC 6793): AS_PATH and AGGREGATOR
     /// carry 4-octet AS numbers.

@@ -1,0 +1,294 @@
+//! Start-up and supervision: builds the routing task and one peer task per neighbor from
+//! the configuration, accepts connections (fixed neighbors by address, dynamic neighbors by
+//! range: each accepted address gets its own session with the range's settings), and stops
+//! on SIGTERM so that a restart is hitless.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp_wire::capability::{AddPathMode, LlgrFamily};
+use bgp_wire::Family;
+use config::{AddressFamily, Config, Neighbor, Peer};
+use ipnet::IpNet;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::peer::import::ImportContext;
+use crate::peer::{self, PeerCommand, PeerHandle, PeerKey, PeerSpec};
+use crate::routing::{Routing, RoutingConfig, RoutingInput};
+use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig};
+use crate::transport::{self, SocketOptions};
+
+/// The BGP port.
+pub const BGP_PORT: u16 = 179;
+
+/// The running daemon's handles.
+#[derive(Debug)]
+pub struct Daemon {
+    config: Arc<Config>,
+    routing: mpsc::Sender<RoutingInput>,
+    /// Every peer task: fixed neighbors by name, dynamic sessions by address.
+    peers: HashMap<PeerKey, PeerHandle>,
+    by_address: HashMap<IpAddr, PeerKey>,
+    next_key: PeerKey,
+    listeners: Vec<TcpListener>,
+}
+
+fn family(f: AddressFamily) -> Family {
+    match f {
+        AddressFamily::Ipv4Unicast => Family::Ipv4Unicast,
+        AddressFamily::Ipv6Unicast => Family::Ipv6Unicast,
+    }
+}
+
+/// The session settings for a neighbor (for a dynamic one, any session in its range).
+pub fn session_config(config: &Config, n: &Neighbor, address: IpAddr) -> SessionConfig {
+    let g = &config.global;
+    let mut s = SessionConfig::new(g.asn.get(), g.router_id.get(), PeerAs::Fixed(n.remote_as.get()));
+    s.passive = n.passive || n.is_dynamic();
+    s.hold_time = n.hold_time.get();
+    s.keepalive = Some(n.keepalive);
+    s.families = n.families.iter().copied().map(family).collect();
+    s.add_path = n
+        .add_path
+        .iter()
+        .map(|(f, m)| {
+            let mode = match m {
+                config::AddPathMode::Receive => AddPathMode::Receive,
+                config::AddPathMode::Send => AddPathMode::Send,
+                config::AddPathMode::Both => AddPathMode::Both,
+            };
+            (family(*f), mode)
+        })
+        .collect();
+    let gr = &n.graceful_restart;
+    if gr.enabled {
+        s.graceful_restart = Some(GracefulRestartConfig {
+            restart_time: gr.restart_time.get(),
+            restarting: false,
+            notification: false,
+            families: s.families.iter().map(|f| (*f, false)).collect(),
+        });
+        let stale = gr.long_lived_stale_time.get();
+        if stale > 0 {
+            s.llgr = s
+                .families
+                .iter()
+                .map(|f| LlgrFamily {
+                    family: *f,
+                    flags: 0,
+                    stale_time: stale,
+                })
+                .collect();
+        }
+    }
+    let retry = n.connect_retry_interval();
+    s.connect_retry = Backoff {
+        initial: retry,
+        max: retry.saturating_mul(8).max(Duration::from_secs(120)),
+    };
+    let mut h = DefaultHasher::new();
+    address.hash(&mut h);
+    s.jitter_seed = h.finish();
+    s
+}
+
+fn socket_options(n: &Neighbor) -> SocketOptions {
+    SocketOptions {
+        local_address: n.local_address,
+        md5_key: n.password.as_ref().map(|p| p.expose().to_vec()),
+        gtsm_hops: n.ttl_security.map(|h| h.get()),
+    }
+}
+
+impl Daemon {
+    /// Binds the listeners, starts the routing task and every fixed neighbor.
+    pub async fn start(config: Config) -> io::Result<Daemon> {
+        let config = Arc::new(config);
+        let g = &config.global;
+        let (routing, rx) = mpsc::channel(1024);
+        let routing_task = Routing::new(&RoutingConfig {
+            asn: g.asn.get(),
+            router_id: g.router_id.get(),
+            cluster_id: g.cluster_id.get(),
+            originate: config.originate.clone(),
+        });
+        tokio::spawn(routing_task.run(rx));
+        let mut listeners = Vec::new();
+        for addr in &g.listen {
+            match transport::listen(*addr) {
+                Ok(l) => {
+                    for n in &config.neighbors {
+                        let Some(p) = &n.password else { continue };
+                        let peers = match n.peer {
+                            Peer::Address(a) => IpNet::from(a),
+                            Peer::Range(r) => r,
+                        };
+                        if peers.addr().is_ipv4() == addr.is_ipv4() {
+                            transport::set_listener_md5(&l, peers, Some(p.expose()))?;
+                        }
+                    }
+                    info!(%addr, "listening");
+                    listeners.push(l);
+                }
+                // An IPv6 wildcard on a host without IPv6 is not fatal when IPv4 works.
+                Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+                    warn!(%addr, error = %e, "cannot listen");
+                }
+                Err(e) => {
+                    return Err(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+                }
+            }
+        }
+        let mut daemon = Daemon {
+            config: config.clone(),
+            routing,
+            peers: HashMap::new(),
+            by_address: HashMap::new(),
+            next_key: 1,
+            listeners,
+        };
+        for n in &config.neighbors {
+            if let Peer::Address(a) = n.peer {
+                daemon.spawn_peer(n, a, n.enabled)?;
+            }
+        }
+        Ok(daemon)
+    }
+
+    fn spawn_peer(&mut self, n: &Neighbor, address: IpAddr, start: bool) -> io::Result<PeerKey> {
+        let key = self.next_key;
+        self.next_key += 1;
+        let g = &self.config.global;
+        let spec = PeerSpec {
+            key,
+            name: n.name.clone(),
+            remote: SocketAddr::new(address, BGP_PORT),
+            session: session_config(&self.config, n, address),
+            socket: socket_options(n),
+            import: ImportContext {
+                neighbor: n.name.clone(),
+                local_as: g.asn.get(),
+                router_id: g.router_id.get(),
+                cluster_id: g.cluster_id.get(),
+                peer_as: n.remote_as.get(),
+                ebgp: !n.is_ibgp(g.asn),
+                four_octet_as: true,
+                policy: n
+                    .import
+                    .as_ref()
+                    .and_then(|p| self.config.policy(p))
+                    .map(|p| Arc::new(p.clone())),
+            },
+            export_policy: n
+                .export
+                .as_ref()
+                .and_then(|p| self.config.policy(p))
+                .map(|p| Arc::new(p.clone())),
+            rr_client: n.route_reflector_client,
+            next_hop_self: n.next_hop_self,
+            max_prefixes: n.max_prefixes,
+            max_prefixes_out: n.max_prefixes_out,
+            start,
+        };
+        let handle = peer::spawn(spec, self.routing.clone())?;
+        self.peers.insert(key, handle);
+        self.by_address.insert(address, key);
+        Ok(key)
+    }
+
+    /// Hands an accepted connection to its peer, starting a session for a new address in
+    /// a dynamic range; connections from anywhere else are refused before any OPEN.
+    async fn accept(&mut self, stream: tokio::net::TcpStream, from: SocketAddr) {
+        let addr = from.ip();
+        let key = match self.by_address.get(&addr) {
+            Some(k) => *k,
+            None => {
+                let config = self.config.clone();
+                let Some(n) = config.neighbor_for_address(addr) else {
+                    warn!(%from, "refused a connection: not a configured neighbor or range");
+                    return;
+                };
+                if !n.enabled {
+                    return;
+                }
+                match self.spawn_peer(n, addr, true) {
+                    Ok(k) => {
+                        info!(neighbor = %n.name, %addr, "dynamic neighbor session");
+                        k
+                    }
+                    Err(e) => {
+                        warn!(%from, error = %e, "cannot start a session");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Some(h) = self.peers.get(&key) {
+            let _ = h.commands.send(PeerCommand::Incoming(stream)).await;
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT: accepts connections, then stops every session
+    /// gracefully (closing without NOTIFICATION where graceful restart was negotiated).
+    pub async fn run(mut self) -> io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let (accepted_tx, mut accepted) = mpsc::channel(64);
+        for l in std::mem::take(&mut self.listeners) {
+            let tx = accepted_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok(conn) => {
+                            if tx.send(conn).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        loop {
+            tokio::select! {
+                Some((stream, from)) = accepted.recv() => self.accept(stream, from).await,
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+            }
+        }
+        info!("stopping: closing sessions for graceful restart");
+        self.stop(true, None).await;
+        Ok(())
+    }
+
+    /// Stops every session and waits briefly for the last messages to be written.
+    pub async fn stop(&mut self, graceful: bool, message: Option<String>) {
+        for h in self.peers.values() {
+            let notification = message.as_ref().map(|m| {
+                bgp_wire::Notification::cease_with_message(
+                    bgp_wire::notification::cease::ADMIN_SHUTDOWN,
+                    m,
+                )
+            });
+            let _ = h
+                .commands
+                .send(PeerCommand::Stop {
+                    graceful,
+                    notification,
+                })
+                .await;
+        }
+        // Bounded: the writers flush within this or the process exit closes the sockets.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

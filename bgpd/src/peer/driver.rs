@@ -1,0 +1,532 @@
+//! The peer task: moves bytes and time in and out of the session state machine, imports
+//! what the peer sends, and tells the routing task when the session comes and goes.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bgp_wire::notification::{cease, CEASE};
+use bgp_wire::{Message, Notification, RouteRefresh};
+use bytes::{Bytes, BytesMut};
+use config::{Policy, PrefixLimit};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::import::{import, ImportContext};
+use super::writer::{self, WriterHandle};
+use super::{PeerCommand, PeerHandle, PeerKey, PeerStatus};
+use crate::routing::{PeerUp, RoutingInput};
+use crate::session::collision::{resolve, Resolution};
+use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, State};
+use crate::transport::{self, SocketOptions};
+
+/// How long an outgoing connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything a peer task needs.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    /// The key the routing task knows the peer by.
+    pub key: PeerKey,
+    /// The neighbor's configured name.
+    pub name: String,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// Session settings.
+    pub session: SessionConfig,
+    /// Socket settings.
+    pub socket: SocketOptions,
+    /// Checks and import policy (peer AS and eBGP are filled in at Established).
+    pub import: ImportContext,
+    /// Export policy.
+    pub export_policy: Option<Arc<Policy>>,
+    /// RFC 4456 client.
+    pub rr_client: bool,
+    /// Rewrite the next hop of routes sent to this peer to our address.
+    pub next_hop_self: bool,
+    /// Limit on routes received.
+    pub max_prefixes: Option<PrefixLimit>,
+    /// Limit on routes advertised.
+    pub max_prefixes_out: Option<PrefixLimit>,
+    /// Start the session at once.
+    pub start: bool,
+}
+
+/// One end of a connection.
+struct Conn {
+    reader: OwnedReadHalf,
+    writer: WriterHandle,
+    local: Option<IpAddr>,
+}
+
+/// A session with its connection.
+struct Slot {
+    session: Session,
+    conn: Option<Conn>,
+}
+
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// Starts a peer task; it runs until every command sender is dropped.
+pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<PeerHandle> {
+    let session = Session::new(spec.session.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let (commands, rx) = mpsc::channel(64);
+    let status = Arc::new(Mutex::new(PeerStatus {
+        name: spec.name.clone(),
+        address: spec.remote.ip(),
+        state: State::Idle,
+        established_at: None,
+        negotiated: None,
+        counters: session.counters().clone(),
+        last_error: None,
+        received: 0,
+        local_address: None,
+    }));
+    let handle = PeerHandle {
+        key: spec.key,
+        commands: commands.clone(),
+        status: status.clone(),
+    };
+    let driver = Driver {
+        main: Slot {
+            session,
+            conn: None,
+        },
+        extra: None,
+        connecting: None,
+        import: spec.import.clone(),
+        spec,
+        routing,
+        status,
+        self_commands: commands,
+        up: false,
+        restart_after_stop: false,
+    };
+    tokio::spawn(driver.run(rx));
+    Ok(handle)
+}
+
+struct Driver {
+    spec: PeerSpec,
+    main: Slot,
+    /// A second connection from the peer while `main` has one (RFC 4271 section 6.8).
+    extra: Option<Slot>,
+    connecting: Option<Connecting>,
+    import: ImportContext,
+    routing: mpsc::Sender<RoutingInput>,
+    status: Arc<Mutex<PeerStatus>>,
+    self_commands: mpsc::Sender<PeerCommand>,
+    /// The routing task knows the session as up.
+    up: bool,
+    /// `Clear`: start again once stopped.
+    restart_after_stop: bool,
+}
+
+async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
+    match conn {
+        Some(c) => c.reader.read_buf(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    async fn run(mut self, mut commands: mpsc::Receiver<PeerCommand>) {
+        let now = Instant::now();
+        if self.spec.start {
+            self.main.session.handle(now, Input::Start);
+        }
+        let mut main_buf = BytesMut::with_capacity(64 * 1024);
+        let mut extra_buf = BytesMut::with_capacity(4096);
+        loop {
+            self.flush().await;
+            let deadline = [
+                self.main.session.next_deadline(),
+                self.extra.as_ref().and_then(|s| s.session.next_deadline()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let connecting = async {
+                match self.connecting.as_mut() {
+                    Some(c) => c.await,
+                    None => std::future::pending().await,
+                }
+            };
+            let extra_conn = match self.extra.as_mut() {
+                Some(slot) => &mut slot.conn,
+                None => &mut None,
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => {
+                        self.main.session.handle(Instant::now(), Input::Stop { graceful: true, notification: None });
+                        self.flush().await;
+                        return;
+                    }
+                },
+                r = read(&mut self.main.conn, &mut main_buf) => {
+                    let now = Instant::now();
+                    match r {
+                        Ok(n) if n > 0 => {
+                            self.main.session.feed_bytes(now, &main_buf);
+                            main_buf.clear();
+                        }
+                        _ => self.main.session.handle(now, Input::TcpFailed),
+                    }
+                }
+                r = read(extra_conn, &mut extra_buf) => {
+                    let now = Instant::now();
+                    if let Some(slot) = self.extra.as_mut() {
+                        match r {
+                            Ok(n) if n > 0 => {
+                                slot.session.feed_bytes(now, &extra_buf);
+                                extra_buf.clear();
+                            }
+                            _ => slot.session.handle(now, Input::TcpFailed),
+                        }
+                    }
+                }
+                r = connecting => {
+                    self.connecting = None;
+                    let now = Instant::now();
+                    match r {
+                        Ok(stream) => {
+                            self.attach_main(stream);
+                            self.main.session.handle(now, Input::TcpConnected(ConnectionRole::Outgoing));
+                        }
+                        Err(e) => {
+                            debug!(neighbor = %self.spec.name, error = %e, "connect failed");
+                            self.main.session.handle(now, Input::TcpFailed);
+                        }
+                    }
+                }
+                () = sleep => {
+                    let now = Instant::now();
+                    self.main.session.handle_timeout(now);
+                    if let Some(slot) = self.extra.as_mut() {
+                        slot.session.handle_timeout(now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn attach_main(&mut self, stream: TcpStream) {
+        self.main.conn = Some(attach(stream));
+        if let Ok(mut s) = self.status.lock() {
+            s.local_address = self.main.conn.as_ref().and_then(|c| c.local);
+        }
+    }
+
+    fn command(&mut self, cmd: PeerCommand) {
+        let now = Instant::now();
+        let s = &mut self.main.session;
+        match cmd {
+            PeerCommand::Start => s.handle(now, Input::Start),
+            PeerCommand::Stop {
+                graceful,
+                notification,
+            } => s.handle(
+                now,
+                Input::Stop {
+                    graceful,
+                    notification,
+                },
+            ),
+            PeerCommand::Clear => {
+                self.restart_after_stop = true;
+                s.handle(
+                    now,
+                    Input::Stop {
+                        graceful: false,
+                        notification: Some(Notification::new(
+                            CEASE,
+                            cease::ADMIN_RESET,
+                            Bytes::new(),
+                        )),
+                    },
+                );
+            }
+            PeerCommand::MaxPrefixExceeded => s.handle(
+                now,
+                Input::AutomaticStop {
+                    notification: Notification::new(CEASE, cease::MAX_PREFIXES, Bytes::new()),
+                },
+            ),
+            PeerCommand::Resync => s.handle(
+                now,
+                Input::AutomaticStop {
+                    notification: Notification::new(CEASE, cease::OUT_OF_RESOURCES, Bytes::new()),
+                },
+            ),
+            PeerCommand::Refresh => {
+                let families = s
+                    .negotiated()
+                    .filter(|n| n.route_refresh)
+                    .map(|n| n.families.clone())
+                    .unwrap_or_default();
+                for family in families {
+                    let msg = Message::RouteRefresh(RouteRefresh::request(family));
+                    if let Err(e) = s.send_message(now, &msg) {
+                        warn!(neighbor = %self.spec.name, error = %e, "cannot send ROUTE-REFRESH");
+                    }
+                }
+            }
+            PeerCommand::Incoming(stream) => self.incoming(stream, now),
+        }
+    }
+
+    fn incoming(&mut self, stream: TcpStream, now: Instant) {
+        if let Err(e) = transport::prepare_accepted(&stream, &self.spec.socket) {
+            warn!(neighbor = %self.spec.name, error = %e, "cannot set socket options");
+            return;
+        }
+        if self.main.conn.is_none() {
+            // Idle refuses (the session answers CloseConnection); Connect and Active take it
+            // and abandon their own attempt.
+            self.connecting = None;
+            self.attach_main(stream);
+            self.main
+                .session
+                .handle(now, Input::TcpConnected(ConnectionRole::Incoming));
+            return;
+        }
+        if self.extra.is_some() || self.main.session.state() == State::Established {
+            debug!(neighbor = %self.spec.name, "refusing a further connection");
+            return;
+        }
+        match Session::incoming(self.spec.session.clone(), now) {
+            Ok(session) => {
+                self.extra = Some(Slot {
+                    session,
+                    conn: Some(attach(stream)),
+                })
+            }
+            Err(e) => warn!(neighbor = %self.spec.name, error = %e, "cannot start session"),
+        }
+    }
+
+    /// Acts on every output of both sessions until there are none, resolving a collision
+    /// whenever one is pending.
+    async fn flush(&mut self) {
+        loop {
+            let mut acted = false;
+            while let Some(out) = self.main.session.poll_output() {
+                acted = true;
+                self.act_main(out).await;
+            }
+            if let Some(slot) = self.extra.as_mut() {
+                while let Some(out) = slot.session.poll_output() {
+                    acted = true;
+                    act_extra(slot, out);
+                }
+            }
+            acted |= self.resolve_collision();
+            if !acted {
+                return;
+            }
+        }
+    }
+
+    fn resolve_collision(&mut self) -> bool {
+        let Some(extra) = self.extra.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        match resolve(&self.main.session, &extra.session) {
+            Resolution::Pending => {
+                if extra.session.state() == State::Idle {
+                    self.extra = None;
+                    return true;
+                }
+                false
+            }
+            Resolution::DumpNew => {
+                extra.session.handle(now, Input::CollisionDump);
+                while let Some(out) = extra.session.poll_output() {
+                    act_extra(extra, out);
+                }
+                self.extra = None;
+                true
+            }
+            Resolution::DumpExisting => {
+                info!(neighbor = %self.spec.name, "connection collision: keeping the peer's connection");
+                self.main.session.handle(now, Input::CollisionDump);
+                // The old session's NOTIFICATION goes out on the old connection.
+                let mut old_outputs = Vec::new();
+                while let Some(out) = self.main.session.poll_output() {
+                    old_outputs.push(out);
+                }
+                if let Some(conn) = self.main.conn.take() {
+                    for out in old_outputs {
+                        if let Output::Send(b) = out {
+                            conn.writer.send_control(b);
+                        }
+                    }
+                }
+                if let Some(mut winner) = self.extra.take() {
+                    winner.session.promote(&self.main.session);
+                    self.main = winner;
+                }
+                true
+            }
+        }
+    }
+
+    async fn act_main(&mut self, out: Output) {
+        match out {
+            Output::Connect => {
+                let remote = self.spec.remote;
+                let options = self.spec.socket.clone();
+                self.connecting = Some(Box::pin(async move {
+                    transport::connect(remote, &options, CONNECT_TIMEOUT).await
+                }));
+            }
+            Output::Send(bytes) => {
+                if let Some(conn) = &self.main.conn {
+                    conn.writer.send_control(bytes);
+                }
+            }
+            Output::CloseConnection => {
+                self.main.conn = None;
+                self.connecting = None;
+            }
+            Output::Established(negotiated) => self.established(*negotiated).await,
+            Output::Down {
+                reason,
+                was_established,
+                retain_routes,
+            } => {
+                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), %reason, "session down");
+                if let Ok(mut s) = self.status.lock() {
+                    s.last_error = Some(reason.to_string());
+                    s.established_at = None;
+                }
+                if was_established && self.up {
+                    self.up = false;
+                    let stale_for = if retain_routes {
+                        self.main
+                            .session
+                            .negotiated()
+                            .and_then(|n| n.peer_graceful_restart.as_ref())
+                            .map(|g| Duration::from_secs(u64::from(g.restart_time)))
+                            .unwrap_or_default()
+                    } else {
+                        Duration::ZERO
+                    };
+                    let _ = self
+                        .routing
+                        .send(RoutingInput::PeerDown {
+                            key: self.spec.key,
+                            stale_for,
+                        })
+                        .await;
+                }
+            }
+            Output::Update(update) => {
+                let imported = import(*update, &self.import);
+                if let Ok(mut s) = self.status.lock() {
+                    s.received += imported.received as u64;
+                }
+                for why in &imported.refused {
+                    debug!(neighbor = %self.spec.name, reason = why, "routes refused");
+                }
+                let _ = self
+                    .routing
+                    .send(RoutingInput::Update {
+                        key: self.spec.key,
+                        imported,
+                    })
+                    .await;
+            }
+            Output::RouteRefresh(rr) => {
+                let _ = self
+                    .routing
+                    .send(RoutingInput::RefreshRequest {
+                        key: self.spec.key,
+                        family: rr.family,
+                        subtype: rr.subtype,
+                    })
+                    .await;
+            }
+            Output::StateChange { from, to } => {
+                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), from = from.name(), to = to.name(), "state change");
+                if let Ok(mut s) = self.status.lock() {
+                    s.state = to;
+                    s.counters = self.main.session.counters().clone();
+                }
+                if to == State::Idle && self.restart_after_stop {
+                    self.restart_after_stop = false;
+                    let _ = self.self_commands.try_send(PeerCommand::Start);
+                }
+            }
+        }
+    }
+
+    async fn established(&mut self, negotiated: crate::session::Negotiated) {
+        let Some(conn) = &self.main.conn else { return };
+        self.import.peer_as = negotiated.peer_as;
+        self.import.ebgp = negotiated.ebgp;
+        self.import.four_octet_as = negotiated.four_octet_as;
+        if let Ok(mut s) = self.status.lock() {
+            s.established_at = Some(Instant::now());
+            s.negotiated = Some(negotiated.clone());
+            s.received = 0;
+            s.last_error = None;
+        }
+        let up = PeerUp {
+            key: self.spec.key,
+            name: self.spec.name.clone(),
+            address: self.spec.remote.ip(),
+            local_address: conn.local,
+            negotiated,
+            rr_client: self.spec.rr_client,
+            next_hop_self: self.spec.next_hop_self,
+            export_policy: self.spec.export_policy.clone(),
+            max_prefixes: self.spec.max_prefixes,
+            max_prefixes_out: self.spec.max_prefixes_out,
+            updates: conn.writer.updates(),
+            commands: self.self_commands.clone(),
+        };
+        self.up = true;
+        let _ = self.routing.send(RoutingInput::PeerUp(Box::new(up))).await;
+    }
+}
+
+fn attach(stream: TcpStream) -> Conn {
+    let local = stream.local_addr().ok().map(|a| a.ip());
+    let (reader, write) = stream.into_split();
+    Conn {
+        reader,
+        writer: writer::spawn(write),
+        local,
+    }
+}
+
+/// A collision's extra session only talks on its own connection until it wins.
+fn act_extra(slot: &mut Slot, out: Output) {
+    match out {
+        Output::Send(bytes) => {
+            if let Some(conn) = &slot.conn {
+                conn.writer.send_control(bytes);
+            }
+        }
+        Output::CloseConnection => slot.conn = None,
+        _ => {}
+    }
+}
+

@@ -1,0 +1,225 @@
+//! From a received UPDATE to what the routing task stores: RFC 7606 outcomes, the AS4
+//! merge, loop checks, and the import policy.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use bgp_wire::attr::{code, NextHop, PathAttributes};
+use bgp_wire::{Family, Nlri, Update};
+use config::Policy;
+
+use crate::routing::policy::{evaluate, Outcome};
+
+/// Routes sharing one attribute set and next hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// The attributes, without NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI.
+    pub attrs: PathAttributes,
+    /// The next hop.
+    pub next_hop: NextHop,
+    /// The routes.
+    pub nlri: Vec<Nlri>,
+}
+
+/// What one UPDATE changes in the peer's Adj-RIB-In.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Routes accepted, grouped by resulting attributes.
+    pub announce: Vec<Announce>,
+    /// Routes withdrawn, or announced but refused (by RFC 7606, a loop check or policy: a
+    /// refused route replaces any earlier accepted one, so it is withdrawn).
+    pub withdraw: Vec<Nlri>,
+    /// The UPDATE was an End-of-RIB marker for this family.
+    pub end_of_rib: Option<Family>,
+    /// Routes received in this UPDATE (announced, before any check).
+    pub received: usize,
+    /// Why routes were refused, for the log (one line per reason).
+    pub refused: Vec<&'static str>,
+}
+
+/// Who we are and who the peer is, for the checks.
+#[derive(Debug, Clone)]
+pub struct ImportContext {
+    /// The neighbor's configured name, for policy `neighbor` matches.
+    pub neighbor: String,
+    /// Our AS.
+    pub local_as: u32,
+    /// Our router ID (ORIGINATOR_ID loop check, RFC 4456 section 8).
+    pub router_id: Ipv4Addr,
+    /// Our cluster ID (CLUSTER_LIST loop check, RFC 4456 section 8).
+    pub cluster_id: Ipv4Addr,
+    /// The peer's AS.
+    pub peer_as: u32,
+    /// External session.
+    pub ebgp: bool,
+    /// The session carries 4-octet AS numbers; if not, AS4_PATH is merged (RFC 6793).
+    pub four_octet_as: bool,
+    /// The import policy; `None` accepts everything on iBGP and nothing on eBGP (RFC 8212).
+    pub policy: Option<Arc<Policy>>,
+}
+
+/// Applies the checks and the import policy to one UPDATE.
+pub fn import(update: Update, ctx: &ImportContext) -> Imported {
+    let mut out = Imported {
+        end_of_rib: update.end_of_rib_family(),
+        ..Imported::default()
+    };
+    out.withdraw.extend(update.withdrawn_routes().copied());
+    let announced: Vec<(Nlri, NextHop)> =
+        update.announced().map(|a| (*a.nlri, a.next_hop)).collect();
+    out.received = announced.len();
+    if announced.is_empty() {
+        return out;
+    }
+    let refuse = |out: &mut Imported, why: &'static str| {
+        out.refused.push(why);
+        out.withdraw.extend(announced.iter().map(|(n, _)| *n));
+    };
+    // RFC 7606 section 2: treat-as-withdraw.
+    if update.treat_as_withdraw() {
+        refuse(&mut out, "malformed attribute (RFC 7606 treat-as-withdraw)");
+        return out;
+    }
+    let mut attrs = update.attributes;
+    for t in [code::NEXT_HOP, code::MP_REACH_NLRI, code::MP_UNREACH_NLRI] {
+        attrs.remove(t);
+    }
+    if !ctx.four_octet_as {
+        attrs.merge_as4();
+    }
+    if let Some(why) = loop_check(&attrs, ctx) {
+        refuse(&mut out, why);
+        return out;
+    }
+    let Some(policy) = &ctx.policy else {
+        if ctx.ebgp {
+            refuse(&mut out, "no import policy on an eBGP session (RFC 8212)");
+        } else {
+            group(&mut out.announce, attrs, &announced);
+        }
+        return out;
+    };
+    for (nlri, next_hop) in &announced {
+        let mut a = attrs.clone();
+        match evaluate(policy, &nlri.prefix, Some(&ctx.neighbor), &mut a, ctx.local_as) {
+            Outcome::Accept { .. } => push(&mut out.announce, a, *next_hop, *nlri),
+            Outcome::Reject => out.withdraw.push(*nlri),
+        }
+    }
+    out
+}
+
+fn group(announce: &mut Vec<Announce>, attrs: PathAttributes, routes: &[(Nlri, NextHop)]) {
+    for (nlri, next_hop) in routes {
+        push(announce, attrs.clone(), *next_hop, *nlri);
+    }
+}
+
+/// Appends to the last group when attributes and next hop match (the common case: one
+/// UPDATE, one attribute set), else opens a new group.
+fn push(announce: &mut Vec<Announce>, attrs: PathAttributes, next_hop: NextHop, nlri: Nlri) {
+    if let Some(last) = announce.last_mut() {
+        if last.next_hop == next_hop && last.attrs == attrs {
+            last.nlri.push(nlri);
+            return;
+        }
+    }
+    announce.push(Announce {
+        attrs,
+        next_hop,
+        nlri: vec![nlri],
+    });
+}
+
+/// RFC 4271 section 9.1.2 (own AS in the path), RFC 4456 section 8 (our router ID as
+/// ORIGINATOR_ID, our cluster ID in CLUSTER_LIST), RFC 7606 section 7.2 / RFC 4271 section
+/// 6.3 (an eBGP path must start with the peer's AS).
+fn loop_check(attrs: &PathAttributes, ctx: &ImportContext) -> Option<&'static str> {
+    let path = attrs.as_path();
+    if ctx.ebgp {
+        if path.is_some_and(|p| p.contains(ctx.local_as)) {
+            return Some("own AS in AS_PATH");
+        }
+        if path.and_then(|p| p.neighbor_as()) != Some(ctx.peer_as) {
+            return Some("AS_PATH does not start with the peer's AS");
+        }
+    } else {
+        if attrs.originator_id() == Some(&ctx.router_id) {
+            return Some("our router ID as ORIGINATOR_ID");
+        }
+        if attrs
+            .cluster_list()
+            .is_some_and(|c| c.contains(&ctx.cluster_id))
+        {
+            return Some("our cluster ID in CLUSTER_LIST");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_wire::attr::{AsPath, AttrValue, Origin};
+    use ipnet::IpNet;
+
+    fn ctx(ebgp: bool) -> ImportContext {
+        ImportContext {
+            neighbor: "n".into(),
+            local_as: 64512,
+            router_id: Ipv4Addr::new(192, 0, 2, 1),
+            cluster_id: Ipv4Addr::new(192, 0, 2, 1),
+            peer_as: if ebgp { 45104 } else { 64512 },
+            ebgp,
+            four_octet_as: true,
+            policy: None,
+        }
+    }
+
+    fn update(path: &[u32], extra: Vec<AttrValue>) -> Update {
+        let mut values = vec![
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::sequence(path)),
+            AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 9)),
+        ];
+        values.extend(extra);
+        Update {
+            attributes: PathAttributes::from_values(values),
+            nlri: vec![Nlri::new("198.18.0.0/26".parse::<IpNet>().unwrap())],
+            ..Update::default()
+        }
+    }
+
+    #[test]
+    fn ibgp_without_policy_accepts() {
+        let got = import(update(&[], vec![]), &ctx(false));
+        assert_eq!(got.announce.len(), 1);
+        assert_eq!(got.announce[0].attrs.next_hop(), None, "next hop kept apart");
+        assert!(got.withdraw.is_empty());
+    }
+
+    #[test]
+    fn ebgp_without_policy_refuses() {
+        let got = import(update(&[45104], vec![]), &ctx(true));
+        assert!(got.announce.is_empty());
+        assert_eq!(got.withdraw.len(), 1);
+    }
+
+    #[test]
+    fn loops_are_refused() {
+        let mut c = ctx(true);
+        c.policy = Some(Arc::new(Policy {
+            name: "all".into(),
+            default: config::Verdict::Accept,
+            terms: vec![],
+        }));
+        assert!(import(update(&[45104, 64512], vec![]), &c).announce.is_empty());
+        assert!(import(update(&[65001], vec![]), &c).announce.is_empty());
+        assert_eq!(import(update(&[45104], vec![]), &c).announce.len(), 1);
+        let i = ctx(false);
+        let own = AttrValue::OriginatorId(Ipv4Addr::new(192, 0, 2, 1));
+        assert!(import(update(&[], vec![own]), &i).announce.is_empty());
+        let cl = AttrValue::ClusterList(vec![Ipv4Addr::new(192, 0, 2, 1)]);
+        assert!(import(update(&[], vec![cl]), &i).announce.is_empty());
+    }
+}

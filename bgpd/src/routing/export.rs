@@ -1,0 +1,288 @@
+//! Who gets which route, and how it looks when sent: route reflection (RFC 4456 section 6),
+//! the eBGP rules (RFC 4271 section 5.1), well-known communities (RFC 1997), RFC 8212 and
+//! the export policy. One function decides eligibility, one rewrites attributes.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bgp_wire::attr::{code, flags, AttrValue, Community, NextHop, PathAttributes};
+use bgp_wire::{Context, Family};
+use config::{Policy, PrefixLimit};
+use ipnet::IpNet;
+
+use super::policy::{evaluate, Outcome};
+
+/// What kind of session a group's members have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerKind {
+    /// External, in this AS.
+    Ebgp(u32),
+    /// Internal, a route reflector client.
+    IbgpClient,
+    /// Internal, not a client.
+    IbgpNonClient,
+}
+
+/// Where a route came from, as far as export cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source<'a> {
+    /// Learned over eBGP, iBGP from a client, iBGP from a non-client, or originated here
+    /// (`None`).
+    pub kind: Option<PeerKind>,
+    /// The neighbor's configured name (policy `neighbor` matches).
+    pub neighbor: Option<&'a str>,
+    /// The BGP identifier of the peer it came from (ORIGINATOR_ID when reflecting).
+    pub bgp_id: Ipv4Addr,
+}
+
+/// Everything that makes two peers receive byte-identical UPDATEs: peers with equal keys
+/// share one export group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupKey {
+    /// Session kind.
+    pub kind: PeerKind,
+    /// The export policy's name.
+    pub policy_name: Option<String>,
+    /// How UPDATEs are encoded for these peers.
+    pub encode: Context,
+    /// Families negotiated.
+    pub families: Vec<Family>,
+    /// Our address on these sessions: the next hop when we set ourselves.
+    pub local_address: Option<IpAddr>,
+    /// `next_hop_self` configured.
+    pub next_hop_self: bool,
+    /// Limit on advertised routes (kept per group: a limited peer gets its own group).
+    pub limit: Option<(u32, u8)>,
+}
+
+/// Settings export needs, from the global configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Local {
+    /// Our AS.
+    pub asn: u32,
+    /// Our cluster ID (RFC 4456 section 7).
+    pub cluster_id: Ipv4Addr,
+}
+
+/// A group's export settings.
+#[derive(Debug, Clone)]
+pub struct ExportRules {
+    /// The group key.
+    pub key: GroupKey,
+    /// The export policy.
+    pub policy: Option<Arc<Policy>>,
+    /// The advertised-route limit.
+    pub limit: Option<PrefixLimit>,
+}
+
+/// RFC 4456 section 6 and RFC 1997: whether a route from `source` may go to `to` at all.
+pub fn eligible(source: Option<PeerKind>, to: PeerKind, attrs: &PathAttributes) -> bool {
+    if let Some(cs) = attrs.communities() {
+        if cs.contains(&Community::NO_ADVERTISE) {
+            return false;
+        }
+        if matches!(to, PeerKind::Ebgp(_))
+            && (cs.contains(&Community::NO_EXPORT) || cs.contains(&Community::NO_EXPORT_SUBCONFED))
+        {
+            return false;
+        }
+    }
+    match (source, to) {
+        // Locally originated and eBGP-learned routes go everywhere.
+        (None | Some(PeerKind::Ebgp(_)), _) => true,
+        (_, PeerKind::Ebgp(_)) => true,
+        // From a client: to clients and non-clients. From a non-client: to clients only.
+        (Some(PeerKind::IbgpClient), _) => true,
+        (Some(PeerKind::IbgpNonClient), PeerKind::IbgpClient) => true,
+        (Some(PeerKind::IbgpNonClient), PeerKind::IbgpNonClient) => false,
+    }
+}
+
+/// Rewrites a Loc-RIB route for a group and applies its export policy. `None`: the group
+/// does not get it.
+pub fn prepare(
+    rules: &ExportRules,
+    local: &Local,
+    prefix: &IpNet,
+    source: &Source<'_>,
+    mut attrs: PathAttributes,
+    next_hop: NextHop,
+) -> Option<(PathAttributes, NextHop)> {
+    let key = &rules.key;
+    if !eligible(source.kind, key.kind, &attrs) {
+        return None;
+    }
+    // RFC 8212: no export policy, no routes on eBGP.
+    if matches!(key.kind, PeerKind::Ebgp(_)) && rules.policy.is_none() {
+        return None;
+    }
+    // Unknown non-transitive attributes stop here; unknown transitive ones go on marked
+    // Partial (RFC 4271 section 5).
+    attrs.list.retain_mut(|a| match a.value {
+        AttrValue::Unknown { .. } if a.flags & flags::TRANSITIVE == 0 => false,
+        AttrValue::Unknown { .. } => {
+            a.flags |= flags::PARTIAL;
+            true
+        }
+        _ => true,
+    });
+    let self_hop = self_next_hop(key.local_address, prefix);
+    let mut next_hop = next_hop;
+    match key.kind {
+        PeerKind::Ebgp(_) => {
+            for t in [code::LOCAL_PREF, code::ORIGINATOR_ID, code::CLUSTER_LIST] {
+                attrs.remove(t);
+            }
+            // MED is not passed from one neighboring AS to another (RFC 4271 section
+            // 5.1.4); one set by our export policy below is sent.
+            if source.kind.is_some() {
+                attrs.remove(code::MULTI_EXIT_DISC);
+            }
+            let mut path = attrs.as_path().cloned().unwrap_or_default();
+            path.prepend(local.asn, 1);
+            attrs.set(AttrValue::AsPath(path));
+            next_hop = self_hop?;
+        }
+        PeerKind::IbgpClient | PeerKind::IbgpNonClient => {
+            if attrs.local_pref().is_none() {
+                attrs.set(AttrValue::LocalPref(100));
+            }
+            match source.kind {
+                Some(PeerKind::IbgpClient | PeerKind::IbgpNonClient) => {
+                    // Reflection (RFC 4456 section 8): next hop and LOCAL_PREF untouched.
+                    if attrs.originator_id().is_none() {
+                        attrs.set(AttrValue::OriginatorId(source.bgp_id));
+                    }
+                    let mut list = attrs.cluster_list().cloned().unwrap_or_default();
+                    list.insert(0, local.cluster_id);
+                    attrs.set(AttrValue::ClusterList(list));
+                }
+                Some(PeerKind::Ebgp(_)) => {
+                    if key.next_hop_self {
+                        if let Some(h) = self_hop {
+                            next_hop = h;
+                        }
+                    }
+                }
+                None => next_hop = self_hop?,
+            }
+        }
+    }
+    let outcome = match &rules.policy {
+        Some(p) => evaluate(p, prefix, source.neighbor, &mut attrs, local.asn),
+        None => Outcome::Accept {
+            next_hop_self: false,
+        },
+    };
+    match outcome {
+        Outcome::Reject => None,
+        Outcome::Accept { next_hop_self } => {
+            if next_hop_self {
+                next_hop = self_hop?;
+            }
+            Some((attrs, next_hop))
+        }
+    }
+}
+
+/// Our address as next hop for `prefix`: only when the session's address family matches
+/// the prefix's (an IPv6 route over an IPv4 session needs an IPv6 address we do not know).
+fn self_next_hop(local: Option<IpAddr>, prefix: &IpNet) -> Option<NextHop> {
+    match (local?, prefix) {
+        (IpAddr::V4(a), IpNet::V4(_)) => Some(NextHop::V4(a)),
+        (IpAddr::V6(a), IpNet::V6(_)) => Some(NextHop::V6 {
+            global: a,
+            link_local: None,
+        }),
+        // RFC 8950: an IPv4 route with our IPv6 address as next hop.
+        (IpAddr::V6(a), IpNet::V4(_)) => Some(NextHop::V6 {
+            global: a,
+            link_local: None,
+        }),
+        (IpAddr::V4(_), IpNet::V6(_)) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_wire::attr::{AsPath, Origin};
+    use PeerKind::*;
+
+    #[test]
+    fn reflection_rules() {
+        let a = PathAttributes::default();
+        // RFC 4456 section 6.
+        assert!(eligible(Some(IbgpClient), IbgpClient, &a));
+        assert!(eligible(Some(IbgpClient), IbgpNonClient, &a));
+        assert!(eligible(Some(IbgpNonClient), IbgpClient, &a));
+        assert!(!eligible(Some(IbgpNonClient), IbgpNonClient, &a));
+        assert!(eligible(Some(Ebgp(1)), IbgpNonClient, &a));
+        assert!(eligible(None, Ebgp(1), &a));
+        let no_export =
+            PathAttributes::from_values([AttrValue::Communities(vec![Community::NO_EXPORT])]);
+        assert!(!eligible(None, Ebgp(1), &no_export));
+        assert!(eligible(None, IbgpClient, &no_export));
+    }
+
+    fn rules(kind: PeerKind, policy: Option<Arc<Policy>>) -> ExportRules {
+        ExportRules {
+            key: GroupKey {
+                kind,
+                policy_name: None,
+                encode: Context::four_octet(),
+                families: vec![Family::Ipv4Unicast],
+                local_address: Some("203.0.113.1".parse().unwrap()),
+                next_hop_self: false,
+                limit: None,
+            },
+            policy,
+            limit: None,
+        }
+    }
+
+    fn accept_all() -> Option<Arc<Policy>> {
+        Some(Arc::new(Policy {
+            name: "all".into(),
+            default: config::Verdict::Accept,
+            terms: vec![],
+        }))
+    }
+
+    #[test]
+    fn reflected_routes_keep_next_hop_and_local_pref() {
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let attrs = PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::default()),
+            AttrValue::LocalPref(150),
+        ]);
+        let nh = NextHop::V4("192.0.2.11".parse().unwrap());
+        let src = Source {
+            kind: Some(IbgpClient),
+            neighbor: Some("calico"),
+            bgp_id: "192.0.2.11".parse().unwrap(),
+        };
+        let prefix: IpNet = "198.18.0.0/26".parse().unwrap();
+        let (out, hop) =
+            prepare(&rules(IbgpClient, None), &local, &prefix, &src, attrs.clone(), nh).unwrap();
+        assert_eq!(hop, nh);
+        assert_eq!(out.local_pref(), Some(&150));
+        assert_eq!(out.originator_id(), Some(&"192.0.2.11".parse().unwrap()));
+        assert_eq!(out.cluster_list(), Some(&vec!["192.0.2.1".parse().unwrap()]));
+
+        // To eBGP: no policy, nothing (RFC 8212); with one: our AS first, us as next hop,
+        // no LOCAL_PREF.
+        assert!(prepare(&rules(Ebgp(45104), None), &local, &prefix, &src, attrs.clone(), nh)
+            .is_none());
+        let (out, hop) =
+            prepare(&rules(Ebgp(45104), accept_all()), &local, &prefix, &src, attrs, nh).unwrap();
+        assert_eq!(hop, NextHop::V4("203.0.113.1".parse().unwrap()));
+        assert_eq!(out.local_pref(), None);
+        assert_eq!(out.originator_id(), None);
+        assert_eq!(out.as_path().and_then(|p| p.neighbor_as()), Some(64512));
+    }
+}

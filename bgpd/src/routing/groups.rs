@@ -1,0 +1,368 @@
+//! Export groups: peers that receive identical UPDATEs share one group, so each change is
+//! filtered, rewritten and encoded once and the same bytes go to every member. Each group's
+//! Adj-RIB-Out lives in the RIB (`rib::adj_out`).
+//!
+//! A member whose queue is full is not waited on (that would let one slow peer stall
+//! everyone): it is handed back for a resync.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+
+use bgp_wire::attr::{NextHop, PathAttributes};
+use bgp_wire::{encode, Family, Message, Nlri, Update, UpdatePacker};
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use rib::{Advertise, GroupId, PeerId, Rib};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::export::{prepare, ExportRules, GroupKey, Local, PeerKind, Source};
+use super::PeerUp;
+use crate::peer::PeerKey;
+
+/// Who a RIB peer is, for export.
+#[derive(Debug, Clone)]
+pub struct PeerView {
+    /// Session kind; `None` for routes originated here.
+    pub kind: Option<PeerKind>,
+    /// The neighbor's name.
+    pub name: String,
+    /// Its BGP identifier.
+    pub bgp_id: Ipv4Addr,
+}
+
+/// What export reads besides the RIB.
+#[derive(Debug)]
+pub struct ExportCtx<'a> {
+    /// Our AS and cluster ID.
+    pub local: &'a Local,
+    /// Every RIB peer.
+    pub peers: &'a HashMap<PeerId, PeerView>,
+}
+
+#[derive(Debug)]
+struct Group {
+    rules: ExportRules,
+    gid: GroupId,
+    members: Vec<(PeerKey, mpsc::Sender<Bytes>)>,
+    packer: UpdatePacker,
+    /// The group's Adj-RIB-Out reflects the whole Loc-RIB.
+    primed: bool,
+    /// Prefixes held back by the advertised-route limit.
+    suppressed: BTreeSet<IpNet>,
+    warned_limit: bool,
+}
+
+/// Every export group.
+#[derive(Debug, Default)]
+pub struct Groups {
+    groups: Vec<Option<Group>>,
+    by_key: HashMap<GroupKey, usize>,
+}
+
+/// Routes to announce and withdraw for one group, in encounter order.
+#[derive(Default)]
+struct Pending {
+    index: HashMap<(PathAttributes, NextHop), usize>,
+    announce: Vec<(PathAttributes, NextHop, Vec<Nlri>)>,
+    withdraw: Vec<Nlri>,
+}
+
+impl Pending {
+    fn announce(&mut self, attrs: PathAttributes, next_hop: NextHop, prefix: IpNet) {
+        let nlri = Nlri::new(prefix);
+        match self.index.get(&(attrs.clone(), next_hop)) {
+            Some(&i) => self.announce[i].2.push(nlri),
+            None => {
+                self.index
+                    .insert((attrs.clone(), next_hop), self.announce.len());
+                self.announce.push((attrs, next_hop, vec![nlri]));
+            }
+        }
+    }
+
+    fn encode(&self, packer: &UpdatePacker, out: &mut BytesMut) {
+        for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+            let w: Vec<Nlri> = self
+                .withdraw
+                .iter()
+                .filter(|n| n.family() == family)
+                .copied()
+                .collect();
+            if !w.is_empty() {
+                if let Err(e) = packer.withdraw(family, &w, out) {
+                    warn!(error = %e, "cannot encode withdrawals");
+                }
+            }
+        }
+        for (attrs, next_hop, nlri) in &self.announce {
+            for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+                let n: Vec<Nlri> = nlri.iter().filter(|n| n.family() == family).copied().collect();
+                if n.is_empty() {
+                    continue;
+                }
+                if let Err(e) = packer.announce(attrs, *next_hop, &n, out) {
+                    warn!(error = %e, "cannot encode routes: attributes too large");
+                }
+            }
+        }
+    }
+}
+
+impl Groups {
+    /// Adds a peer to the group for its settings, creating it when needed.
+    pub fn join(&mut self, rib: &mut Rib, up: &PeerUp, kind: PeerKind) -> usize {
+        let key = GroupKey {
+            kind,
+            policy_name: up.export_policy.as_ref().map(|p| p.name.clone()),
+            encode: up.negotiated.encode,
+            families: up.negotiated.families.clone(),
+            local_address: up.local_address,
+            next_hop_self: up.next_hop_self,
+            limit: up.max_prefixes_out.map(|l| (l.limit, l.warning_percent)),
+        };
+        let member = (up.key, up.updates.clone());
+        if let Some(&i) = self.by_key.get(&key) {
+            if let Some(Some(g)) = self.groups.get_mut(i) {
+                g.members.retain(|(k, _)| *k != up.key);
+                g.members.push(member);
+                return i;
+            }
+        }
+        let group = Group {
+            rules: ExportRules {
+                key: key.clone(),
+                policy: up.export_policy.clone(),
+                limit: up.max_prefixes_out,
+            },
+            gid: rib.add_group(),
+            members: vec![member],
+            packer: UpdatePacker::new(key.encode),
+            primed: false,
+            suppressed: BTreeSet::new(),
+            warned_limit: false,
+        };
+        let i = match self.groups.iter().position(Option::is_none) {
+            Some(i) => {
+                self.groups[i] = Some(group);
+                i
+            }
+            None => {
+                self.groups.push(Some(group));
+                self.groups.len() - 1
+            }
+        };
+        self.by_key.insert(key, i);
+        i
+    }
+
+    /// Removes a peer from its group, dropping the group when it was the last member.
+    pub fn leave(&mut self, rib: &mut Rib, index: usize, key: PeerKey) {
+        let Some(slot) = self.groups.get_mut(index) else {
+            return;
+        };
+        let Some(g) = slot.as_mut() else { return };
+        g.members.retain(|(k, _)| *k != key);
+        if g.members.is_empty() {
+            rib.remove_group(g.gid);
+            self.by_key.remove(&g.rules.key);
+            *slot = None;
+        }
+    }
+
+    /// Groups and members, for metrics and `bgpctl`.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.groups.iter().flatten().map(|g| g.members.len()).collect()
+    }
+
+    /// Advertised paths of the group a peer is in, and the prefixes held back.
+    pub fn advertised(&self, rib: &Rib, index: usize) -> (u64, usize) {
+        match self.groups.get(index) {
+            Some(Some(g)) => (rib.advertised_count(g.gid), g.suppressed.len()),
+            _ => (0, 0),
+        }
+    }
+
+    /// What a group advertised for `prefix`.
+    pub fn sent<'r>(&self, rib: &'r Rib, index: usize, prefix: IpNet) -> &'r [rib::Sent] {
+        match self.groups.get(index) {
+            Some(Some(g)) => rib.advertised(g.gid, prefix),
+            _ => &[],
+        }
+    }
+
+    /// Exports `prefixes` to every primed group; returns the members to resync.
+    pub fn export<'p>(
+        &mut self,
+        rib: &mut Rib,
+        ctx: &ExportCtx<'_>,
+        prefixes: impl Iterator<Item = &'p IpNet> + Clone,
+    ) -> Vec<PeerKey> {
+        let mut resync = Vec::new();
+        for g in self.groups.iter_mut().flatten() {
+            if !g.primed {
+                continue;
+            }
+            let mut pending = Pending::default();
+            for prefix in prefixes.clone() {
+                export_prefix(rib, ctx, g, *prefix, &mut pending);
+            }
+            release_suppressed(rib, ctx, g, &mut pending);
+            let mut out = BytesMut::new();
+            pending.encode(&g.packer, &mut out);
+            send(g, &out.freeze(), None, &mut resync);
+        }
+        resync
+    }
+
+    /// Sends one member its group's table and End-of-RIB (the whole table, or one family
+    /// for a route refresh). Primes a new group by exporting the Loc-RIB to it.
+    pub fn send_table(
+        &mut self,
+        rib: &mut Rib,
+        ctx: &ExportCtx<'_>,
+        index: usize,
+        member: PeerKey,
+        family: Option<Family>,
+    ) -> Vec<PeerKey> {
+        let mut resync = Vec::new();
+        let Some(Some(g)) = self.groups.get_mut(index) else {
+            return resync;
+        };
+        let families: Vec<Family> = g
+            .rules
+            .key
+            .families
+            .iter()
+            .copied()
+            .filter(|f| family.is_none_or(|x| x == *f))
+            .collect();
+        let prefixes: Vec<IpNet> = families
+            .iter()
+            .flat_map(|f| rib.iter(*f).map(|d| d.prefix).collect::<Vec<_>>())
+            .collect();
+        let mut pending = Pending::default();
+        if g.primed {
+            for prefix in &prefixes {
+                for sent in rib.advertised(g.gid, *prefix) {
+                    let Ok(attrs) = rib.attrs().attributes(sent.attrs) else {
+                        continue;
+                    };
+                    let next_hop = *rib.next_hops().get(sent.next_hop);
+                    pending.announce(attrs, next_hop, *prefix);
+                }
+            }
+        } else {
+            // Originated routes first: under an advertised-route limit they are the ones
+            // kept (the cloud gateway must get the aggregate).
+            let (local, others): (Vec<IpNet>, Vec<IpNet>) = prefixes.iter().partition(|p| {
+                rib.get(**p)
+                    .and_then(|d| d.best().map(|b| b.peer()))
+                    .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
+            });
+            for prefix in local.iter().chain(&others) {
+                export_prefix(rib, ctx, g, *prefix, &mut pending);
+            }
+            g.primed = true;
+        }
+        let mut out = BytesMut::new();
+        pending.encode(&g.packer, &mut out);
+        for f in families {
+            let eor = Message::Update(Update::end_of_rib(f));
+            if let Err(e) = encode(&eor, &g.rules.key.encode, &mut out) {
+                warn!(error = %e, "cannot encode End-of-RIB");
+            }
+        }
+        send(g, &out.freeze(), Some(member), &mut resync);
+        resync
+    }
+}
+
+/// Decides what the group should hold for `prefix` and records it.
+fn export_prefix(
+    rib: &mut Rib,
+    ctx: &ExportCtx<'_>,
+    g: &mut Group,
+    prefix: IpNet,
+    pending: &mut Pending,
+) {
+    let wanted = wanted(rib, ctx, &g.rules, prefix);
+    match wanted {
+        Some((attrs, next_hop)) => {
+            let is_new = rib.advertised(g.gid, prefix).is_empty();
+            if is_new {
+                if let Some(limit) = g.rules.limit {
+                    let count = rib.advertised_count(g.gid);
+                    if count >= u64::from(limit.limit) {
+                        if g.suppressed.insert(prefix) && !g.warned_limit {
+                            g.warned_limit = true;
+                            warn!(limit = limit.limit, %prefix, "advertised-route limit reached: holding routes back");
+                        }
+                        return;
+                    }
+                    if count + 1 >= u64::from(limit.warning_threshold()) && !g.warned_limit {
+                        info!(limit = limit.limit, advertised = count + 1, "advertised routes near the limit");
+                    }
+                }
+            }
+            g.suppressed.remove(&prefix);
+            match rib.advertise(g.gid, prefix, 0, &attrs, next_hop) {
+                Ok(Advertise::Send) => pending.announce(attrs, next_hop, prefix),
+                Ok(Advertise::Unchanged) => {}
+                Err(e) => warn!(%prefix, error = %e, "cannot record advertisement"),
+            }
+        }
+        None => {
+            g.suppressed.remove(&prefix);
+            if rib.withdraw_advertised(g.gid, prefix, 0) {
+                pending.withdraw.push(Nlri::new(prefix));
+            }
+        }
+    }
+}
+
+/// When withdrawals made room under the limit, held-back prefixes go out in order.
+fn release_suppressed(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending: &mut Pending) {
+    let Some(limit) = g.rules.limit else { return };
+    while rib.advertised_count(g.gid) < u64::from(limit.limit) {
+        let Some(prefix) = g.suppressed.pop_first() else {
+            return;
+        };
+        export_prefix(rib, ctx, g, prefix, pending);
+    }
+}
+
+/// The route the group should have for `prefix`: the best path, rewritten and filtered.
+fn wanted(
+    rib: &Rib,
+    ctx: &ExportCtx<'_>,
+    rules: &ExportRules,
+    prefix: IpNet,
+) -> Option<(PathAttributes, NextHop)> {
+    let dest = rib.get(prefix)?;
+    let best = dest.best()?;
+    let view = ctx.peers.get(&best.peer())?;
+    let attrs = rib.attrs().attributes(best.attrs()).ok()?;
+    let next_hop = *rib.next_hops().get(best.next_hop());
+    let source = Source {
+        kind: view.kind,
+        neighbor: (!view.name.is_empty()).then_some(view.name.as_str()),
+        bgp_id: view.bgp_id,
+    };
+    prepare(rules, ctx.local, &prefix, &source, attrs, next_hop)
+}
+
+/// Queues `bytes` to every member (or one), collecting members whose queue is full.
+fn send(g: &Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<PeerKey>) {
+    if bytes.is_empty() {
+        return;
+    }
+    for (key, tx) in &g.members {
+        if only.is_some_and(|o| o != *key) {
+            continue;
+        }
+        if tx.try_send(bytes.clone()).is_err() {
+            resync.push(*key);
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The routing task: sole owner of the tables. Peers send it what they imported; it runs
+//! the decision, originates the configured aggregates, and exports every change once per
+//! export group, the same bytes to every member.
+//!
+//! ```text
+//! peer tasks ─► RoutingInput ─► Rib (decision) ─► dirty prefixes ─► export per group
+//!                                   ▲                                  │ UpdatePacker
+//!                      originate ───┘                                  ▼
+//!                                                  members' writer queues (never waited on)
+//! ```
+
+pub mod export;
+mod groups;
+mod originate;
+pub mod policy;
+mod query;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_wire::{Family, RefreshSubtype};
+use bytes::Bytes;
+use config::{Policy, PrefixLimit};
+use ipnet::IpNet;
+use rib::{AllReachable, PeerId, PeerInfo, Rib};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::peer::import::Imported;
+use crate::peer::{PeerCommand, PeerKey};
+use crate::session::Negotiated;
+use export::{Local, PeerKind};
+use groups::Groups;
+use originate::Originator;
+pub use query::{RibRow, RibView, RoutingQuery, RoutingReply};
+
+/// A session came up: everything the routing task needs to know to export to it.
+#[derive(Debug)]
+pub struct PeerUp {
+    /// The peer's key.
+    pub key: PeerKey,
+    /// The neighbor's configured name.
+    pub name: String,
+    /// The peer's address.
+    pub address: IpAddr,
+    /// Our address on the session.
+    pub local_address: Option<IpAddr>,
+    /// What the OPEN exchange settled.
+    pub negotiated: Negotiated,
+    /// RFC 4456 client.
+    pub rr_client: bool,
+    /// Next hop self for eBGP-learned routes sent to this iBGP peer.
+    pub next_hop_self: bool,
+    /// Export policy.
+    pub export_policy: Option<Arc<Policy>>,
+    /// Limit on routes received.
+    pub max_prefixes: Option<PrefixLimit>,
+    /// Limit on routes advertised.
+    pub max_prefixes_out: Option<PrefixLimit>,
+    /// The peer's update queue.
+    pub updates: mpsc::Sender<Bytes>,
+    /// Commands back to the peer task.
+    pub commands: mpsc::Sender<PeerCommand>,
+}
+
+/// What peers and the daemon tell the routing task.
+#[derive(Debug)]
+pub enum RoutingInput {
+    /// A session reached Established.
+    PeerUp(Box<PeerUp>),
+    /// A session left Established; with a non-zero `stale_for` (graceful restart) its
+    /// routes are kept as stale that long.
+    PeerDown {
+        /// The peer.
+        key: PeerKey,
+        /// How long to keep the routes.
+        stale_for: Duration,
+    },
+    /// Routes from one UPDATE.
+    Update {
+        /// The peer.
+        key: PeerKey,
+        /// What the import produced.
+        imported: Imported,
+    },
+    /// The peer asked for our routes again (RFC 2918, RFC 7313).
+    RefreshRequest {
+        /// The peer.
+        key: PeerKey,
+        /// The family.
+        family: Family,
+        /// Request, or an enhanced route refresh marker.
+        subtype: RefreshSubtype,
+    },
+    /// A question from `bgpctl`.
+    Query(RoutingQuery, oneshot::Sender<RoutingReply>),
+}
+
+/// Global settings the routing task needs.
+#[derive(Debug, Clone)]
+pub struct RoutingConfig {
+    /// Our AS.
+    pub asn: u32,
+    /// Our router ID.
+    pub router_id: Ipv4Addr,
+    /// Our cluster ID.
+    pub cluster_id: Ipv4Addr,
+    /// The `[[originate]]` entries.
+    pub originate: Vec<config::Originate>,
+}
+
+/// A peer whose session is up, or down with stale routes.
+#[derive(Debug)]
+struct Peer {
+    id: PeerId,
+    name: String,
+    kind: PeerKind,
+    bgp_id: Ipv4Addr,
+    /// The group it receives from, while up.
+    group: Option<usize>,
+    max_prefixes: Option<PrefixLimit>,
+    warned_max: bool,
+    commands: Option<mpsc::Sender<PeerCommand>>,
+    /// Graceful restart: stale routes are swept at this time.
+    stale_until: Option<Instant>,
+}
+
+/// The routing task's state.
+pub struct Routing {
+    rib: Rib,
+    local: Local,
+    router_id: Ipv4Addr,
+    peers: HashMap<PeerKey, Peer>,
+    by_id: HashMap<PeerId, PeerKey>,
+    groups: Groups,
+    originator: Originator,
+    /// Prefixes whose selection changed since the last export.
+    dirty: BTreeSet<IpNet>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("peers", &self.peers.len())
+            .field("dirty", &self.dirty.len())
+            .finish()
+    }
+}
+
+/// How many inputs are applied before exporting: coalesces bursts (a full table arrives
+/// as thousands of UPDATEs) into one export pass.
+const BATCH: usize = 256;
+
+impl Routing {
+    /// A routing task with empty tables.
+    pub fn new(config: &RoutingConfig) -> Self {
+        let mut rib = Rib::new(rib::Options::default());
+        // The first peer id of an empty table is always free: our own routes.
+        let local_id = rib
+            .add_peer(PeerInfo::ibgp(
+                IpAddr::V4(config.router_id),
+                config.router_id,
+                config.asn,
+            ))
+            .unwrap_or(PeerId(0));
+        let originator = Originator::new(config.originate.clone(), local_id);
+        Self {
+            rib,
+            local: Local {
+                asn: config.asn,
+                cluster_id: config.cluster_id,
+            },
+            router_id: config.router_id,
+            peers: HashMap::new(),
+            by_id: HashMap::new(),
+            groups: Groups::default(),
+            originator,
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// Runs until every sender is dropped.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<RoutingInput>) {
+        self.originate();
+        self.export();
+        loop {
+            let deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            let input = tokio::select! {
+                i = rx.recv() => i,
+                () = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.sweep_expired(Instant::now());
+                    self.originate();
+                    self.export();
+                    continue;
+                }
+            };
+            let Some(input) = input else { return };
+            self.handle(input);
+            for _ in 1..BATCH {
+                match rx.try_recv() {
+                    Ok(input) => self.handle(input),
+                    Err(_) => break,
+                }
+            }
+            self.originate();
+            self.export();
+        }
+    }
+
+    fn handle(&mut self, input: RoutingInput) {
+        match input {
+            RoutingInput::PeerUp(up) => self.peer_up(*up),
+            RoutingInput::PeerDown { key, stale_for } => self.peer_down(key, stale_for),
+            RoutingInput::Update { key, imported } => self.update(key, imported),
+            RoutingInput::RefreshRequest {
+                key,
+                family,
+                subtype,
+            } => {
+                if subtype == RefreshSubtype::Request {
+                    self.resend(key, Some(family));
+                }
+            }
+            RoutingInput::Query(q, reply) => {
+                let _ = reply.send(self.query(q));
+            }
+        }
+    }
+
+    fn peer_up(&mut self, up: PeerUp) {
+        let n = &up.negotiated;
+        let kind = if n.ebgp {
+            PeerKind::Ebgp(n.peer_as)
+        } else if up.rr_client {
+            PeerKind::IbgpClient
+        } else {
+            PeerKind::IbgpNonClient
+        };
+        let info = PeerInfo {
+            address: up.address,
+            bgp_id: n.peer_id,
+            asn: n.peer_as,
+            ebgp: n.ebgp,
+            rr_client: up.rr_client,
+        };
+        // A peer coming back from graceful restart keeps its id and stale routes.
+        let id = match self.peers.get(&up.key) {
+            Some(p) => {
+                self.rib.set_peer(p.id, info);
+                p.id
+            }
+            None => match self.rib.add_peer(info) {
+                Some(id) => id,
+                None => {
+                    warn!(neighbor = %up.name, "too many peers: refusing routes");
+                    return;
+                }
+            },
+        };
+        let group = self.groups.join(&mut self.rib, &up, kind);
+        let stale_until = self.peers.get(&up.key).and_then(|p| p.stale_until);
+        self.peers.insert(
+            up.key,
+            Peer {
+                id,
+                name: up.name.clone(),
+                kind,
+                bgp_id: n.peer_id,
+                group: Some(group),
+                max_prefixes: up.max_prefixes,
+                warned_max: false,
+                commands: Some(up.commands.clone()),
+                stale_until,
+            },
+        );
+        self.by_id.insert(id, up.key);
+        info!(neighbor = %up.name, address = %up.address, group, "session up: sending the table");
+        self.resend(up.key, None);
+    }
+
+    fn peer_down(&mut self, key: PeerKey, stale_for: Duration) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Some(g) = peer.group.take() {
+            self.groups.leave(&mut self.rib, g, key);
+        }
+        peer.commands = None;
+        let id = peer.id;
+        if stale_for.is_zero() {
+            let changes = self.rib.remove_peer(id, &AllReachable);
+            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+            self.peers.remove(&key);
+            self.by_id.remove(&id);
+        } else {
+            peer.stale_until = Some(Instant::now() + stale_for);
+            let changes = self.rib.mark_stale(id, None, false, &AllReachable);
+            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+        }
+    }
+
+    fn sweep_expired(&mut self, now: Instant) {
+        let expired: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stale_until.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.stale_until = None;
+            let id = peer.id;
+            let changes = self.rib.sweep_stale(id, None, &AllReachable);
+            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+            if peer.group.is_none() {
+                // Still down: forget it.
+                let changes = self.rib.remove_peer(id, &AllReachable);
+                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+                self.peers.remove(&key);
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    fn update(&mut self, key: PeerKey, imported: Imported) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let id = peer.id;
+        let mut batch = self.rib.batch(id);
+        batch.withdraw(&imported.withdraw);
+        for a in &imported.announce {
+            if let Err(e) = batch.announce(&a.attrs, a.next_hop, &a.nlri) {
+                warn!(neighbor = %peer.name, error = %e, "cannot store routes");
+            }
+        }
+        let changes = batch.commit(&AllReachable);
+        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+        if let Some(family) = imported.end_of_rib {
+            if peer.stale_until.is_some() {
+                let changes = self.rib.sweep_stale(id, Some(family), &AllReachable);
+                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+                peer.stale_until = None;
+            }
+        }
+        // Maximum prefixes received (RFC 4486): warn at the threshold, Cease above.
+        if let Some(limit) = peer.max_prefixes {
+            let counts = self.rib.peers().counts(id);
+            let total = counts.ipv4 + counts.ipv6;
+            if total > u64::from(limit.limit) {
+                warn!(neighbor = %peer.name, total, limit = limit.limit, "maximum prefixes exceeded: closing the session");
+                if let Some(c) = &peer.commands {
+                    let _ = c.try_send(PeerCommand::MaxPrefixExceeded);
+                }
+            } else if total >= u64::from(limit.warning_threshold()) && !peer.warned_max {
+                peer.warned_max = true;
+                warn!(neighbor = %peer.name, total, limit = limit.limit, "prefixes received near the limit");
+            }
+        }
+    }
+
+    fn originate(&mut self) {
+        let changes = self.originator.run(&mut self.rib, &self.dirty);
+        self.dirty.extend(changes);
+    }
+
+    /// Exports every dirty prefix to every group.
+    fn export(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let peers = self.peers_view();
+        let ctx = groups::ExportCtx {
+            local: &self.local,
+            peers: &peers,
+        };
+        let resync = self.groups.export(&mut self.rib, &ctx, dirty.iter());
+        self.resync(resync);
+    }
+
+    /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB.
+    fn resend(&mut self, key: PeerKey, family: Option<Family>) {
+        let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
+            return;
+        };
+        let peers = self.peers_view();
+        let ctx = groups::ExportCtx {
+            local: &self.local,
+            peers: &peers,
+        };
+        let resync = self.groups.send_table(&mut self.rib, &ctx, g, key, family);
+        self.resync(resync);
+    }
+
+    fn resync(&mut self, keys: Vec<PeerKey>) {
+        for key in keys {
+            if let Some(p) = self.peers.get(&key) {
+                warn!(neighbor = %p.name, "peer is not keeping up with updates: resetting it");
+                if let Some(c) = &p.commands {
+                    let _ = c.try_send(PeerCommand::Resync);
+                }
+            }
+        }
+    }
+
+    /// Who each rib peer is, for export decisions.
+    fn peers_view(&self) -> HashMap<PeerId, groups::PeerView> {
+        let mut view: HashMap<PeerId, groups::PeerView> = self
+            .peers
+            .values()
+            .map(|p| {
+                (
+                    p.id,
+                    groups::PeerView {
+                        kind: Some(p.kind),
+                        name: p.name.clone(),
+                        bgp_id: p.bgp_id,
+                    },
+                )
+            })
+            .collect();
+        view.insert(
+            self.originator.peer(),
+            groups::PeerView {
+                kind: None,
+                name: String::new(),
+                bgp_id: self.router_id,
+            },
+        );
+        view
+    }
+}

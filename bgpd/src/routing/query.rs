@@ -1,0 +1,236 @@
+//! Answers to `bgpctl` about the tables.
+
+use bgp_wire::attr::Origin;
+use bgp_wire::Family;
+use ipnet::IpNet;
+use rib::AllReachable;
+
+use super::Routing;
+use crate::peer::PeerKey;
+
+/// Which table to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RibView {
+    /// The Loc-RIB: every path, best marked.
+    LocRib,
+    /// What one neighbor sent (post-policy).
+    AdjIn,
+    /// What was advertised to one neighbor.
+    AdjOut,
+}
+
+/// A question for the routing task.
+#[derive(Debug, Clone)]
+pub enum RoutingQuery {
+    /// Per peer: routes accepted and advertised.
+    Counts,
+    /// Routes.
+    Rib {
+        /// One prefix (with `longer`: and everything inside it).
+        prefix: Option<IpNet>,
+        /// Include more specifics of `prefix`.
+        longer: bool,
+        /// Only this peer's routes (by key).
+        peer: Option<PeerKey>,
+        /// Which table.
+        view: RibView,
+    },
+}
+
+/// One route as `bgpctl show rib` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RibRow {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The ADD-PATH path id.
+    pub path_id: u32,
+    /// The best path.
+    pub best: bool,
+    /// In the multipath set.
+    pub multipath: bool,
+    /// Stale (graceful restart).
+    pub stale: bool,
+    /// The neighbor it came from; "local" for our own.
+    pub neighbor: String,
+    /// Next hop.
+    pub next_hop: String,
+    /// AS path, as text.
+    pub as_path: String,
+    /// ORIGIN.
+    pub origin: String,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// MED.
+    pub med: Option<u32>,
+    /// Communities.
+    pub communities: Vec<String>,
+    /// Large communities.
+    pub large_communities: Vec<String>,
+    /// ORIGINATOR_ID.
+    pub originator_id: Option<String>,
+    /// CLUSTER_LIST.
+    pub cluster_list: Vec<String>,
+    /// Why it is not the best path.
+    pub reason: Option<String>,
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub enum RoutingReply {
+    /// Per peer key: (accepted, advertised, held back by the limit).
+    Counts(Vec<(PeerKey, u64, u64, usize)>),
+    /// Routes.
+    Rib(Vec<RibRow>),
+}
+
+impl Routing {
+    pub(super) fn query(&self, q: RoutingQuery) -> RoutingReply {
+        match q {
+            RoutingQuery::Counts => RoutingReply::Counts(
+                self.peers
+                    .iter()
+                    .map(|(key, p)| {
+                        let c = self.rib.peers().counts(p.id);
+                        let (adv, held) = p
+                            .group
+                            .map(|g| self.groups.advertised(&self.rib, g))
+                            .unwrap_or((0, 0));
+                        (*key, c.ipv4 + c.ipv6, adv, held)
+                    })
+                    .collect(),
+            ),
+            RoutingQuery::Rib {
+                prefix,
+                longer,
+                peer,
+                view,
+            } => RoutingReply::Rib(self.rib_rows(prefix, longer, peer, view)),
+        }
+    }
+
+    fn rib_rows(
+        &self,
+        prefix: Option<IpNet>,
+        longer: bool,
+        peer: Option<PeerKey>,
+        view: RibView,
+    ) -> Vec<RibRow> {
+        let prefixes: Vec<IpNet> = match prefix {
+            Some(p) if longer => self.rib.more_specifics(p, true).map(|d| d.prefix).collect(),
+            Some(p) => self.rib.longest_match(p).map(|d| d.prefix).into_iter().collect(),
+            None => [Family::Ipv4Unicast, Family::Ipv6Unicast]
+                .iter()
+                .flat_map(|f| self.rib.iter(*f).map(|d| d.prefix).collect::<Vec<_>>())
+                .collect(),
+        };
+        let peer_id = peer.and_then(|k| self.peers.get(&k)).map(|p| p.id);
+        let mut rows = Vec::new();
+        if view == RibView::AdjOut {
+            let Some(g) = peer.and_then(|k| self.peers.get(&k)).and_then(|p| p.group) else {
+                return rows;
+            };
+            for prefix in prefixes {
+                for sent in self.groups.sent(&self.rib, g, prefix) {
+                    let Ok(attrs) = self.rib.attrs().attributes(sent.attrs) else {
+                        continue;
+                    };
+                    let nh = self.rib.next_hops().get(sent.next_hop);
+                    rows.push(row(prefix, sent.path_id, &attrs, nh, "", false, false, false, None));
+                }
+            }
+            return rows;
+        }
+        for prefix in prefixes {
+            let explained = self.rib.explain(prefix, &AllReachable).unwrap_or_default();
+            for (path, lost) in explained {
+                if view == RibView::AdjIn && Some(path.peer()) != peer_id {
+                    continue;
+                }
+                let Ok(attrs) = self.rib.attrs().attributes(path.attrs()) else {
+                    continue;
+                };
+                let nh = self.rib.next_hops().get(path.next_hop());
+                let neighbor = self
+                    .by_id
+                    .get(&path.peer())
+                    .and_then(|k| self.peers.get(k))
+                    .map_or_else(|| "local".to_owned(), |p| p.name.clone());
+                rows.push(row(
+                    prefix,
+                    path.path_id(),
+                    &attrs,
+                    nh,
+                    &neighbor,
+                    path.is_best(),
+                    path.is_multipath(),
+                    path.is_stale(),
+                    lost.map(|s| s.describe().to_owned()),
+                ));
+            }
+        }
+        rows
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    prefix: IpNet,
+    path_id: u32,
+    attrs: &bgp_wire::attr::PathAttributes,
+    nh: &bgp_wire::attr::NextHop,
+    neighbor: &str,
+    best: bool,
+    multipath: bool,
+    stale: bool,
+    reason: Option<String>,
+) -> RibRow {
+    let as_path = attrs
+        .as_path()
+        .map(|p| {
+            p.segments
+                .iter()
+                .map(|s| {
+                    let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
+                    match s.kind {
+                        bgp_wire::attr::SegmentType::Sequence => asns.join(" "),
+                        bgp_wire::attr::SegmentType::Set => format!("{{{}}}", asns.join(",")),
+                        _ => format!("({})", asns.join(" ")),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    RibRow {
+        prefix,
+        path_id,
+        best,
+        multipath,
+        stale,
+        neighbor: neighbor.to_owned(),
+        next_hop: nh.addr().to_string(),
+        as_path,
+        origin: match attrs.origin() {
+            Some(Origin::Igp) => "igp",
+            Some(Origin::Egp) => "egp",
+            Some(Origin::Incomplete) | None => "incomplete",
+        }
+        .to_owned(),
+        local_pref: attrs.local_pref().copied(),
+        med: attrs.med().copied(),
+        communities: attrs
+            .communities()
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        large_communities: attrs
+            .large_communities()
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        originator_id: attrs.originator_id().map(ToString::to_string),
+        cluster_list: attrs
+            .cluster_list()
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        reason,
+    }
+}

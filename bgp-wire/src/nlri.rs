@@ -42,6 +42,7 @@ impl Nlri {
     }
 
     /// The family the prefix belongs to.
+    #[inline]
     pub fn family(&self) -> Family {
         match self.prefix {
             IpNet::V4(_) => Family::Ipv4Unicast,
@@ -50,12 +51,14 @@ impl Nlri {
     }
 
     /// Bytes this NLRI takes on the wire.
+    #[inline]
     pub fn encoded_len(&self, add_path: bool) -> usize {
         let bits = usize::from(self.prefix.prefix_len());
         1 + bits.div_ceil(8) + if add_path { 4 } else { 0 }
     }
 
     /// Writes the NLRI.
+    #[inline]
     pub fn encode(&self, add_path: bool, out: &mut BytesMut) {
         if add_path {
             out.put_u32(self.path_id);
@@ -128,6 +131,7 @@ pub(crate) fn decode_prefixes(
     Ok(())
 }
 
+#[inline]
 fn mask32(len: u8) -> u32 {
     u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
 }

@@ -35,10 +35,12 @@ fn length(type_code: u8, v: &[u8]) -> Reason {
     }
 }
 
+#[inline]
 fn u32_at(v: &[u8]) -> u32 {
     u32::from_be_bytes([v[0], v[1], v[2], v[3]])
 }
 
+#[inline]
 fn ipv4_at(v: &[u8]) -> Ipv4Addr {
     Ipv4Addr::new(v[0], v[1], v[2], v[3])
 }
@@ -180,11 +182,12 @@ fn check_mandatory(
     if !has_ipv4_nlri && !has_mp_nlri {
         return;
     }
-    let mut required = vec![ORIGIN, AS_PATH];
-    if has_ipv4_nlri {
-        required.push(NEXT_HOP);
-    }
-    for t in required {
+    let required: &[u8] = if has_ipv4_nlri {
+        &[ORIGIN, AS_PATH, NEXT_HOP]
+    } else {
+        &[ORIGIN, AS_PATH]
+    };
+    for &t in required {
         // An attribute already reported as malformed is not reported missing as well.
         let present = seen[usize::from(t / 64)] & (1 << (t % 64)) != 0;
         if !present {

@@ -1,7 +1,10 @@
 //! Encoding of path attributes.
 
+use std::net::Ipv4Addr;
+
 use bytes::{BufMut, BytesMut};
 
+use super::code::{MP_REACH_NLRI, MP_UNREACH_NLRI, NEXT_HOP};
 use super::flags::{EXTENDED_LENGTH, OPTIONAL, PARTIAL, TRANSITIVE};
 use super::{expected_flags, AsPath, AttrValue, Attribute, PathAttributes};
 use crate::context::Context;
@@ -111,6 +114,41 @@ impl PathAttributes {
         for a in &self.list {
             a.encode(ctx, out)?;
         }
+        self.encode_as4(ctx, out)
+    }
+
+    /// Writes the attributes of classic IPv4 announcements: the list without NEXT_HOP,
+    /// MP_REACH_NLRI and MP_UNREACH_NLRI, and `next_hop` as NEXT_HOP where
+    /// [`PathAttributes::set`] would insert it (before the first higher type code). The same
+    /// bytes as filtering, `set` and [`PathAttributes::encode`], without copying the list.
+    pub(crate) fn encode_with_next_hop(
+        &self,
+        ctx: &Context,
+        next_hop: Ipv4Addr,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        let mut nh = Some(next_hop);
+        for a in &self.list {
+            let t = a.value.type_code();
+            if matches!(t, NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI) {
+                continue;
+            }
+            if t > NEXT_HOP {
+                if let Some(nh) = nh.take() {
+                    put_next_hop(nh, out);
+                }
+            }
+            a.encode(ctx, out)?;
+        }
+        if let Some(nh) = nh {
+            put_next_hop(nh, out);
+        }
+        self.encode_as4(ctx, out)
+    }
+
+    /// Towards a 2-octet speaker, the AS4_PATH and AS4_AGGREGATOR that
+    /// [`PathAttributes::encode`] adds.
+    fn encode_as4(&self, ctx: &Context, out: &mut BytesMut) -> Result<(), EncodeError> {
         if !ctx.four_octet_as {
             if let Some(path) = self.as_path() {
                 if path.has_four_octet_asn() && self.as4_path().is_none() {
@@ -143,4 +181,10 @@ impl PathAttributes {
             Err(_) => usize::MAX,
         }
     }
+}
+
+/// NEXT_HOP as [`Attribute::new`] flags it: well-known transitive, 4 octets.
+fn put_next_hop(next_hop: Ipv4Addr, out: &mut BytesMut) {
+    let o = next_hop.octets();
+    out.put_slice(&[TRANSITIVE, NEXT_HOP, 4, o[0], o[1], o[2], o[3]]);
 }

@@ -141,6 +141,7 @@ pub enum AttrValue {
 
 impl AttrValue {
     /// The type code.
+    #[inline]
     pub fn type_code(&self) -> u8 {
         use self::code::*;
         match self {
@@ -167,6 +168,7 @@ impl AttrValue {
 }
 
 /// The Optional and Transitive bits a known attribute must carry; `None` for unknown types.
+#[inline]
 pub fn expected_flags(type_code: u8) -> Option<u8> {
     use self::code::*;
     use self::flags::*;

@@ -161,7 +161,22 @@ fn neighbor(n: &NeighborDetail) -> String {
     if let Some(e) = &n.last_error {
         let _ = writeln!(out, "  Last error: {e}");
     }
-    let kinds: BTreeSet<&String> = n.messages_in.keys().chain(n.messages_out.keys()).collect();
+    // Message types in RFC order, then any others alphabetically.
+    let order = [
+        "open",
+        "update",
+        "notification",
+        "keepalive",
+        "route_refresh",
+    ];
+    let mut kinds: Vec<&String> = n
+        .messages_in
+        .keys()
+        .chain(n.messages_out.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    kinds.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(order.len()));
     if !kinds.is_empty() {
         let rows: Vec<Vec<String>> = kinds
             .iter()

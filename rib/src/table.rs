@@ -386,6 +386,12 @@ impl Rib {
         &self.core.next_hops
     }
 
+    /// Bytes the two tries take (nodes and inline paths, not spilled arrays nor attributes),
+    /// for metrics.
+    pub fn trie_bytes(&self) -> usize {
+        self.v4.mem_size() + self.v6.mem_size()
+    }
+
     /// Prefixes held in a family.
     pub fn prefix_count(&self, family: Family) -> usize {
         match family {

@@ -131,3 +131,25 @@ fn connect_error(path: &Path, source: io::Error) -> ClientError {
 pub fn request(path: &Path, request: &Request) -> Result<Response, ClientError> {
     Client::connect(path, DEFAULT_TIMEOUT)?.request(request)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_say_what_to_do() {
+        let path = Path::new("/run/bgpd/bgpd.sock");
+        let e = connect_error(path, io::ErrorKind::PermissionDenied.into());
+        assert_eq!(
+            e.to_string(),
+            "cannot open /run/bgpd/bgpd.sock: permission denied; are you in the bgpd group?"
+        );
+        for kind in [io::ErrorKind::NotFound, io::ErrorKind::ConnectionRefused] {
+            let e = connect_error(path, kind.into());
+            assert_eq!(
+                e.to_string(),
+                "bgpd is not running (no socket at /run/bgpd/bgpd.sock)"
+            );
+        }
+    }
+}

@@ -15,6 +15,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -30,6 +31,9 @@ pub type ControlCommand = (Request, oneshot::Sender<Response>);
 
 /// Mode of the socket file: owner and group may talk to the daemon.
 pub const SOCKET_MODE: u32 = 0o660;
+
+/// A client that sends nothing for this long is disconnected.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A running control server. Dropping it stops accepting and removes the socket file;
 /// connections already open finish their current request.
@@ -87,7 +91,8 @@ pub async fn serve(
     handler: mpsc::Sender<ControlCommand>,
 ) -> io::Result<ControlServer> {
     clear_stale(path).await?;
-    let listener = UnixListener::bind(path)?;
+    let listener = UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
     let meta = fs::metadata(path)?;
     let identity = (meta.dev(), meta.ino());
     if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(SOCKET_MODE)) {
@@ -180,10 +185,11 @@ async fn connection(stream: UnixStream, handler: mpsc::Sender<ControlCommand>) {
     let mut reader = BufReader::new(read);
     let mut buf = Vec::new();
     loop {
-        let (response, close) = match read_line(&mut reader, &mut buf).await {
-            Ok(None) | Err(_) => return,
-            Ok(Some(Err(too_long))) => (Response::error(too_long.to_string()), true),
-            Ok(Some(Ok(()))) => match std::str::from_utf8(&buf) {
+        let read = tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut reader, &mut buf)).await;
+        let (response, close) = match read {
+            Err(_) | Ok(Ok(None) | Err(_)) => return, // idle, closed, or broken
+            Ok(Ok(Some(Err(too_long)))) => (Response::error(too_long.to_string()), true),
+            Ok(Ok(Some(Ok(())))) => match std::str::from_utf8(&buf) {
                 Err(_) => (Response::error("malformed message: not UTF-8"), false),
                 Ok(line) if line.trim().is_empty() => continue,
                 Ok(line) => match decode_request(line) {

@@ -30,13 +30,15 @@ pub const BGP_PORT: u16 = 179;
 /// The running daemon's handles.
 #[derive(Debug)]
 pub struct Daemon {
-    config: Arc<Config>,
-    routing: mpsc::Sender<RoutingInput>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) routing: mpsc::Sender<RoutingInput>,
     /// Every peer task: fixed neighbors by name, dynamic sessions by address.
-    peers: HashMap<PeerKey, PeerHandle>,
+    pub(crate) peers: HashMap<PeerKey, PeerHandle>,
     by_address: HashMap<IpAddr, PeerKey>,
     next_key: PeerKey,
     listeners: Vec<TcpListener>,
+    /// `bgpctl shutdown` was asked: leave the main loop.
+    pub(crate) shutting_down: bool,
 }
 
 fn family(f: AddressFamily) -> Family {
@@ -49,7 +51,11 @@ fn family(f: AddressFamily) -> Family {
 /// The session settings for a neighbor (for a dynamic one, any session in its range).
 pub fn session_config(config: &Config, n: &Neighbor, address: IpAddr) -> SessionConfig {
     let g = &config.global;
-    let mut s = SessionConfig::new(g.asn.get(), g.router_id.get(), PeerAs::Fixed(n.remote_as.get()));
+    let mut s = SessionConfig::new(
+        g.asn.get(),
+        g.router_id.get(),
+        PeerAs::Fixed(n.remote_as.get()),
+    );
     s.passive = n.passive || n.is_dynamic();
     s.hold_time = n.hold_time.get();
     s.keepalive = Some(n.keepalive);
@@ -141,7 +147,10 @@ impl Daemon {
                     warn!(%addr, error = %e, "cannot listen");
                 }
                 Err(e) => {
-                    return Err(io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {addr}: {e}"),
+                    ))
                 }
             }
         }
@@ -152,6 +161,7 @@ impl Daemon {
             by_address: HashMap::new(),
             next_key: 1,
             listeners,
+            shutting_down: false,
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
@@ -234,12 +244,14 @@ impl Daemon {
         }
     }
 
-    /// Runs until SIGTERM or SIGINT: accepts connections, then stops every session
-    /// gracefully (closing without NOTIFICATION where graceful restart was negotiated).
+    /// Runs until SIGTERM, SIGINT or `bgpctl shutdown`: accepts connections, answers
+    /// `bgpctl`, serves metrics; on a signal, stops every session gracefully (closing without
+    /// NOTIFICATION where graceful restart was negotiated).
     pub async fn run(mut self) -> io::Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let (accepted_tx, mut accepted) = mpsc::channel(64);
         for l in std::mem::take(&mut self.listeners) {
             let tx = accepted_tx.clone();
@@ -259,15 +271,67 @@ impl Daemon {
                 }
             });
         }
+        let (control_tx, mut control) = mpsc::channel(16);
+        let socket = &self.config.control.socket;
+        let control_server = crate::control::serve(socket, control_tx)
+            .await
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("control socket {}: {e}", socket.display()),
+                )
+            })?;
+        info!(socket = %self.config.control.socket.display(), "control socket ready");
+        let metrics = match &self.config.metrics {
+            Some(m) => {
+                let metrics = Arc::new(
+                    crate::metrics::Metrics::new()
+                        .map_err(|e| io::Error::other(format!("metrics: {e}")))?,
+                );
+                let server = crate::metrics::serve_metrics(m.listen, metrics.clone())
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot serve metrics on {}: {e}", m.listen),
+                        )
+                    })?;
+                info!(addr = %m.listen, "metrics at /metrics");
+                Some((metrics, server))
+            }
+            None => None,
+        };
+        crate::notify::ready();
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
                 Some((stream, from)) = accepted.recv() => self.accept(stream, from).await,
-                _ = term.recv() => break,
-                _ = int.recv() => break,
+                Some((request, reply)) = control.recv() => {
+                    let response = self.control(request).await;
+                    let _ = reply.send(response);
+                    if self.shutting_down {
+                        break;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some((m, _)) = &metrics {
+                        self.update_metrics(m).await;
+                    }
+                }
+                _ = hup.recv() => warn!("SIGHUP: reload is not implemented yet; restart bgpd to apply a new configuration"),
+                _ = term.recv() => {
+                    info!("SIGTERM: closing sessions for graceful restart");
+                    self.stop(true, None).await;
+                    break;
+                }
+                _ = int.recv() => {
+                    info!("SIGINT: closing sessions for graceful restart");
+                    self.stop(true, None).await;
+                    break;
+                }
             }
         }
-        info!("stopping: closing sessions for graceful restart");
-        self.stop(true, None).await;
+        control_server.shutdown().await;
         Ok(())
     }
 

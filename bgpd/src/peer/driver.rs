@@ -22,7 +22,7 @@ use super::import::{import, ImportContext};
 use super::writer::{self, WriterHandle};
 use super::{PeerCommand, PeerHandle, PeerKey, PeerStatus};
 use crate::routing::{PeerUp, RoutingInput};
-use crate::session::collision::{resolve, Resolution};
+use crate::session::collision::Rival;
 use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, State};
 use crate::transport::{self, SocketOptions};
 
@@ -146,6 +146,9 @@ impl Driver {
         let mut extra_buf = BytesMut::with_capacity(4096);
         loop {
             self.flush().await;
+            if let Ok(mut s) = self.status.lock() {
+                s.counters.clone_from(self.main.session.counters());
+            }
             let deadline = [
                 self.main.session.next_deadline(),
                 self.extra.as_ref().and_then(|s| s.session.next_deadline()),
@@ -305,7 +308,10 @@ impl Driver {
                 .handle(now, Input::TcpConnected(ConnectionRole::Incoming));
             return;
         }
-        if self.extra.is_some() || self.main.session.state() == State::Established {
+        // A second connection: a collision, or (against an Established session) a peer
+        // that restarted before we noticed; the OPEN on it decides (RFC 4271 section 6.8,
+        // RFC 4724 section 4.2). A third one is refused.
+        if self.extra.is_some() {
             debug!(neighbor = %self.spec.name, "refusing a further connection");
             return;
         }
@@ -320,69 +326,80 @@ impl Driver {
         }
     }
 
-    /// Acts on every output of both sessions until there are none, resolving a collision
-    /// whenever one is pending.
+    /// Acts on every output of both sessions until there are none. A session that wins a
+    /// collision (`Output::CollisionWon`) dumps the other; an incoming one that wins
+    /// becomes the main session.
     async fn flush(&mut self) {
         loop {
             let mut acted = false;
             while let Some(out) = self.main.session.poll_output() {
                 acted = true;
-                self.act_main(out).await;
+                match out {
+                    Output::CollisionWon => self.dump_extra(),
+                    out => self.act_main(out).await,
+                }
             }
+            let mut won = false;
             if let Some(slot) = self.extra.as_mut() {
                 while let Some(out) = slot.session.poll_output() {
                     acted = true;
-                    act_extra(slot, out);
+                    match out {
+                        Output::CollisionWon => {
+                            won = true;
+                            break;
+                        }
+                        out => act_extra(slot, out),
+                    }
+                }
+                if !won && slot.conn.is_none() {
+                    self.extra = None;
                 }
             }
-            acted |= self.resolve_collision();
+            if won {
+                self.promote_extra().await;
+            }
             if !acted {
+                self.sync_rivals();
                 return;
             }
         }
     }
 
-    fn resolve_collision(&mut self) -> bool {
-        let Some(extra) = self.extra.as_mut() else {
-            return false;
-        };
-        let now = Instant::now();
-        match resolve(&self.main.session, &extra.session) {
-            Resolution::Pending => {
-                if extra.session.state() == State::Idle {
-                    self.extra = None;
-                    return true;
-                }
-                false
+    /// Tells each session about the other (collision detection runs inside the FSM).
+    fn sync_rivals(&mut self) {
+        let main_rival = self.extra.as_ref().and_then(|e| Rival::of(&e.session));
+        if let Some(e) = self.extra.as_mut() {
+            e.session.set_rival(Rival::of(&self.main.session));
+        }
+        self.main.session.set_rival(main_rival);
+    }
+
+    fn dump_extra(&mut self) {
+        if let Some(mut slot) = self.extra.take() {
+            slot.session.handle(Instant::now(), Input::CollisionDump);
+            while let Some(out) = slot.session.poll_output() {
+                act_extra(&mut slot, out);
             }
-            Resolution::DumpNew => {
-                extra.session.handle(now, Input::CollisionDump);
-                while let Some(out) = extra.session.poll_output() {
-                    act_extra(extra, out);
-                }
-                self.extra = None;
-                true
+        }
+    }
+
+    async fn promote_extra(&mut self) {
+        info!(neighbor = %self.spec.name, "connection collision: keeping the peer's connection");
+        self.main
+            .session
+            .handle(Instant::now(), Input::CollisionDump);
+        // The old session's NOTIFICATION, Down and close go out on the old connection.
+        while let Some(out) = self.main.session.poll_output() {
+            if !matches!(out, Output::CollisionWon) {
+                self.act_main(out).await;
             }
-            Resolution::DumpExisting => {
-                info!(neighbor = %self.spec.name, "connection collision: keeping the peer's connection");
-                self.main.session.handle(now, Input::CollisionDump);
-                // The old session's NOTIFICATION goes out on the old connection.
-                let mut old_outputs = Vec::new();
-                while let Some(out) = self.main.session.poll_output() {
-                    old_outputs.push(out);
-                }
-                if let Some(conn) = self.main.conn.take() {
-                    for out in old_outputs {
-                        if let Output::Send(b) = out {
-                            conn.writer.send_control(b);
-                        }
-                    }
-                }
-                if let Some(mut winner) = self.extra.take() {
-                    winner.session.promote(&self.main.session);
-                    self.main = winner;
-                }
-                true
+        }
+        if let Some(mut winner) = self.extra.take() {
+            winner.session.promote(&self.main.session);
+            self.main = winner;
+            if let Ok(mut s) = self.status.lock() {
+                s.local_address = self.main.conn.as_ref().and_then(|c| c.local);
+                s.state = self.main.session.state();
             }
         }
     }
@@ -463,6 +480,7 @@ impl Driver {
                     })
                     .await;
             }
+            Output::CollisionWon => {}
             Output::StateChange { from, to } => {
                 info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), from = from.name(), to = to.name(), "state change");
                 if let Ok(mut s) = self.status.lock() {
@@ -529,4 +547,3 @@ fn act_extra(slot: &mut Slot, out: Output) {
         _ => {}
     }
 }
-

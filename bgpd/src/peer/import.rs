@@ -101,7 +101,13 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
     };
     for (nlri, next_hop) in &announced {
         let mut a = attrs.clone();
-        match evaluate(policy, &nlri.prefix, Some(&ctx.neighbor), &mut a, ctx.local_as) {
+        match evaluate(
+            policy,
+            &nlri.prefix,
+            Some(&ctx.neighbor),
+            &mut a,
+            ctx.local_as,
+        ) {
             Outcome::Accept { .. } => push(&mut out.announce, a, *next_hop, *nlri),
             Outcome::Reject => out.withdraw.push(*nlri),
         }
@@ -194,7 +200,11 @@ mod tests {
     fn ibgp_without_policy_accepts() {
         let got = import(update(&[], vec![]), &ctx(false));
         assert_eq!(got.announce.len(), 1);
-        assert_eq!(got.announce[0].attrs.next_hop(), None, "next hop kept apart");
+        assert_eq!(
+            got.announce[0].attrs.next_hop(),
+            None,
+            "next hop kept apart"
+        );
         assert!(got.withdraw.is_empty());
     }
 
@@ -213,7 +223,9 @@ mod tests {
             default: config::Verdict::Accept,
             terms: vec![],
         }));
-        assert!(import(update(&[45104, 64512], vec![]), &c).announce.is_empty());
+        assert!(import(update(&[45104, 64512], vec![]), &c)
+            .announce
+            .is_empty());
         assert!(import(update(&[65001], vec![]), &c).announce.is_empty());
         assert_eq!(import(update(&[45104], vec![]), &c).announce.len(), 1);
         let i = ctx(false);

@@ -267,19 +267,43 @@ mod tests {
             bgp_id: "192.0.2.11".parse().unwrap(),
         };
         let prefix: IpNet = "198.18.0.0/26".parse().unwrap();
-        let (out, hop) =
-            prepare(&rules(IbgpClient, None), &local, &prefix, &src, attrs.clone(), nh).unwrap();
+        let (out, hop) = prepare(
+            &rules(IbgpClient, None),
+            &local,
+            &prefix,
+            &src,
+            attrs.clone(),
+            nh,
+        )
+        .unwrap();
         assert_eq!(hop, nh);
         assert_eq!(out.local_pref(), Some(&150));
         assert_eq!(out.originator_id(), Some(&"192.0.2.11".parse().unwrap()));
-        assert_eq!(out.cluster_list(), Some(&vec!["192.0.2.1".parse().unwrap()]));
+        assert_eq!(
+            out.cluster_list(),
+            Some(&vec!["192.0.2.1".parse().unwrap()])
+        );
 
         // To eBGP: no policy, nothing (RFC 8212); with one: our AS first, us as next hop,
         // no LOCAL_PREF.
-        assert!(prepare(&rules(Ebgp(45104), None), &local, &prefix, &src, attrs.clone(), nh)
-            .is_none());
-        let (out, hop) =
-            prepare(&rules(Ebgp(45104), accept_all()), &local, &prefix, &src, attrs, nh).unwrap();
+        assert!(prepare(
+            &rules(Ebgp(45104), None),
+            &local,
+            &prefix,
+            &src,
+            attrs.clone(),
+            nh
+        )
+        .is_none());
+        let (out, hop) = prepare(
+            &rules(Ebgp(45104), accept_all()),
+            &local,
+            &prefix,
+            &src,
+            attrs,
+            nh,
+        )
+        .unwrap();
         assert_eq!(hop, NextHop::V4("203.0.113.1".parse().unwrap()));
         assert_eq!(out.local_pref(), None);
         assert_eq!(out.originator_id(), None);

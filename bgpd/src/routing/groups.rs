@@ -97,7 +97,11 @@ impl Pending {
         }
         for (attrs, next_hop, nlri) in &self.announce {
             for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-                let n: Vec<Nlri> = nlri.iter().filter(|n| n.family() == family).copied().collect();
+                let n: Vec<Nlri> = nlri
+                    .iter()
+                    .filter(|n| n.family() == family)
+                    .copied()
+                    .collect();
                 if n.is_empty() {
                     continue;
                 }
@@ -172,7 +176,11 @@ impl Groups {
 
     /// Groups and members, for metrics and `bgpctl`.
     pub fn sizes(&self) -> Vec<usize> {
-        self.groups.iter().flatten().map(|g| g.members.len()).collect()
+        self.groups
+            .iter()
+            .flatten()
+            .map(|g| g.members.len())
+            .collect()
     }
 
     /// Advertised paths of the group a peer is in, and the prefixes held back.
@@ -301,7 +309,11 @@ fn export_prefix(
                         return;
                     }
                     if count + 1 >= u64::from(limit.warning_threshold()) && !g.warned_limit {
-                        info!(limit = limit.limit, advertised = count + 1, "advertised routes near the limit");
+                        info!(
+                            limit = limit.limit,
+                            advertised = count + 1,
+                            "advertised routes near the limit"
+                        );
                     }
                 }
             }

@@ -51,12 +51,7 @@ pub fn evaluate(
     }
 }
 
-fn applies(
-    m: &config::Match,
-    prefix: &IpNet,
-    from: Option<&str>,
-    attrs: &PathAttributes,
-) -> bool {
+fn applies(m: &config::Match, prefix: &IpNet, from: Option<&str>, attrs: &PathAttributes) -> bool {
     if !m.matches_prefix(prefix) || !m.matches_neighbor(from) {
         return false;
     }
@@ -118,7 +113,12 @@ fn apply(set: &Set, attrs: &mut PathAttributes, local_as: u32) -> bool {
                 cs.push(Community(add.0));
             }
         }
-        set_or_remove(attrs, cs, AttrValue::Communities, bgp_wire::attr::code::COMMUNITIES);
+        set_or_remove(
+            attrs,
+            cs,
+            AttrValue::Communities,
+            bgp_wire::attr::code::COMMUNITIES,
+        );
     }
     if !set.large_communities_add.is_empty() || !set.large_communities_remove.is_empty() {
         let mut cs: Vec<LargeCommunity> = attrs.large_communities().cloned().unwrap_or_default();
@@ -171,9 +171,7 @@ mod tests {
     use bgp_wire::attr::Origin;
 
     fn load(policy_toml: &str) -> Policy {
-        let text = format!(
-            "[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\n{policy_toml}"
-        );
+        let text = format!("[global]\nasn = 64512\nrouter_id = \"192.0.2.1\"\n{policy_toml}");
         let (cfg, _) = config::Config::from_str(&text, "test.toml").unwrap();
         cfg.policies.into_values().next().unwrap()
     }
@@ -201,14 +199,30 @@ action = "accept"
 "#,
         );
         let mut a = attrs();
-        let out = evaluate(&p, &"10.10.24.0/24".parse().unwrap(), Some("vbr"), &mut a, 64512);
-        assert_eq!(out, Outcome::Accept { next_hop_self: false });
+        let out = evaluate(
+            &p,
+            &"10.10.24.0/24".parse().unwrap(),
+            Some("vbr"),
+            &mut a,
+            64512,
+        );
+        assert_eq!(
+            out,
+            Outcome::Accept {
+                next_hop_self: false
+            }
+        );
         assert_eq!(a.local_pref(), Some(&200));
         assert_eq!(a.communities(), Some(&vec![Community::new(64512, 7)]));
         // The second term accepts everything else, unchanged.
         let mut b = attrs();
         let out = evaluate(&p, &"10.0.0.0/25".parse().unwrap(), None, &mut b, 64512);
-        assert_eq!(out, Outcome::Accept { next_hop_self: false });
+        assert_eq!(
+            out,
+            Outcome::Accept {
+                next_hop_self: false
+            }
+        );
         assert_eq!(b, attrs());
     }
 

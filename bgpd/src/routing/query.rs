@@ -117,7 +117,12 @@ impl Routing {
     ) -> Vec<RibRow> {
         let prefixes: Vec<IpNet> = match prefix {
             Some(p) if longer => self.rib.more_specifics(p, true).map(|d| d.prefix).collect(),
-            Some(p) => self.rib.longest_match(p).map(|d| d.prefix).into_iter().collect(),
+            Some(p) => self
+                .rib
+                .longest_match(p)
+                .map(|d| d.prefix)
+                .into_iter()
+                .collect(),
             None => [Family::Ipv4Unicast, Family::Ipv6Unicast]
                 .iter()
                 .flat_map(|f| self.rib.iter(*f).map(|d| d.prefix).collect::<Vec<_>>())
@@ -135,7 +140,17 @@ impl Routing {
                         continue;
                     };
                     let nh = self.rib.next_hops().get(sent.next_hop);
-                    rows.push(row(prefix, sent.path_id, &attrs, nh, "", false, false, false, None));
+                    rows.push(row(
+                        prefix,
+                        sent.path_id,
+                        &attrs,
+                        nh,
+                        "",
+                        false,
+                        false,
+                        false,
+                        None,
+                    ));
                 }
             }
             return rows;

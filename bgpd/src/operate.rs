@@ -1,0 +1,318 @@
+//! The daemon's answers to `bgpctl`: status from the peer tasks, tables from the routing
+//! task, and admin commands to the peers.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bgp_wire::notification::cease;
+use bgp_wire::Notification;
+use tokio::sync::oneshot;
+
+use crate::control::protocol::{
+    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, RibView,
+};
+use crate::daemon::Daemon;
+use crate::peer::{PeerCommand, PeerKey, PeerStatus};
+use crate::routing::{self, RoutingInput, RoutingQuery, RoutingReply};
+
+/// Per peer: (accepted, advertised, held back).
+type Counts = HashMap<PeerKey, (u64, u64, usize)>;
+
+impl Daemon {
+    /// Answers one control request.
+    pub async fn control(&mut self, request: Request) -> Response {
+        match request {
+            Request::ShowSummary => {
+                let counts = self.counts().await;
+                Response::Summary(
+                    self.statuses()
+                        .iter()
+                        .map(|(k, s)| self.summary(*k, s, &counts))
+                        .collect(),
+                )
+            }
+            Request::ShowNeighbor { neighbor } => {
+                let counts = self.counts().await;
+                let rows: Vec<NeighborDetail> = self
+                    .statuses()
+                    .iter()
+                    .filter(|(_, s)| neighbor.as_ref().is_none_or(|n| matches(s, n)))
+                    .map(|(k, s)| self.detail(*k, s, &counts))
+                    .collect();
+                if rows.is_empty() {
+                    if let Some(n) = neighbor {
+                        return Response::error(format!("no neighbor {n}"));
+                    }
+                }
+                Response::Neighbors(rows)
+            }
+            Request::ShowRib {
+                prefix,
+                longer,
+                neighbor,
+                view,
+            } => {
+                let peer = match &neighbor {
+                    Some(n) => match self.find(n).first() {
+                        Some(k) => Some(*k),
+                        None => return Response::error(format!("no neighbor {n}")),
+                    },
+                    None => None,
+                };
+                let view = match (view, peer) {
+                    (RibView::LocRib, _) => routing::RibView::LocRib,
+                    (_, None) => return Response::error("--in and --out need --neighbor"),
+                    (RibView::AdjIn, _) => routing::RibView::AdjIn,
+                    (RibView::AdjOut, _) => routing::RibView::AdjOut,
+                };
+                let q = RoutingQuery::Rib {
+                    prefix,
+                    longer,
+                    peer,
+                    view,
+                };
+                match self.ask(q).await {
+                    Some(RoutingReply::Rib(rows)) => {
+                        Response::Rib(rows.into_iter().map(rib_entry).collect())
+                    }
+                    _ => Response::error("the routing task did not answer"),
+                }
+            }
+            Request::NeighborDown { neighbor, message } => {
+                let notification = Notification::cease_with_message(
+                    cease::ADMIN_SHUTDOWN,
+                    message.as_deref().unwrap_or("administratively down"),
+                );
+                self.command(&neighbor, || PeerCommand::Stop {
+                    graceful: false,
+                    notification: Some(notification.clone()),
+                })
+                .await
+            }
+            Request::NeighborUp { neighbor } => {
+                self.command(&neighbor, || PeerCommand::Start).await
+            }
+            Request::NeighborClear { neighbor } => {
+                self.command(&neighbor, || PeerCommand::Clear).await
+            }
+            Request::NeighborRefresh { neighbor } => {
+                self.command(&neighbor, || PeerCommand::Refresh).await
+            }
+            Request::Reload { .. } => Response::error(
+                "reload is not implemented yet: restart bgpd to apply a new configuration",
+            ),
+            Request::Shutdown { message } => {
+                let message = message.unwrap_or_else(|| "shutdown".to_owned());
+                self.stop(false, Some(message)).await;
+                self.shutting_down = true;
+                Response::done("sent Cease to every peer; exiting")
+            }
+        }
+    }
+
+    fn statuses(&self) -> Vec<(PeerKey, PeerStatus)> {
+        let mut v: Vec<(PeerKey, PeerStatus)> = self
+            .peers
+            .iter()
+            .filter_map(|(k, h)| h.status.lock().ok().map(|s| (*k, s.clone())))
+            .collect();
+        v.sort_by(|a, b| (&a.1.name, a.1.address).cmp(&(&b.1.name, b.1.address)));
+        v
+    }
+
+    /// Keys of the peers named `name` (a neighbor name, or an address).
+    fn find(&self, name: &str) -> Vec<PeerKey> {
+        self.statuses()
+            .into_iter()
+            .filter(|(_, s)| matches(s, name))
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    async fn command(&mut self, name: &str, cmd: impl Fn() -> PeerCommand) -> Response {
+        let keys = self.find(name);
+        if keys.is_empty() {
+            return Response::error(format!("no neighbor {name}"));
+        }
+        for k in &keys {
+            if let Some(h) = self.peers.get(k) {
+                let _ = h.commands.send(cmd()).await;
+            }
+        }
+        Response::done(format!("{} session(s) of {name}: done", keys.len()))
+    }
+
+    async fn ask(&self, q: RoutingQuery) -> Option<RoutingReply> {
+        let (tx, rx) = oneshot::channel();
+        self.routing.send(RoutingInput::Query(q, tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    async fn counts(&self) -> Counts {
+        match self.ask(RoutingQuery::Counts).await {
+            Some(RoutingReply::Counts(v)) => v
+                .into_iter()
+                .map(|(k, acc, adv, held)| (k, (acc, adv, held)))
+                .collect(),
+            _ => HashMap::new(),
+        }
+    }
+
+    fn summary(&self, key: PeerKey, s: &PeerStatus, counts: &Counts) -> NeighborSummary {
+        let (accepted, advertised, _) = counts.get(&key).copied().unwrap_or_default();
+        let neighbor = self.config.neighbor(&s.name);
+        NeighborSummary {
+            name: s.name.clone(),
+            address: s.address.to_string(),
+            remote_as: s
+                .negotiated
+                .as_ref()
+                .map(|n| n.peer_as)
+                .or(neighbor.map(|n| n.remote_as.get()))
+                .unwrap_or(0),
+            state: s.state.into(),
+            uptime_seconds: s
+                .established_at
+                .map(|t| Instant::now().saturating_duration_since(t).as_secs()),
+            prefixes_received: s.received,
+            prefixes_accepted: accepted,
+            prefixes_advertised: advertised,
+            dynamic_group: neighbor.filter(|n| n.is_dynamic()).map(|n| n.name.clone()),
+        }
+    }
+
+    fn detail(&self, key: PeerKey, s: &PeerStatus, counts: &Counts) -> NeighborDetail {
+        let neighbor = self.config.neighbor(&s.name);
+        let n = s.negotiated.as_ref();
+        let (_, advertised, held) = counts.get(&key).copied().unwrap_or_default();
+        let mut capabilities = Vec::new();
+        if let Some(n) = n {
+            if n.four_octet_as {
+                capabilities.push("4-octet-as".to_owned());
+            }
+            if n.route_refresh {
+                capabilities.push("route-refresh".to_owned());
+            }
+            if n.enhanced_route_refresh {
+                capabilities.push("enhanced-route-refresh".to_owned());
+            }
+            if n.extended_message {
+                capabilities.push("extended-message".to_owned());
+            }
+            if let Some(gr) = &n.peer_graceful_restart {
+                capabilities.push(format!("graceful-restart({}s)", gr.restart_time));
+            }
+            for f in &n.families {
+                let send = n.add_path_send.contains(*f);
+                let recv = n.add_path_receive.contains(*f);
+                if send || recv {
+                    let dir = match (send, recv) {
+                        (true, true) => "send/receive",
+                        (true, false) => "send",
+                        _ => "receive",
+                    };
+                    capabilities.push(format!("add-path {f} {dir}"));
+                }
+            }
+        }
+        let by_name = |m: &crate::session::MessageCounts| {
+            m.by_name()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect()
+        };
+        NeighborDetail {
+            summary: self.summary(key, s, counts),
+            description: neighbor.and_then(|n| n.description.clone()),
+            local_address: s.local_address.map(|a| a.to_string()),
+            router_id: n.map(|n| n.peer_id),
+            hold_time: n.map_or(0, |n| n.hold_time),
+            keepalive: n.map_or(0, |n| n.keepalive),
+            capabilities,
+            families: n
+                .map(|n| n.families.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            messages_in: by_name(&s.counters.messages_in),
+            messages_out: by_name(&s.counters.messages_out),
+            flaps: s.counters.flaps,
+            last_error: s.last_error.clone(),
+            max_prefixes_out: neighbor.and_then(|n| n.max_prefixes_out).map(|l| OutLimit {
+                limit: u64::from(l.limit),
+                advertised,
+                suppressed: held as u64,
+            }),
+        }
+    }
+}
+
+fn matches(s: &PeerStatus, name: &str) -> bool {
+    s.name == name || s.address.to_string() == name
+}
+
+fn rib_entry(r: routing::RibRow) -> RibEntry {
+    RibEntry {
+        prefix: r.prefix,
+        path_id: r.path_id,
+        best: r.best,
+        multipath: r.multipath,
+        neighbor: r.neighbor,
+        next_hop: r
+            .next_hop
+            .parse()
+            .ok()
+            .filter(|a: &std::net::IpAddr| !a.is_unspecified()),
+        as_path: r.as_path,
+        origin: r.origin,
+        local_pref: r.local_pref,
+        med: r.med,
+        communities: r.communities,
+        large_communities: r.large_communities,
+        originator_id: r.originator_id.and_then(|a| a.parse().ok()),
+        cluster_list: r
+            .cluster_list
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect(),
+        stale: r.stale,
+        reason: r.reason,
+    }
+}
+
+impl Daemon {
+    /// Copies peer status and table counts into the Prometheus registry.
+    pub async fn update_metrics(&self, m: &crate::metrics::Metrics) {
+        let counts = self.counts().await;
+        let now = Instant::now();
+        for (key, s) in self.statuses() {
+            let summary = self.summary(key, &s, &counts);
+            let labels = crate::metrics::NeighborLabels::new(
+                s.name.clone(),
+                s.address.to_string(),
+                summary.remote_as,
+            );
+            m.set_session(&labels, s.state.into(), s.counters.uptime(now));
+            m.set_flaps(&labels, s.counters.flaps);
+            // Per-family counts are not split yet: every family under "all".
+            m.set_prefixes(
+                &labels,
+                "all",
+                summary.prefixes_received,
+                summary.prefixes_accepted,
+                summary.prefixes_advertised,
+            );
+            m.set_advertised_limit(
+                &labels,
+                self.config
+                    .neighbor(&s.name)
+                    .and_then(|n| n.max_prefixes_out)
+                    .map(|l| u64::from(l.limit)),
+            );
+            m.set_messages(
+                &labels,
+                s.counters.messages_in.by_name(),
+                s.counters.messages_out.by_name(),
+            );
+            m.set_last_error(&labels, s.last_error.as_deref());
+        }
+    }
+}

@@ -138,7 +138,8 @@ impl Update {
             &mut withdrawn,
         )
         .map_err(network)?;
-        let mut nlri = Vec::with_capacity(nlri_bytes.len() / 4);
+        // A /24 takes 4 octets; a third of the field covers tables heavy in /9-/16 as well.
+        let mut nlri = Vec::with_capacity(nlri_bytes.len() / 3);
         decode_prefixes(nlri_bytes, Family::Ipv4Unicast, add_path, &mut nlri).map_err(network)?;
         let (attributes, errors) = decode_attributes(attr_bytes, ctx, !nlri.is_empty())?;
         Ok(Self {

@@ -151,7 +151,8 @@ impl AsPath {
     /// Decodes segments; `four_octet` selects the AS number width.
     pub(crate) fn decode(mut input: &[u8], four_octet: bool) -> Result<Self, Reason> {
         let width = if four_octet { 4 } else { 2 };
-        let mut segments = Vec::new();
+        // Nearly every path is one AS_SEQUENCE.
+        let mut segments = Vec::with_capacity(1);
         while !input.is_empty() {
             let [kind, count, rest @ ..] = input else {
                 return Err(Reason::MalformedAsPath("truncated segment header"));

@@ -2,5 +2,19 @@
 //! without any.
 //!
 //! - [`session`]: the BGP session state machine (RFC 4271 section 8) and OPEN negotiation.
+//! - [`peer`]: one task per session: sockets and timers around the state machine, import.
+//! - [`routing`]: the task that owns the tables, originates, and exports per group.
+//! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
+//! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals.
+//! - [`control`], [`operate`]: the `bgpctl` protocol and the daemon's answers.
+//! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
 
+pub mod control;
+pub mod daemon;
+pub mod metrics;
+pub mod notify;
+pub mod operate;
+pub mod peer;
+pub mod routing;
 pub mod session;
+pub mod transport;

@@ -89,7 +89,10 @@ fn main() -> ExitCode {
     let Some(config) = load(&cli.config) else {
         return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bgpd: cannot start the runtime: {e}");

@@ -51,7 +51,12 @@ pub fn set_listener_md5(
     key: Option<&[u8]>,
 ) -> io::Result<()> {
     let local_is_v6 = listener.local_addr()?.is_ipv6();
-    sys::set_md5(listener.as_raw_fd(), peers, key.unwrap_or_default(), local_is_v6)
+    sys::set_md5(
+        listener.as_raw_fd(),
+        peers,
+        key.unwrap_or_default(),
+        local_is_v6,
+    )
 }
 
 /// Connects to a peer with the session's socket options, within `timeout`.
@@ -119,12 +124,23 @@ mod sys {
         key: [u8; super::MAX_MD5_KEY],
     }
 
-    fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    fn setsockopt<T>(
+        fd: RawFd,
+        level: libc::c_int,
+        name: libc::c_int,
+        value: &T,
+    ) -> io::Result<()> {
         let len = libc::socklen_t::try_from(size_of::<T>())
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: `value` points to a live, initialised `T` of `len` bytes for the call.
         let rc = unsafe {
-            libc::setsockopt(fd, level, name, (value as *const T).cast::<libc::c_void>(), len)
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (value as *const T).cast::<libc::c_void>(),
+                len,
+            )
         };
         if rc == 0 {
             Ok(())
@@ -133,7 +149,12 @@ mod sys {
         }
     }
 
-    pub(super) fn set_md5(fd: RawFd, peers: IpNet, key: &[u8], socket_is_v6: bool) -> io::Result<()> {
+    pub(super) fn set_md5(
+        fd: RawFd,
+        peers: IpNet,
+        key: &[u8],
+        socket_is_v6: bool,
+    ) -> io::Result<()> {
         if key.len() > super::MAX_MD5_KEY {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -162,7 +183,7 @@ mod sys {
                 let sin = unsafe {
                     &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
                 };
-                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_family = family(libc::AF_INET);
                 sin.sin_addr.s_addr = u32::from(a).to_be();
                 return;
             }
@@ -172,8 +193,13 @@ mod sys {
         // SAFETY: sockaddr_storage is large enough and aligned for sockaddr_in6.
         let sin6 =
             unsafe { &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-        sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sin6.sin6_family = family(libc::AF_INET6);
         sin6.sin6_addr.s6_addr = v6.octets();
+    }
+
+    /// Address family constants are small positive numbers that fit `sa_family_t`.
+    fn family(af: libc::c_int) -> libc::sa_family_t {
+        libc::sa_family_t::try_from(af).unwrap_or_default()
     }
 
     /// RFC 5082 section 3: send with TTL 255, accept only TTL >= 256 - hops.

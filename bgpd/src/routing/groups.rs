@@ -174,15 +174,6 @@ impl Groups {
         }
     }
 
-    /// Groups and members, for metrics and `bgpctl`.
-    pub fn sizes(&self) -> Vec<usize> {
-        self.groups
-            .iter()
-            .flatten()
-            .map(|g| g.members.len())
-            .collect()
-    }
-
     /// Advertised paths of the group a peer is in, and the prefixes held back.
     pub fn advertised(&self, rib: &Rib, index: usize) -> (u64, usize) {
         match self.groups.get(index) {

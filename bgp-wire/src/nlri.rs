@@ -108,9 +108,15 @@ pub(crate) fn decode_prefixes(
         input = &rest[octets..];
         let prefix = match family {
             Family::Ipv4Unicast => {
-                let mut a = [0u8; 4];
-                a[..octets].copy_from_slice(bytes);
-                let addr = u32::from_be_bytes(a) & mask32(len);
+                // Assembled by length rather than copied: a variable-length copy is a call
+                // to memcpy for every prefix.
+                let addr = match *bytes {
+                    [] => 0,
+                    [a] => u32::from(a) << 24,
+                    [a, b] => u32::from_be_bytes([a, b, 0, 0]),
+                    [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+                    [a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
+                } & mask32(len);
                 IpNet::V4(
                     Ipv4Net::new(Ipv4Addr::from(addr), len)
                         .map_err(|_| Reason::InvalidNetwork("prefix length too long"))?,

@@ -314,6 +314,7 @@ impl Daemon {
                     }
                 }
                 _ = tick.tick() => {
+                    crate::notify::watchdog();
                     if let Some((m, _)) = &metrics {
                         self.update_metrics(m).await;
                     }

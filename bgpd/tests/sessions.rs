@@ -1,0 +1,254 @@
+//! Sessions on loopback with real sockets: TCP-MD5 match and mismatch, the received-prefix
+//! limit, and malformed UPDATEs from a raw sender handled per RFC 7606 while another
+//! session keeps its routes. Needs root (port 179, TCP-MD5 on 127.0.0.x).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bgp_wire::attr::{AsPath, AttrValue, Origin, PathAttributes};
+use bgp_wire::capability::Capability;
+use bgp_wire::{encode_to_bytes, Context, Message, Nlri, Open, Update};
+use common::{eventually, Bgpd};
+
+fn daemon(n: u8, extra: &str) -> String {
+    format!(
+        r#"
+[global]
+asn = 64512
+router_id = "192.0.2.{n}"
+listen = ["127.0.0.{n}:179"]
+[control]
+socket = "{{socket}}"
+[metrics]
+enabled = false
+{extra}
+"#
+    )
+}
+
+fn neighbor(name: &str, n: u8, local: u8, extra: &str) -> String {
+    format!(
+        r#"
+[[neighbor]]
+name = "{name}"
+address = "127.0.0.{n}"
+local_address = "127.0.0.{local}"
+remote_as = 64512
+{extra}
+"#
+    )
+}
+
+#[test]
+fn md5_match_and_mismatch() {
+    let a = Bgpd::start(
+        "md5-a",
+        &daemon(
+            31,
+            &(neighbor("b", 32, 31, "password = \"s3cret\"")
+                + &neighbor("c", 33, 31, "password = \"s3cret\"")),
+        ),
+    );
+    let _b = Bgpd::start(
+        "md5-b",
+        &daemon(32, &neighbor("a", 31, 32, "password = \"s3cret\"")),
+    );
+    let _c = Bgpd::start(
+        "md5-c",
+        &daemon(33, &neighbor("a", 31, 33, "password = \"wrong\"")),
+    );
+    assert!(
+        eventually(Duration::from_secs(15), || a.established(&["b"])),
+        "{}",
+        a.log()
+    );
+    // The wrong key never gets a session: its SYNs are dropped by the kernel.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!a.established(&["c"]), "{:?}", a.states());
+}
+
+#[test]
+fn max_prefixes_received_closes_with_cease() {
+    let a = Bgpd::start(
+        "maxpfx-a",
+        &daemon(
+            34,
+            &neighbor("e", 35, 34, "max_prefixes = 2\nmax_prefixes_restart = 0"),
+        ),
+    );
+    let origins = ["198.18.10.0/24", "198.18.11.0/24", "198.18.12.0/24"]
+        .iter()
+        .map(|p| format!("[[originate]]\nprefix = \"{p}\"\n"))
+        .collect::<String>();
+    let e = Bgpd::start(
+        "maxpfx-e",
+        &daemon(35, &(origins + &neighbor("a", 34, 35, ""))),
+    );
+    let refused = || {
+        let v = a.ctl(&["show", "neighbor", "e"]);
+        v[0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Maximum Number of Prefixes"))
+    };
+    assert!(
+        eventually(Duration::from_secs(15), refused),
+        "{}\n{}",
+        a.log(),
+        e.log()
+    );
+    assert!(a.rib().is_empty(), "routes of a closed session are gone");
+}
+
+/// A peer that speaks BGP by hand, to send what no daemon would.
+struct Raw {
+    stream: TcpStream,
+}
+
+impl Raw {
+    fn connect(from: &str, to: &str) -> Raw {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&from.parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        socket
+            .connect_timeout(
+                &to.parse::<SocketAddr>().unwrap().into(),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        Raw { stream }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    fn send_msg(&mut self, msg: &Message) {
+        let bytes = encode_to_bytes(msg, &Context::four_octet()).unwrap();
+        self.send(&bytes);
+    }
+
+    /// Reads one message's type and body.
+    fn read(&mut self) -> (u8, Vec<u8>) {
+        let mut header = [0u8; 19];
+        self.stream.read_exact(&mut header).unwrap();
+        let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
+        let mut body = vec![0u8; len - 19];
+        self.stream.read_exact(&mut body).unwrap();
+        (header[18], body)
+    }
+}
+
+fn update(prefix: &str) -> Message {
+    Message::Update(Update {
+        attributes: PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::default()),
+            AttrValue::NextHop("127.0.0.38".parse().unwrap()),
+            AttrValue::LocalPref(100),
+        ]),
+        nlri: vec![Nlri::new(prefix.parse().unwrap())],
+        ..Update::default()
+    })
+}
+
+/// An UPDATE for `prefix` whose ORIGIN is 7: RFC 7606 treat-as-withdraw.
+fn bad_origin(prefix: [u8; 3]) -> Vec<u8> {
+    let attrs: &[u8] = &[
+        0x40, 1, 1, 7, // ORIGIN 7
+        0x40, 2, 0, // empty AS_PATH
+        0x40, 3, 4, 127, 0, 0, 38, // NEXT_HOP
+    ];
+    let mut body = vec![0, 0, 0, u8::try_from(attrs.len()).unwrap()];
+    body.extend_from_slice(attrs);
+    body.extend_from_slice(&[24, prefix[0], prefix[1], prefix[2]]);
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&u16::try_from(19 + body.len()).unwrap().to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&body);
+    m
+}
+
+#[test]
+fn malformed_updates_follow_rfc7606_and_spare_other_sessions() {
+    let rr = Bgpd::start(
+        "raw-rr",
+        &daemon(
+            37,
+            &(neighbor(
+                "raw",
+                38,
+                37,
+                "passive = true\nroute_reflector_client = true",
+            ) + &neighbor("good", 39, 37, "route_reflector_client = true")),
+        ),
+    );
+    let _good = Bgpd::start(
+        "raw-good",
+        &daemon(
+            39,
+            &("[[originate]]\nprefix = \"198.18.9.0/24\"\n".to_owned()
+                + &neighbor("rr", 37, 39, "")),
+        ),
+    );
+    let t = Duration::from_secs(15);
+    assert!(eventually(t, || rr
+        .rib()
+        .iter()
+        .any(|r| r.prefix == "198.18.9.0/24")));
+
+    let mut raw = Raw::connect("127.0.0.38:0", "127.0.0.37:179");
+    let open = Open::new(
+        64512,
+        90,
+        "192.0.2.38".parse().unwrap(),
+        vec![Capability::FourOctetAs(64512)],
+    );
+    raw.send_msg(&Message::Open(open));
+    assert_eq!(raw.read().0, 1, "OPEN");
+    assert_eq!(raw.read().0, 4, "KEEPALIVE");
+    raw.send_msg(&Message::Keepalive);
+    raw.send_msg(&update("198.18.5.0/24"));
+    raw.send(&bad_origin([198, 18, 6]));
+    let prefixes = || rr.rib().into_iter().map(|r| r.prefix).collect::<Vec<_>>();
+    assert!(eventually(t, || prefixes().contains(&"198.18.5.0/24".to_owned())));
+    // Treat-as-withdraw: the malformed route is not there and the session stays up.
+    assert!(!prefixes().contains(&"198.18.6.0/24".to_owned()));
+    assert!(rr.established(&["raw", "good"]));
+    // A malformed re-announcement withdraws the route it names.
+    raw.send(&bad_origin([198, 18, 5]));
+    assert!(eventually(t, || !prefixes().contains(&"198.18.5.0/24".to_owned())));
+    assert!(rr.established(&["raw"]));
+
+    // A bad marker cannot be recovered from: NOTIFICATION 1/1 and the session closes.
+    let mut garbage = bad_origin([198, 18, 7]);
+    garbage[0] = 0;
+    raw.send(&garbage);
+    let mut got_notification = false;
+    for _ in 0..10 {
+        let (kind, body) = raw.read();
+        if kind == 3 {
+            assert_eq!(
+                &body[..2],
+                &[1, 1],
+                "Message Header Error / Connection Not Synchronized"
+            );
+            got_notification = true;
+            break;
+        }
+    }
+    assert!(got_notification);
+    // The other session and its routes are untouched.
+    assert!(rr.established(&["good"]));
+    assert!(prefixes().contains(&"198.18.9.0/24".to_owned()));
+}

@@ -31,6 +31,8 @@ pub const BGP_PORT: u16 = 179;
 #[derive(Debug)]
 pub struct Daemon {
     pub(crate) config: Arc<Config>,
+    /// The configuration file, read again on reload.
+    pub(crate) config_path: std::path::PathBuf,
     pub(crate) routing: mpsc::Sender<RoutingInput>,
     /// Every peer task: fixed neighbors by name, dynamic sessions by address.
     pub(crate) peers: HashMap<PeerKey, PeerHandle>,
@@ -114,7 +116,7 @@ fn socket_options(n: &Neighbor) -> SocketOptions {
 
 impl Daemon {
     /// Binds the listeners, starts the routing task and every fixed neighbor.
-    pub async fn start(config: Config) -> io::Result<Daemon> {
+    pub async fn start(config: Config, config_path: std::path::PathBuf) -> io::Result<Daemon> {
         let config = Arc::new(config);
         let g = &config.global;
         let (routing, rx) = mpsc::channel(1024);
@@ -156,6 +158,7 @@ impl Daemon {
         }
         let mut daemon = Daemon {
             config: config.clone(),
+            config_path,
             routing,
             peers: HashMap::new(),
             by_address: HashMap::new(),
@@ -171,7 +174,12 @@ impl Daemon {
         Ok(daemon)
     }
 
-    fn spawn_peer(&mut self, n: &Neighbor, address: IpAddr, start: bool) -> io::Result<PeerKey> {
+    pub(crate) fn spawn_peer(
+        &mut self,
+        n: &Neighbor,
+        address: IpAddr,
+        start: bool,
+    ) -> io::Result<PeerKey> {
         let key = self.next_key;
         self.next_key += 1;
         let g = &self.config.global;
@@ -210,6 +218,10 @@ impl Daemon {
         self.peers.insert(key, handle);
         self.by_address.insert(address, key);
         Ok(key)
+    }
+
+    pub(crate) fn forget_address(&mut self, address: IpAddr) {
+        self.by_address.remove(&address);
     }
 
     /// Hands an accepted connection to its peer, starting a session for a new address in
@@ -319,7 +331,10 @@ impl Daemon {
                         self.update_metrics(m).await;
                     }
                 }
-                _ = hup.recv() => warn!("SIGHUP: reload is not implemented yet; restart bgpd to apply a new configuration"),
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    let _ = self.reload(false).await;
+                }
                 _ = term.recv() => {
                     info!("SIGTERM: closing sessions for graceful restart");
                     self.stop(true, None).await;

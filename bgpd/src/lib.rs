@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod operate;
 pub mod peer;
+pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod transport;

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let daemon = bgpd::daemon::Daemon::start(config).await?;
+        let daemon = bgpd::daemon::Daemon::start(config, cli.config.clone()).await?;
         daemon.run().await
     });
     match result {

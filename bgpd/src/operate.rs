@@ -98,9 +98,7 @@ impl Daemon {
             Request::NeighborRefresh { neighbor } => {
                 self.command(&neighbor, || PeerCommand::Refresh).await
             }
-            Request::Reload { .. } => Response::error(
-                "reload is not implemented yet: restart bgpd to apply a new configuration",
-            ),
+            Request::Reload { dry_run } => self.reload(dry_run).await,
             Request::Shutdown { message } => {
                 let message = message.unwrap_or_else(|| "shutdown".to_owned());
                 self.stop(false, Some(message)).await;

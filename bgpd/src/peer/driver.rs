@@ -290,6 +290,48 @@ impl Driver {
                 }
             }
             PeerCommand::Incoming(stream) => self.incoming(stream, now),
+            PeerCommand::Reconfigure(r) => self.reconfigure(*r, now),
+        }
+    }
+
+    fn reconfigure(&mut self, r: super::Reconfigure, now: Instant) {
+        self.import.policy = r.import_policy.clone();
+        self.spec.import.policy = r.import_policy;
+        self.spec.export_policy = r.export.export_policy.clone();
+        self.spec.rr_client = r.export.rr_client;
+        self.spec.next_hop_self = r.export.next_hop_self;
+        self.spec.max_prefixes = r.export.max_prefixes;
+        self.spec.max_prefixes_out = r.export.max_prefixes_out;
+        if !self.up {
+            return;
+        }
+        if r.reimport {
+            let families = self
+                .main
+                .session
+                .negotiated()
+                .filter(|n| n.route_refresh)
+                .map(|n| n.families.clone());
+            match families {
+                Some(families) => {
+                    for family in families {
+                        let msg = Message::RouteRefresh(RouteRefresh::request(family));
+                        if let Err(e) = self.main.session.send_message(now, &msg) {
+                            warn!(neighbor = %self.spec.name, error = %e, "cannot send ROUTE-REFRESH");
+                        }
+                    }
+                }
+                None => warn!(
+                    neighbor = %self.spec.name,
+                    "the peer does not support route refresh: the new import policy applies to routes it sends from now on; `bgpctl neighbor X clear` re-imports everything"
+                ),
+            }
+        }
+        if r.reexport {
+            let _ = self.routing.try_send(RoutingInput::Regroup {
+                key: self.spec.key,
+                export: r.export,
+            });
         }
     }
 

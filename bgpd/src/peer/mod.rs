@@ -52,6 +52,21 @@ pub enum PeerCommand {
     Refresh,
     /// A connection the listener accepted from this peer's address.
     Incoming(TcpStream),
+    /// A reload changed settings that apply without a reset.
+    Reconfigure(Box<Reconfigure>),
+}
+
+/// Settings a reload changes in place (see `config::NeighborChange`).
+#[derive(Debug, Clone)]
+pub struct Reconfigure {
+    /// The new import policy.
+    pub import_policy: Option<std::sync::Arc<config::Policy>>,
+    /// Export settings.
+    pub export: crate::routing::ExportSettings,
+    /// The import policy changed: ask the peer for its routes again (RFC 2918).
+    pub reimport: bool,
+    /// Export changed: regroup in the routing task.
+    pub reexport: bool,
 }
 
 /// What `bgpctl show neighbor` and the metrics read about a peer; the peer task keeps it

@@ -51,6 +51,8 @@ struct Group {
     /// Prefixes held back by the advertised-route limit.
     suppressed: BTreeSet<IpNet>,
     warned_limit: bool,
+    /// The export policy was replaced: everything must be exported again.
+    policy_changed: bool,
 }
 
 /// Every export group.
@@ -130,6 +132,13 @@ impl Groups {
             if let Some(Some(g)) = self.groups.get_mut(i) {
                 g.members.retain(|(k, _)| *k != up.key);
                 g.members.push(member);
+                // A reload may have changed the policy behind the same name: the group
+                // takes the new one (the caller re-exports).
+                if g.rules.policy != up.export_policy {
+                    g.rules.policy = up.export_policy.clone();
+                    g.rules.limit = up.max_prefixes_out;
+                    g.policy_changed = true;
+                }
                 return i;
             }
         }
@@ -145,6 +154,7 @@ impl Groups {
             primed: false,
             suppressed: BTreeSet::new(),
             warned_limit: false,
+            policy_changed: false,
         };
         let i = match self.groups.iter().position(Option::is_none) {
             Some(i) => {
@@ -198,19 +208,63 @@ impl Groups {
         prefixes: impl Iterator<Item = &'p IpNet> + Clone,
     ) -> Vec<PeerKey> {
         let mut resync = Vec::new();
+        let mut all: Option<Vec<IpNet>> = None;
         for g in self.groups.iter_mut().flatten() {
             if !g.primed {
                 continue;
             }
             let mut pending = Pending::default();
-            for prefix in prefixes.clone() {
-                export_prefix(rib, ctx, g, *prefix, &mut pending);
+            if std::mem::take(&mut g.policy_changed) {
+                let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
+                for prefix in all.iter() {
+                    export_prefix(rib, ctx, g, *prefix, &mut pending);
+                }
+            } else {
+                for prefix in prefixes.clone() {
+                    export_prefix(rib, ctx, g, *prefix, &mut pending);
+                }
             }
             release_suppressed(rib, ctx, g, &mut pending);
             let mut out = BytesMut::new();
             pending.encode(&g.packer, &mut out);
             send(g, &out.freeze(), None, &mut resync);
         }
+        resync
+    }
+
+    /// The prefixes a group has advertised (for moving a member between groups).
+    pub fn advertised_prefixes(&self, rib: &Rib, index: usize) -> Vec<IpNet> {
+        let Some(Some(g)) = self.groups.get(index) else {
+            return Vec::new();
+        };
+        loc_rib_prefixes(rib, None)
+            .into_iter()
+            .filter(|p| !rib.advertised(g.gid, *p).is_empty())
+            .collect()
+    }
+
+    /// Withdraws, towards one member only, what its old group told it and its new group
+    /// does not advertise.
+    pub fn withdraw_leftovers(
+        &self,
+        rib: &Rib,
+        index: usize,
+        member: PeerKey,
+        old: &[IpNet],
+    ) -> Vec<PeerKey> {
+        let mut resync = Vec::new();
+        let Some(Some(g)) = self.groups.get(index) else {
+            return resync;
+        };
+        let mut pending = Pending::default();
+        pending.withdraw = old
+            .iter()
+            .filter(|p| rib.advertised(g.gid, **p).is_empty())
+            .map(|p| Nlri::new(*p))
+            .collect();
+        let mut out = BytesMut::new();
+        pending.encode(&g.packer, &mut out);
+        send(g, &out.freeze(), Some(member), &mut resync);
         resync
     }
 
@@ -238,7 +292,7 @@ impl Groups {
             .collect();
         let prefixes: Vec<IpNet> = families
             .iter()
-            .flat_map(|f| rib.iter(*f).map(|d| d.prefix).collect::<Vec<_>>())
+            .flat_map(|f| loc_rib_prefixes(rib, Some(*f)))
             .collect();
         let mut pending = Pending::default();
         if g.primed {
@@ -275,6 +329,15 @@ impl Groups {
         send(g, &out.freeze(), Some(member), &mut resync);
         resync
     }
+}
+
+/// Every prefix of the Loc-RIB (of one family, or both).
+fn loc_rib_prefixes(rib: &Rib, family: Option<Family>) -> Vec<IpNet> {
+    [Family::Ipv4Unicast, Family::Ipv6Unicast]
+        .into_iter()
+        .filter(|f| family.is_none_or(|x| x == *f))
+        .flat_map(|f| rib.iter(f).map(|d| d.prefix).collect::<Vec<_>>())
+        .collect()
 }
 
 /// Decides what the group should hold for `prefix` and records it.

@@ -37,7 +37,7 @@ use originate::Originator;
 pub use query::{RibRow, RibView, RoutingQuery, RoutingReply};
 
 /// A session came up: everything the routing task needs to know to export to it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PeerUp {
     /// The peer's key.
     pub key: PeerKey,
@@ -96,6 +96,36 @@ pub enum RoutingInput {
     },
     /// A question from `bgpctl`.
     Query(RoutingQuery, oneshot::Sender<RoutingReply>),
+    /// A reload changed how we export to this peer: move it to the right group, sending it
+    /// what changes.
+    Regroup {
+        /// The peer.
+        key: PeerKey,
+        /// The new export settings.
+        export: ExportSettings,
+    },
+    /// A reload changed global routing settings.
+    Globals {
+        /// The new cluster ID.
+        cluster_id: Ipv4Addr,
+        /// The new `[[originate]]` entries.
+        originate: Vec<config::Originate>,
+    },
+}
+
+/// The per-neighbor settings that decide which export group a peer is in.
+#[derive(Debug, Clone)]
+pub struct ExportSettings {
+    /// Export policy.
+    pub export_policy: Option<Arc<Policy>>,
+    /// RFC 4456 client.
+    pub rr_client: bool,
+    /// Next hop self.
+    pub next_hop_self: bool,
+    /// Received-route limit.
+    pub max_prefixes: Option<PrefixLimit>,
+    /// Advertised-route limit.
+    pub max_prefixes_out: Option<PrefixLimit>,
 }
 
 /// Global settings the routing task needs.
@@ -125,6 +155,8 @@ struct Peer {
     commands: Option<mpsc::Sender<PeerCommand>>,
     /// Graceful restart: stale routes are swept at this time.
     stale_until: Option<Instant>,
+    /// How the session came up, kept for regrouping on reload.
+    up: Option<PeerUp>,
 }
 
 /// The routing task's state.
@@ -231,7 +263,57 @@ impl Routing {
             RoutingInput::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
+            RoutingInput::Regroup { key, export } => self.regroup(key, export),
+            RoutingInput::Globals {
+                cluster_id,
+                originate,
+            } => {
+                self.local.cluster_id = cluster_id;
+                let changes = self.originator.reconfigure(&mut self.rib, originate);
+                self.dirty.extend(changes);
+            }
         }
+    }
+
+    /// Moves a peer to the group its new settings call for: it gets the new group's table,
+    /// and withdrawals for what only the old group had told it.
+    fn regroup(&mut self, key: PeerKey, export: ExportSettings) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.max_prefixes = export.max_prefixes;
+        let Some(mut up) = peer.up.clone() else {
+            return;
+        };
+        up.export_policy = export.export_policy;
+        up.rr_client = export.rr_client;
+        up.next_hop_self = export.next_hop_self;
+        up.max_prefixes_out = export.max_prefixes_out;
+        if let PeerKind::IbgpClient | PeerKind::IbgpNonClient = peer.kind {
+            peer.kind = if up.rr_client {
+                PeerKind::IbgpClient
+            } else {
+                PeerKind::IbgpNonClient
+            };
+        }
+        let kind = peer.kind;
+        let old = peer.group;
+        peer.up = Some(up.clone());
+        let old_prefixes = old
+            .map(|g| self.groups.advertised_prefixes(&self.rib, g))
+            .unwrap_or_default();
+        if let Some(g) = old {
+            self.groups.leave(&mut self.rib, g, key);
+        }
+        let new = self.groups.join(&mut self.rib, &up, kind);
+        if let Some(p) = self.peers.get_mut(&key) {
+            p.group = Some(new);
+        }
+        self.resend(key, None);
+        let resync = self
+            .groups
+            .withdraw_leftovers(&self.rib, new, key, &old_prefixes);
+        self.resync(resync);
     }
 
     fn peer_up(&mut self, up: PeerUp) {
@@ -278,6 +360,7 @@ impl Routing {
                 warned_max: false,
                 commands: Some(up.commands.clone()),
                 stale_until,
+                up: Some(up.clone()),
             },
         );
         self.by_id.insert(id, up.key);
@@ -293,6 +376,7 @@ impl Routing {
             self.groups.leave(&mut self.rib, g, key);
         }
         peer.commands = None;
+        peer.up = None;
         let id = peer.id;
         if stale_for.is_zero() {
             let changes = self.rib.remove_peer(id, &AllReachable);

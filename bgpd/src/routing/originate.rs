@@ -33,6 +33,33 @@ impl Originator {
         self.peer
     }
 
+    /// Replaces the configured entries (reload): entries no longer configured are
+    /// withdrawn, new ones are originated on the next [`Originator::run`].
+    pub fn reconfigure(&mut self, rib: &mut Rib, entries: Vec<config::Originate>) -> Vec<IpNet> {
+        let mut changed = Vec::new();
+        let gone: Vec<Nlri> = self
+            .entries
+            .iter()
+            .filter(|(e, active)| *active && !entries.iter().any(|n| n.prefix == e.prefix))
+            .map(|(e, _)| Nlri::new(e.prefix))
+            .collect();
+        if !gone.is_empty() {
+            let mut batch = rib.batch(self.peer);
+            batch.withdraw(&gone);
+            changed.extend(batch.commit(&AllReachable).into_iter().map(|c| c.prefix));
+        }
+        let old = std::mem::take(&mut self.entries);
+        self.entries = entries
+            .into_iter()
+            .map(|e| {
+                // Still originated only if its condition allows; `run` re-checks.
+                let active = old.iter().any(|(o, a)| *a && o.prefix == e.prefix);
+                (e, active)
+            })
+            .collect();
+        changed
+    }
+
     /// Brings the aggregates in line with the table; returns the prefixes whose
     /// selection changed. `dirty` are the prefixes changed since the last run, checked for
     /// imported routes that cover an aggregate.

@@ -256,12 +256,14 @@ impl Groups {
         let Some(Some(g)) = self.groups.get(index) else {
             return resync;
         };
-        let mut pending = Pending::default();
-        pending.withdraw = old
-            .iter()
-            .filter(|p| rib.advertised(g.gid, **p).is_empty())
-            .map(|p| Nlri::new(*p))
-            .collect();
+        let pending = Pending {
+            withdraw: old
+                .iter()
+                .filter(|p| rib.advertised(g.gid, **p).is_empty())
+                .map(|p| Nlri::new(*p))
+                .collect(),
+            ..Pending::default()
+        };
         let mut out = BytesMut::new();
         pending.encode(&g.packer, &mut out);
         send(g, &out.freeze(), Some(member), &mut resync);

@@ -1,0 +1,1 @@
+//! A deliberately misbehaving BGP speaker (filled in below).

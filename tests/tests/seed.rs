@@ -1,0 +1,69 @@
+//! The seed scenario end to end: bgpd as the edge route reflector for three Calico nodes
+//! (BIRD 1.6, configured as Calico's confd does) and eBGP with FRR playing the Alibaba VBR.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use lab_tests::daemons::find;
+use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::{skip, Lab, Tool};
+
+#[test]
+fn seed_scenario() {
+    if skip("seed_scenario", &[Tool::Bird16, Tool::Frr]) {
+        return;
+    }
+    let start = Instant::now();
+    let mut seed = Seed::up(Lab::new().unwrap(), Options::default()).unwrap();
+    if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
+        panic!("{e}\n{}", seed.lab.logs());
+    }
+    eprintln!("seed lab converged in {:?}", start.elapsed());
+
+    // The VBR learns exactly the pod aggregate from us, with our AS path, and no /26.
+    let vr = seed.vbr.routes("ipv4").unwrap();
+    let ours: Vec<_> = vr
+        .iter()
+        .filter(|r| !VPC_ROUTES.contains(&r.prefix.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1, "{vr:?}");
+    assert_eq!(ours[0].prefix, POD_CIDR);
+    assert_eq!(ours[0].as_path, "64512");
+    assert_eq!(ours[0].next_hop, "203.0.113.1");
+    assert!(vr.iter().all(|r| !r.prefix.ends_with("/26")), "{vr:?}");
+
+    // Every node: the VPC routes via the edge (next_hop_self for eBGP-learned routes), with
+    // the import policy's LOCAL_PREF; every other node's block via that node (reflected,
+    // next hop untouched, ORIGINATOR_ID and CLUSTER_LIST set).
+    for n in &seed.nodes {
+        let routes = n.bird.routes().unwrap();
+        for p in VPC_ROUTES {
+            let r = find(&routes, p);
+            assert_eq!(r.len(), 1, "{}: {p}: {r:?}", n.bird.name);
+            assert_eq!(r[0].next_hop, "192.0.2.1", "{}: {p}", n.bird.name);
+            assert_eq!(r[0].as_path, "45104", "{}: {p}", n.bird.name);
+            assert_eq!(r[0].local_pref, Some(200), "{}: {p}", n.bird.name);
+        }
+        for o in seed.nodes.iter().filter(|o| o.addr != n.addr) {
+            let r = find(&routes, &o.block);
+            assert_eq!(r.len(), 1, "{}: {}: {r:?}", n.bird.name, o.block);
+            assert_eq!(r[0].next_hop, o.addr);
+            assert_eq!(r[0].as_path, "");
+            assert_eq!(r[0].originator_id.as_deref(), Some(o.addr.as_str()));
+            assert_eq!(r[0].cluster_list, vec!["192.0.2.254".to_owned()]);
+        }
+        // Nothing else from the reflector: no aggregate, nothing outside the pool and VPC.
+        assert!(
+            find(&routes, POD_CIDR).is_empty(),
+            "{}: {routes:?}",
+            n.bird.name
+        );
+    }
+
+    // bgpd's own view agrees.
+    let rr = &seed.rrs[0].bgpd;
+    let out = rr.rib(&["--neighbor", "vbr", "--out"]).unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    eprintln!("{}", rr.ctl_text(&["show", "summary"]).unwrap());
+}

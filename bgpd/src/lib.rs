@@ -19,3 +19,4 @@ pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod transport;
+pub mod fib;

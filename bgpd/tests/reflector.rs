@@ -170,3 +170,78 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
     assert!(has(&rr.rib(), "198.18.1.0/26").is_none());
     rr.terminate();
 }
+
+fn addpath_node(n: u8, block: &str) -> String {
+    format!(
+        r#"
+[global]
+asn = 64512
+router_id = "192.0.2.{n}"
+listen = ["127.0.0.{n}:179"]
+[control]
+socket = "{{socket}}"
+[metrics]
+enabled = false
+[[originate]]
+prefix = "{block}"
+[[neighbor]]
+name = "rr"
+address = "127.0.0.60"
+local_address = "127.0.0.{n}"
+remote_as = 64512
+add_path = {{ ipv4-unicast = "both" }}
+"#
+    )
+}
+
+#[test]
+fn add_path_clients_learn_every_path() {
+    let rr = Bgpd::start(
+        "ap-rr",
+        r#"
+[global]
+asn = 64512
+router_id = "192.0.2.60"
+listen = ["127.0.0.60:179"]
+[control]
+socket = "{socket}"
+[metrics]
+enabled = false
+[[neighbor]]
+name = "nodes"
+range = "127.0.0.56/29"
+remote_as = 64512
+route_reflector_client = true
+add_path = { ipv4-unicast = "both" }
+"#,
+    );
+    // Two nodes announce the same service prefix (anycast); a third learns both paths.
+    let _a = Bgpd::start("ap-a", &addpath_node(57, "198.18.100.0/24"));
+    let _b = Bgpd::start("ap-b", &addpath_node(58, "198.18.100.0/24"));
+    let c = Bgpd::start("ap-c", &addpath_node(59, "198.18.101.0/24"));
+    let t = Duration::from_secs(20);
+    let paths = || {
+        let mut hops: Vec<String> = c
+            .rib()
+            .into_iter()
+            .filter(|r| r.prefix == "198.18.100.0/24")
+            .filter_map(|r| r.next_hop)
+            .collect();
+        hops.sort();
+        hops
+    };
+    assert!(
+        eventually(t, || paths() == ["127.0.0.57", "127.0.0.58"]),
+        "{:?}\nrr: {:?}\nout: {:?}\nc: {:?}",
+        paths(),
+        rr.rib(),
+        rr.routes(&["show", "rib", "--neighbor", "127.0.0.59", "--out"]),
+        c.rib()
+    );
+    let v = rr.ctl(&["show", "neighbor", "127.0.0.59"]);
+    let caps = v[0]["capabilities"].to_string();
+    assert!(
+        caps.contains("add-path ipv4-unicast send/receive"),
+        "{caps}"
+    );
+}

@@ -71,8 +71,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn announce(&mut self, attrs: PathAttributes, next_hop: NextHop, prefix: IpNet) {
-        let nlri = Nlri::new(prefix);
+    fn announce(&mut self, attrs: PathAttributes, next_hop: NextHop, nlri: Nlri) {
         match self.index.get(&(attrs.clone(), next_hop)) {
             Some(&i) => self.announce[i].2.push(nlri),
             None => {
@@ -184,6 +183,15 @@ impl Groups {
         }
     }
 
+    /// Whether some group sends every path (ADD-PATH): then a change to any path matters,
+    /// not only a change of the best one.
+    pub fn any_add_path(&self) -> bool {
+        self.groups
+            .iter()
+            .flatten()
+            .any(|g| g.rules.key.encode.add_path != bgp_wire::FamilySet::EMPTY)
+    }
+
     /// Advertised paths of the group a peer is in, and the prefixes held back.
     pub fn advertised(&self, rib: &Rib, index: usize) -> (u64, usize) {
         match self.groups.get(index) {
@@ -232,14 +240,18 @@ impl Groups {
         resync
     }
 
-    /// The prefixes a group has advertised (for moving a member between groups).
-    pub fn advertised_prefixes(&self, rib: &Rib, index: usize) -> Vec<IpNet> {
+    /// The routes a group has advertised (for moving a member between groups).
+    pub fn advertised_prefixes(&self, rib: &Rib, index: usize) -> Vec<Nlri> {
         let Some(Some(g)) = self.groups.get(index) else {
             return Vec::new();
         };
         loc_rib_prefixes(rib, None)
             .into_iter()
-            .filter(|p| !rib.advertised(g.gid, *p).is_empty())
+            .flat_map(|p| {
+                rib.advertised(g.gid, p)
+                    .iter()
+                    .map(move |s| Nlri::with_path_id(p, s.path_id))
+            })
             .collect()
     }
 
@@ -250,7 +262,7 @@ impl Groups {
         rib: &Rib,
         index: usize,
         member: PeerKey,
-        old: &[IpNet],
+        old: &[Nlri],
     ) -> Vec<PeerKey> {
         let mut resync = Vec::new();
         let Some(Some(g)) = self.groups.get(index) else {
@@ -259,8 +271,12 @@ impl Groups {
         let pending = Pending {
             withdraw: old
                 .iter()
-                .filter(|p| rib.advertised(g.gid, **p).is_empty())
-                .map(|p| Nlri::new(*p))
+                .filter(|n| {
+                    !rib.advertised(g.gid, n.prefix)
+                        .iter()
+                        .any(|s| s.path_id == n.path_id)
+                })
+                .copied()
                 .collect(),
             ..Pending::default()
         };
@@ -304,7 +320,7 @@ impl Groups {
                         continue;
                     };
                     let next_hop = *rib.next_hops().get(sent.next_hop);
-                    pending.announce(attrs, next_hop, *prefix);
+                    pending.announce(attrs, next_hop, Nlri::with_path_id(*prefix, sent.path_id));
                 }
             }
         } else {
@@ -342,7 +358,9 @@ fn loc_rib_prefixes(rib: &Rib, family: Option<Family>) -> Vec<IpNet> {
         .collect()
 }
 
-/// Decides what the group should hold for `prefix` and records it.
+/// Decides what the group should hold for `prefix` and records it: the best path, or with
+/// ADD-PATH (RFC 7911) every path the group may have, numbered 1, 2, ... in (peer, path id)
+/// order; the Adj-RIB-Out says what changed.
 fn export_prefix(
     rib: &mut Rib,
     ctx: &ExportCtx<'_>,
@@ -350,43 +368,81 @@ fn export_prefix(
     prefix: IpNet,
     pending: &mut Pending,
 ) {
-    let wanted = wanted(rib, ctx, &g.rules, prefix);
-    match wanted {
-        Some((attrs, next_hop)) => {
-            let is_new = rib.advertised(g.gid, prefix).is_empty();
-            if is_new {
-                if let Some(limit) = g.rules.limit {
-                    let count = rib.advertised_count(g.gid);
-                    if count >= u64::from(limit.limit) {
-                        if g.suppressed.insert(prefix) && !g.warned_limit {
-                            g.warned_limit = true;
-                            warn!(limit = limit.limit, %prefix, "advertised-route limit reached: holding routes back");
-                        }
-                        return;
-                    }
-                    if count + 1 >= u64::from(limit.warning_threshold()) && !g.warned_limit {
-                        info!(
-                            limit = limit.limit,
-                            advertised = count + 1,
-                            "advertised routes near the limit"
-                        );
-                    }
+    let add_path = g
+        .rules
+        .key
+        .encode
+        .add_path
+        .contains(Nlri::new(prefix).family());
+    let wanted: Vec<(u32, PathAttributes, NextHop)> = if add_path {
+        wanted_all(rib, ctx, &g.rules, prefix)
+    } else {
+        wanted(rib, ctx, &g.rules, prefix)
+            .map(|(a, n)| (0, a, n))
+            .into_iter()
+            .collect()
+    };
+    let sent: Vec<u32> = rib
+        .advertised(g.gid, prefix)
+        .iter()
+        .map(|s| s.path_id)
+        .collect();
+    if !wanted.is_empty() && sent.is_empty() {
+        if let Some(limit) = g.rules.limit {
+            let count = rib.advertised_count(g.gid);
+            if count >= u64::from(limit.limit) {
+                if g.suppressed.insert(prefix) && !g.warned_limit {
+                    g.warned_limit = true;
+                    warn!(limit = limit.limit, %prefix, "advertised-route limit reached: holding routes back");
                 }
+                return;
             }
-            g.suppressed.remove(&prefix);
-            match rib.advertise(g.gid, prefix, 0, &attrs, next_hop) {
-                Ok(Advertise::Send) => pending.announce(attrs, next_hop, prefix),
-                Ok(Advertise::Unchanged) => {}
-                Err(e) => warn!(%prefix, error = %e, "cannot record advertisement"),
-            }
-        }
-        None => {
-            g.suppressed.remove(&prefix);
-            if rib.withdraw_advertised(g.gid, prefix, 0) {
-                pending.withdraw.push(Nlri::new(prefix));
+            if count + 1 >= u64::from(limit.warning_threshold()) && !g.warned_limit {
+                info!(
+                    limit = limit.limit,
+                    advertised = count + 1,
+                    "advertised routes near the limit"
+                );
             }
         }
     }
+    g.suppressed.remove(&prefix);
+    for id in sent.iter().filter(|id| !wanted.iter().any(|w| w.0 == **id)) {
+        if rib.withdraw_advertised(g.gid, prefix, *id) {
+            pending.withdraw.push(Nlri::with_path_id(prefix, *id));
+        }
+    }
+    for (id, attrs, next_hop) in wanted {
+        match rib.advertise(g.gid, prefix, id, &attrs, next_hop) {
+            Ok(Advertise::Send) => {
+                pending.announce(attrs, next_hop, Nlri::with_path_id(prefix, id))
+            }
+            Ok(Advertise::Unchanged) => {}
+            Err(e) => warn!(%prefix, error = %e, "cannot record advertisement"),
+        }
+    }
+}
+
+/// Every path of `prefix` the group may have, rewritten and filtered, numbered from 1.
+fn wanted_all(
+    rib: &Rib,
+    ctx: &ExportCtx<'_>,
+    rules: &ExportRules,
+    prefix: IpNet,
+) -> Vec<(u32, PathAttributes, NextHop)> {
+    let Some(dest) = rib.get(prefix) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<&rib::Path> = dest.paths.iter().collect();
+    paths.sort_by_key(|p| (p.peer(), p.path_id()));
+    let mut out = Vec::new();
+    for path in paths {
+        if let Some((a, n)) = prepare_path(rib, ctx, rules, prefix, path) {
+            let id = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
+            out.push((id, a, n));
+        }
+    }
+    out
 }
 
 /// When withdrawals made room under the limit, held-back prefixes go out in order.
@@ -408,10 +464,20 @@ fn wanted(
     prefix: IpNet,
 ) -> Option<(PathAttributes, NextHop)> {
     let dest = rib.get(prefix)?;
-    let best = dest.best()?;
-    let view = ctx.peers.get(&best.peer())?;
-    let attrs = rib.attrs().attributes(best.attrs()).ok()?;
-    let next_hop = *rib.next_hops().get(best.next_hop());
+    prepare_path(rib, ctx, rules, prefix, dest.best()?)
+}
+
+/// One path as the group would receive it.
+fn prepare_path(
+    rib: &Rib,
+    ctx: &ExportCtx<'_>,
+    rules: &ExportRules,
+    prefix: IpNet,
+    path: &rib::Path,
+) -> Option<(PathAttributes, NextHop)> {
+    let view = ctx.peers.get(&path.peer())?;
+    let attrs = rib.attrs().attributes(path.attrs()).ok()?;
+    let next_hop = *rib.next_hops().get(path.next_hop());
     let source = Source {
         kind: view.kind,
         neighbor: (!view.name.is_empty()).then_some(view.name.as_str()),

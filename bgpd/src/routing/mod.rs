@@ -378,6 +378,7 @@ impl Routing {
         peer.commands = None;
         peer.up = None;
         let id = peer.id;
+        touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
         if stale_for.is_zero() {
             let changes = self.rib.remove_peer(id, &AllReachable);
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
@@ -403,6 +404,7 @@ impl Routing {
             };
             peer.stale_until = None;
             let id = peer.id;
+            touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
             let changes = self.rib.sweep_stale(id, None, &AllReachable);
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
             if peer.group.is_none() {
@@ -429,6 +431,11 @@ impl Routing {
         }
         let changes = batch.commit(&AllReachable);
         self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+        if self.groups.any_add_path() {
+            let touched = imported.announce.iter().flat_map(|a| a.nlri.iter());
+            self.dirty
+                .extend(touched.chain(&imported.withdraw).map(|n| n.prefix));
+        }
         if let Some(family) = imported.end_of_rib {
             if peer.stale_until.is_some() {
                 let changes = self.rib.sweep_stale(id, Some(family), &AllReachable);
@@ -522,5 +529,16 @@ impl Routing {
             },
         );
         view
+    }
+}
+
+/// With ADD-PATH groups every path counts, not only best ones: marks every prefix the peer
+/// has a path for (the RIB reports selection changes only).
+fn touch_all_paths_of(groups: &Groups, rib: &Rib, dirty: &mut BTreeSet<IpNet>, id: PeerId) {
+    if !groups.any_add_path() {
+        return;
+    }
+    for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+        dirty.extend(rib.routes_of(id, family).map(|(p, _)| p));
     }
 }

@@ -42,8 +42,14 @@ fn open_of(msgs: &[bytes::Bytes]) -> Open {
 
 /// The context in which `sender`'s messages are read by `receiver`.
 fn context(sender: &Open, receiver: &Open) -> Context {
-    let four = |o: &Open| o.capabilities().any(|c| matches!(c, Capability::FourOctetAs(_)));
-    let ext = |o: &Open| o.capabilities().any(|c| matches!(c, Capability::ExtendedMessage));
+    let four = |o: &Open| {
+        o.capabilities()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
+    };
+    let ext = |o: &Open| {
+        o.capabilities()
+            .any(|c| matches!(c, Capability::ExtendedMessage))
+    };
     let mut add_path = FamilySet::EMPTY;
     for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
         if Open::add_path_receive(receiver, sender).contains(family) {
@@ -82,7 +88,11 @@ fn captured_streams_decode_and_reencode_byte_for_byte() {
             }
             let mut out = BytesMut::new();
             encode(&msg, &ctx, &mut out).unwrap();
-            assert_eq!(&out[..], &raw[..], "{name} #{i} re-encodes differently: {msg:?}");
+            assert_eq!(
+                &out[..],
+                &raw[..],
+                "{name} #{i} re-encodes differently: {msg:?}"
+            );
             total += 1;
         }
     }

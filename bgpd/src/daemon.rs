@@ -120,13 +120,29 @@ impl Daemon {
         let config = Arc::new(config);
         let g = &config.global;
         let (routing, rx) = mpsc::channel(1024);
+        let (kernel, next_hop_events) = match &config.kernel {
+            Some(k) => {
+                let (fib, events) = crate::fib::Fib::start(crate::fib::FibConfig::new(k.table))
+                    .await
+                    .map_err(|e| io::Error::new(e.kind(), format!("kernel FIB: {e}")))?;
+                let export = k
+                    .export
+                    .as_ref()
+                    .and_then(|p| config.policy(p))
+                    .map(|p| Arc::new(p.clone()));
+                info!(table = k.table, "programming the kernel FIB");
+                (Some((fib, export)), Some(events))
+            }
+            None => (None, None),
+        };
         let routing_task = Routing::new(&RoutingConfig {
             asn: g.asn.get(),
             router_id: g.router_id.get(),
             cluster_id: g.cluster_id.get(),
             originate: config.originate.clone(),
+            kernel,
         });
-        tokio::spawn(routing_task.run(rx));
+        tokio::spawn(routing_task.run(rx, next_hop_events));
         let mut listeners = Vec::new();
         for addr in &g.listen {
             match transport::listen(*addr) {

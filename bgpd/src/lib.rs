@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod daemon;
+pub mod fib;
 pub mod metrics;
 pub mod notify;
 pub mod operate;
@@ -19,4 +20,3 @@ pub mod reload;
 pub mod routing;
 pub mod session;
 pub mod transport;
-pub mod fib;

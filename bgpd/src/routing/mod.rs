@@ -11,6 +11,7 @@
 
 pub mod export;
 mod groups;
+mod kernel;
 mod originate;
 pub mod policy;
 mod query;
@@ -24,7 +25,7 @@ use bgp_wire::{Family, RefreshSubtype};
 use bytes::Bytes;
 use config::{Policy, PrefixLimit};
 use ipnet::IpNet;
-use rib::{AllReachable, PeerId, PeerInfo, Rib};
+use rib::{PeerId, PeerInfo, Rib};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
@@ -33,6 +34,7 @@ use crate::peer::{PeerCommand, PeerKey};
 use crate::session::Negotiated;
 use export::{Local, PeerKind};
 use groups::Groups;
+use kernel::{Kernel, KernelResolver};
 use originate::Originator;
 pub use query::{RibRow, RibView, RoutingQuery, RoutingReply};
 
@@ -139,6 +141,8 @@ pub struct RoutingConfig {
     pub cluster_id: Ipv4Addr,
     /// The `[[originate]]` entries.
     pub originate: Vec<config::Originate>,
+    /// The kernel FIB and its export policy, when `[kernel]` is configured.
+    pub kernel: Option<(crate::fib::Fib, Option<Arc<Policy>>)>,
 }
 
 /// A peer whose session is up, or down with stale routes.
@@ -157,6 +161,8 @@ struct Peer {
     stale_until: Option<Instant>,
     /// How the session came up, kept for regrouping on reload.
     up: Option<PeerUp>,
+    /// The peer sent End-of-RIB since it came up.
+    eor: bool,
 }
 
 /// The routing task's state.
@@ -170,6 +176,8 @@ pub struct Routing {
     originator: Originator,
     /// Prefixes whose selection changed since the last export.
     dirty: BTreeSet<IpNet>,
+    /// The kernel FIB, when configured.
+    kernel: Option<Kernel>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -188,7 +196,12 @@ const BATCH: usize = 256;
 impl Routing {
     /// A routing task with empty tables.
     pub fn new(config: &RoutingConfig) -> Self {
-        let mut rib = Rib::new(rib::Options::default());
+        // Multipath sets feed ECMP routes in the kernel; BGP still advertises one best path
+        // (or every path, with ADD-PATH).
+        let mut rib = Rib::new(rib::Options {
+            max_paths: 8,
+            ..rib::Options::default()
+        });
         // The first peer id of an empty table is always free: our own routes.
         let local_id = rib
             .add_peer(PeerInfo::ibgp(
@@ -198,6 +211,10 @@ impl Routing {
             ))
             .unwrap_or(PeerId(0));
         let originator = Originator::new(config.originate.clone(), local_id);
+        let kernel = config
+            .kernel
+            .clone()
+            .map(|(fib, export)| Kernel::new(fib, export, local_id, config.asn));
         Self {
             rib,
             local: Local {
@@ -210,17 +227,41 @@ impl Routing {
             groups: Groups::default(),
             originator,
             dirty: BTreeSet::new(),
+            kernel,
         }
     }
 
-    /// Runs until every sender is dropped.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<RoutingInput>) {
+    /// Runs until every sender is dropped. `next_hop_events` come from the FIB task.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RoutingInput>,
+        mut next_hop_events: Option<mpsc::Receiver<crate::fib::NextHopEvent>>,
+    ) {
         self.originate();
         self.export();
         loop {
-            let deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            let mut deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            if self.kernel.is_some() {
+                // Re-check the FIB's initial sync at least every few seconds.
+                let soon = Instant::now() + Duration::from_secs(5);
+                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+            }
+            let events = async {
+                match next_hop_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             let input = tokio::select! {
                 i = rx.recv() => i,
+                e = events => {
+                    match e {
+                        Some(_) => self.next_hops_changed(),
+                        None => next_hop_events = None,
+                    }
+                    self.export();
+                    continue;
+                }
                 () = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -230,6 +271,7 @@ impl Routing {
                     self.sweep_expired(Instant::now());
                     self.originate();
                     self.export();
+                    self.check_kernel_sync();
                     continue;
                 }
             };
@@ -243,6 +285,25 @@ impl Routing {
             }
             self.originate();
             self.export();
+            self.check_kernel_sync();
+        }
+    }
+
+    /// The kernel's links or routes changed: next hops may have become (un)reachable.
+    fn next_hops_changed(&mut self) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let changes = self.rib.recompute(&r);
+        if !changes.is_empty() {
+            info!(changed = changes.len(), "next-hop reachability changed");
+        }
+        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+    }
+
+    fn check_kernel_sync(&mut self) {
+        let all_done =
+            !self.peers.is_empty() && self.peers.values().all(|p| p.eor || p.group.is_none());
+        if let Some(k) = self.kernel.as_mut() {
+            k.maybe_finish_sync(all_done);
         }
     }
 
@@ -269,7 +330,8 @@ impl Routing {
                 originate,
             } => {
                 self.local.cluster_id = cluster_id;
-                let changes = self.originator.reconfigure(&mut self.rib, originate);
+                let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+                let changes = self.originator.reconfigure(&mut self.rib, originate, &r);
                 self.dirty.extend(changes);
             }
         }
@@ -361,6 +423,7 @@ impl Routing {
                 commands: Some(up.commands.clone()),
                 stale_until,
                 up: Some(up.clone()),
+                eor: false,
             },
         );
         self.by_id.insert(id, up.key);
@@ -380,13 +443,21 @@ impl Routing {
         let id = peer.id;
         touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
         if stale_for.is_zero() {
-            let changes = self.rib.remove_peer(id, &AllReachable);
+            let changes = self.rib.remove_peer(
+                id,
+                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+            );
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
             self.peers.remove(&key);
             self.by_id.remove(&id);
         } else {
             peer.stale_until = Some(Instant::now() + stale_for);
-            let changes = self.rib.mark_stale(id, None, false, &AllReachable);
+            let changes = self.rib.mark_stale(
+                id,
+                None,
+                false,
+                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+            );
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
         }
     }
@@ -405,11 +476,18 @@ impl Routing {
             peer.stale_until = None;
             let id = peer.id;
             touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-            let changes = self.rib.sweep_stale(id, None, &AllReachable);
+            let changes = self.rib.sweep_stale(
+                id,
+                None,
+                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+            );
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
             if peer.group.is_none() {
                 // Still down: forget it.
-                let changes = self.rib.remove_peer(id, &AllReachable);
+                let changes = self.rib.remove_peer(
+                    id,
+                    &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+                );
                 self.dirty.extend(changes.into_iter().map(|c| c.prefix));
                 self.peers.remove(&key);
                 self.by_id.remove(&id);
@@ -429,16 +507,23 @@ impl Routing {
                 warn!(neighbor = %peer.name, error = %e, "cannot store routes");
             }
         }
-        let changes = batch.commit(&AllReachable);
+        let changes = batch.commit(&KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)));
         self.dirty.extend(changes.into_iter().map(|c| c.prefix));
         if self.groups.any_add_path() {
             let touched = imported.announce.iter().flat_map(|a| a.nlri.iter());
             self.dirty
                 .extend(touched.chain(&imported.withdraw).map(|n| n.prefix));
         }
+        if imported.end_of_rib.is_some() {
+            peer.eor = true;
+        }
         if let Some(family) = imported.end_of_rib {
             if peer.stale_until.is_some() {
-                let changes = self.rib.sweep_stale(id, Some(family), &AllReachable);
+                let changes = self.rib.sweep_stale(
+                    id,
+                    Some(family),
+                    &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+                );
                 self.dirty.extend(changes.into_iter().map(|c| c.prefix));
                 peer.stale_until = None;
             }
@@ -460,7 +545,8 @@ impl Routing {
     }
 
     fn originate(&mut self) {
-        let changes = self.originator.run(&mut self.rib, &self.dirty);
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let changes = self.originator.run(&mut self.rib, &self.dirty, &r);
         self.dirty.extend(changes);
     }
 
@@ -470,6 +556,15 @@ impl Routing {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);
+        if let Some(k) = &self.kernel {
+            let names = |id: PeerId| {
+                self.by_id
+                    .get(&id)
+                    .and_then(|key| self.peers.get(key))
+                    .map(|p| p.name.clone())
+            };
+            k.sync(&self.rib, &dirty, &names);
+        }
         let peers = self.peers_view();
         let ctx = groups::ExportCtx {
             local: &self.local,

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use bgp_wire::attr::{AsPath, AttrValue, NextHop, Origin, PathAttributes};
 use bgp_wire::Nlri;
 use ipnet::IpNet;
-use rib::{AllReachable, PeerId, Rib};
+use rib::{PeerId, Resolver, Rib};
 use tracing::{info, warn};
 
 /// The configured aggregates and whether each is in the table.
@@ -35,7 +35,12 @@ impl Originator {
 
     /// Replaces the configured entries (reload): entries no longer configured are
     /// withdrawn, new ones are originated on the next [`Originator::run`].
-    pub fn reconfigure(&mut self, rib: &mut Rib, entries: Vec<config::Originate>) -> Vec<IpNet> {
+    pub fn reconfigure(
+        &mut self,
+        rib: &mut Rib,
+        entries: Vec<config::Originate>,
+        resolver: &dyn Resolver,
+    ) -> Vec<IpNet> {
         let mut changed = Vec::new();
         let gone: Vec<Nlri> = self
             .entries
@@ -46,7 +51,7 @@ impl Originator {
         if !gone.is_empty() {
             let mut batch = rib.batch(self.peer);
             batch.withdraw(&gone);
-            changed.extend(batch.commit(&AllReachable).into_iter().map(|c| c.prefix));
+            changed.extend(batch.commit(resolver).into_iter().map(|c| c.prefix));
         }
         let old = std::mem::take(&mut self.entries);
         self.entries = entries
@@ -63,7 +68,12 @@ impl Originator {
     /// Brings the aggregates in line with the table; returns the prefixes whose
     /// selection changed. `dirty` are the prefixes changed since the last run, checked for
     /// imported routes that cover an aggregate.
-    pub fn run(&mut self, rib: &mut Rib, dirty: &BTreeSet<IpNet>) -> Vec<IpNet> {
+    pub fn run(
+        &mut self,
+        rib: &mut Rib,
+        dirty: &BTreeSet<IpNet>,
+        resolver: &dyn Resolver,
+    ) -> Vec<IpNet> {
         let mut changed = Vec::new();
         for (entry, active) in &mut self.entries {
             let want = !entry.require_more_specific || rib.has_more_specific(entry.prefix);
@@ -82,7 +92,7 @@ impl Originator {
                 info!(prefix = %entry.prefix, "no more specific route left: withdrawing");
                 batch.withdraw(&nlri);
             }
-            changed.extend(batch.commit(&AllReachable).into_iter().map(|c| c.prefix));
+            changed.extend(batch.commit(resolver).into_iter().map(|c| c.prefix));
         }
         for (entry, _) in &self.entries {
             for p in dirty {

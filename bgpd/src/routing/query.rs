@@ -3,7 +3,6 @@
 use bgp_wire::attr::Origin;
 use bgp_wire::Family;
 use ipnet::IpNet;
-use rib::AllReachable;
 
 use super::Routing;
 use crate::peer::PeerKey;
@@ -156,7 +155,8 @@ impl Routing {
             return rows;
         }
         for prefix in prefixes {
-            let explained = self.rib.explain(prefix, &AllReachable).unwrap_or_default();
+            let r = super::KernelResolver(self.kernel.as_ref().map(super::Kernel::next_hops));
+            let explained = self.rib.explain(prefix, &r).unwrap_or_default();
             for (path, lost) in explained {
                 if view == RibView::AdjIn && Some(path.peer()) != peer_id {
                     continue;

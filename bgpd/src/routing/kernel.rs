@@ -1,0 +1,125 @@
+//! The routing task's side of the kernel FIB: after each export pass the changed prefixes'
+//! selections (best path and its ECMP set) go to the FIB task, filtered by the `[kernel]`
+//! export policy; next-hop reachability from the kernel comes back as a resolver.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_wire::attr::NextHop;
+use config::Policy;
+use ipnet::IpNet;
+use rib::{PeerId, Resolver, Rib};
+use tracing::info;
+
+use super::policy::{evaluate, Outcome};
+use crate::fib::{Fib, FibRoute, NextHops};
+
+/// How long after start stale kernel routes from a previous run may wait for the peers'
+/// End-of-RIB before they are removed (RFC 4724 section 4.1's selection deferral).
+pub const SELECTION_DEFERRAL: Duration = Duration::from_secs(120);
+
+/// The kernel FIB as the routing task drives it.
+#[derive(Debug)]
+pub struct Kernel {
+    fib: Fib,
+    next_hops: NextHops,
+    export: Option<Arc<Policy>>,
+    local: PeerId,
+    local_as: u32,
+    started: Instant,
+    synced: bool,
+}
+
+/// Resolves next hops through the kernel; our own routes (unspecified next hop) always
+/// resolve.
+#[derive(Debug)]
+pub struct KernelResolver<'a>(pub Option<&'a NextHops>);
+
+impl Resolver for KernelResolver<'_> {
+    fn igp_cost(&self, next_hop: &NextHop) -> Option<u32> {
+        match self.0 {
+            Some(_) if next_hop.addr().is_unspecified() => Some(0),
+            Some(n) => n.igp_cost(next_hop.addr()),
+            None => Some(0),
+        }
+    }
+}
+
+impl Kernel {
+    /// Drives `fib`; routes of `local` (our own aggregates) are not forwarding routes.
+    pub fn new(fib: Fib, export: Option<Arc<Policy>>, local: PeerId, local_as: u32) -> Self {
+        Kernel {
+            next_hops: fib.next_hops(),
+            fib,
+            export,
+            local,
+            local_as,
+            started: Instant::now(),
+            synced: false,
+        }
+    }
+
+    /// The resolver the decision process uses.
+    pub fn next_hops(&self) -> &NextHops {
+        &self.next_hops
+    }
+
+    /// Sends the selection of every prefix in `prefixes` to the kernel.
+    pub fn sync(
+        &self,
+        rib: &Rib,
+        prefixes: &BTreeSet<IpNet>,
+        names: &dyn Fn(PeerId) -> Option<String>,
+    ) {
+        for prefix in prefixes {
+            match self.route_for(rib, *prefix, names) {
+                Some(route) => self.fib.replace(route),
+                None => self.fib.delete(*prefix),
+            }
+        }
+    }
+
+    fn route_for(
+        &self,
+        rib: &Rib,
+        prefix: IpNet,
+        names: &dyn Fn(PeerId) -> Option<String>,
+    ) -> Option<FibRoute> {
+        let dest = rib.get(prefix)?;
+        let selected = dest.selected();
+        let best = selected.best?;
+        if best.peer == self.local {
+            return Some(FibRoute::Blackhole { prefix });
+        }
+        if let Some(policy) = &self.export {
+            let mut attrs = rib.attrs().attributes(best.attrs).ok()?;
+            let from = names(best.peer);
+            if evaluate(policy, &prefix, from.as_deref(), &mut attrs, self.local_as)
+                == Outcome::Reject
+            {
+                return None;
+            }
+        }
+        let next_hops: Vec<IpAddr> = selected
+            .all()
+            .map(|r| rib.next_hops().get(r.next_hop).addr())
+            .filter(|a| !a.is_unspecified())
+            .collect();
+        (!next_hops.is_empty()).then_some(FibRoute::Unicast { prefix, next_hops })
+    }
+
+    /// After the peers' End-of-RIB (or the selection deferral), routes a previous run left
+    /// in the kernel and nobody re-learned are removed (RFC 4724 section 4.1).
+    pub fn maybe_finish_sync(&mut self, all_peers_done: bool) {
+        if self.synced {
+            return;
+        }
+        if all_peers_done || self.started.elapsed() >= SELECTION_DEFERRAL {
+            self.synced = true;
+            info!("initial table complete: removing kernel routes nobody re-learned");
+            self.fib.initial_sync_done();
+        }
+    }
+}

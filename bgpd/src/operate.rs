@@ -279,6 +279,22 @@ fn rib_entry(r: routing::RibRow) -> RibEntry {
 impl Daemon {
     /// Copies peer status and table counts into the Prometheus registry.
     pub async fn update_metrics(&self, m: &crate::metrics::Metrics) {
+        if let Some(RoutingReply::Stats(stats)) = self.ask(RoutingQuery::Stats).await {
+            for (family, prefixes, paths) in &stats.families {
+                m.set_rib(&family.to_string().replace('-', "_"), *prefixes, *paths);
+            }
+            m.set_interned_attribute_sets(stats.attribute_sets);
+            let names: Vec<String> = (0..stats.groups.len()).map(|i| i.to_string()).collect();
+            m.set_export_groups(
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(stats.groups.iter().copied()),
+            );
+            for t in stats.batch_times {
+                m.observe_update_processing(t);
+            }
+        }
         let counts = self.counts().await;
         let now = Instant::now();
         for (key, s) in self.statuses() {

@@ -100,6 +100,18 @@ export = "all"
 default = "accept"
 "#;
 
+/// GET /metrics, after the daemon's 2 s refresh has run at least once.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    std::thread::sleep(Duration::from_millis(2100));
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn has(routes: &[common::Route], prefix: &str) -> Option<common::Route> {
     routes
         .iter()
@@ -157,6 +169,22 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
     );
     let out = rr.routes(&["show", "rib", "--neighbor", "vbr", "--out"]);
     assert_eq!(out.len(), 1, "{out:?}");
+
+    // Prometheus sees the same: sessions, table sizes, export groups.
+    let metrics = scrape("127.0.0.11:9179");
+    assert!(
+        metrics.contains(
+            "bgp_session_state{address=\"127.0.0.20\",neighbor=\"vbr\",remote_as=\"45104\"} 6"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("bgp_rib_prefixes{afi_safi=\"ipv4_unicast\"}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("bgp_export_groups"), "{metrics}");
 
     // Deliberate shutdown of both nodes (Cease, routes flushed): no block left, so the
     // aggregate is withdrawn from the cloud.

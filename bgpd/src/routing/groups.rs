@@ -183,6 +183,15 @@ impl Groups {
         }
     }
 
+    /// Members of each group.
+    pub fn member_counts(&self) -> Vec<u64> {
+        self.groups
+            .iter()
+            .flatten()
+            .map(|g| g.members.len() as u64)
+            .collect()
+    }
+
     /// Whether some group sends every path (ADD-PATH): then a change to any path matters,
     /// not only a change of the best one.
     pub fn any_add_path(&self) -> bool {

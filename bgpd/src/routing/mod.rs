@@ -36,7 +36,7 @@ use export::{Local, PeerKind};
 use groups::Groups;
 use kernel::{Kernel, KernelResolver};
 use originate::Originator;
-pub use query::{RibRow, RibView, RoutingQuery, RoutingReply};
+pub use query::{RibRow, RibView, RoutingQuery, RoutingReply, Stats};
 
 /// A session came up: everything the routing task needs to know to export to it.
 #[derive(Debug, Clone)]
@@ -178,6 +178,8 @@ pub struct Routing {
     dirty: BTreeSet<IpNet>,
     /// The kernel FIB, when configured.
     kernel: Option<Kernel>,
+    /// Time to apply and export each batch, collected for the metrics (bounded).
+    batch_times: Vec<Duration>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -228,6 +230,7 @@ impl Routing {
             originator,
             dirty: BTreeSet::new(),
             kernel,
+            batch_times: Vec::new(),
         }
     }
 
@@ -276,6 +279,7 @@ impl Routing {
                 }
             };
             let Some(input) = input else { return };
+            let started = Instant::now();
             self.handle(input);
             for _ in 1..BATCH {
                 match rx.try_recv() {
@@ -286,6 +290,9 @@ impl Routing {
             self.originate();
             self.export();
             self.check_kernel_sync();
+            if self.batch_times.len() < 4096 {
+                self.batch_times.push(started.elapsed());
+            }
         }
     }
 

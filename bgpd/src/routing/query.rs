@@ -23,6 +23,8 @@ pub enum RibView {
 pub enum RoutingQuery {
     /// Per peer: routes accepted and advertised.
     Counts,
+    /// Table sizes and processing times since the last ask, for metrics.
+    Stats,
     /// Routes.
     Rib {
         /// One prefix (with `longer`: and everything inside it).
@@ -80,10 +82,25 @@ pub enum RoutingReply {
     Counts(Vec<(PeerKey, u64, u64, usize)>),
     /// Routes.
     Rib(Vec<RibRow>),
+    /// Table sizes.
+    Stats(Stats),
+}
+
+/// Sizes and timings for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// (family, prefixes, paths).
+    pub families: Vec<(Family, u64, u64)>,
+    /// Distinct attribute sets stored.
+    pub attribute_sets: u64,
+    /// Members of each export group.
+    pub groups: Vec<u64>,
+    /// How long each batch of inputs took to apply and export, since the last ask.
+    pub batch_times: Vec<std::time::Duration>,
 }
 
 impl Routing {
-    pub(super) fn query(&self, q: RoutingQuery) -> RoutingReply {
+    pub(super) fn query(&mut self, q: RoutingQuery) -> RoutingReply {
         match q {
             RoutingQuery::Counts => RoutingReply::Counts(
                 self.peers
@@ -98,6 +115,15 @@ impl Routing {
                     })
                     .collect(),
             ),
+            RoutingQuery::Stats => RoutingReply::Stats(Stats {
+                families: [Family::Ipv4Unicast, Family::Ipv6Unicast]
+                    .into_iter()
+                    .map(|f| (f, self.rib.prefix_count(f) as u64, self.rib.path_count(f)))
+                    .collect(),
+                attribute_sets: self.rib.attrs().len() as u64,
+                groups: self.groups.member_counts(),
+                batch_times: std::mem::take(&mut self.batch_times),
+            }),
             RoutingQuery::Rib {
                 prefix,
                 longer,

@@ -407,3 +407,101 @@ fn bench_install_one_million_routes() {
         remove.as_secs_f64()
     );
 }
+
+/// Leaves (prefixes) of `table` in the namespace, from `/proc/net/fib_triestat` (cheap,
+/// unlike listing a million routes).
+fn fib_leaves(ns: &Ns, table: u32) -> u64 {
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "cat", "/proc/net/fib_triestat"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim() != format!("Id {table}:"));
+    lines
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Leaves:")
+                .map(|n| n.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0)
+}
+
+/// A child process killed on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// BIRD 2's time for the same table on the same machine: 1,000,000 static /24s via
+/// 192.0.2.2 exported by its kernel protocol into table 1000 of a throwaway namespace.
+/// `cargo test --release -p bgpd --test fib bird -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn bench_bird2_install_one_million_routes() {
+    if Command::new("bird").arg("--version").output().is_err() {
+        eprintln!("skipped: BIRD 2 (`bird`) is not installed");
+        return;
+    }
+    let Some(ns) = Netns::new("bird") else { return };
+    ns.lab();
+    let n: u32 = std::env::var("FIB_BENCH_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = std::env::temp_dir().join(&ns.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cfg = String::from(
+        "router id 192.0.2.1;\nprotocol device { scan time 600; }\n\
+         protocol kernel { ipv4 { export all; import none; }; kernel table 1000; metric 20; learn off; scan time 600; }\n\
+         protocol static { ipv4;\n",
+    );
+    for i in 0..n {
+        let a = std::net::Ipv4Addr::from(0x1000_0000u32 + (i << 8));
+        cfg.push_str(&format!("  route {a}/24 via 192.0.2.2;\n"));
+    }
+    cfg.push_str("}\n");
+    let conf = dir.join("bird.conf");
+    std::fs::write(&conf, cfg).unwrap();
+    let started = Instant::now();
+    let _bird = Child(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, "bird", "-f", "-c"])
+            .arg(&conf)
+            .arg("-s")
+            .arg(dir.join("bird.ctl"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = started + Duration::from_secs(900);
+    let mut first = None;
+    loop {
+        let leaves = fib_leaves(&ns, 1000);
+        if leaves > 0 && first.is_none() {
+            first = Some(started.elapsed());
+        }
+        if leaves >= u64::from(n) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "BIRD installed only {leaves} of {n} in 900 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let total = started.elapsed();
+    let first = first.unwrap_or(total);
+    println!(
+        "BIRD 2 kernel protocol: {n} IPv4 routes in {:.2} s from start ({:.2} s from its first route, {:.0} routes/s)",
+        total.as_secs_f64(),
+        (total - first).as_secs_f64(),
+        f64::from(n) / (total - first).as_secs_f64().max(1e-6)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

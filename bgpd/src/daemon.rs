@@ -41,6 +41,8 @@ pub struct Daemon {
     listeners: Vec<TcpListener>,
     /// `bgpctl shutdown` was asked: leave the main loop.
     pub(crate) shutting_down: bool,
+    /// The kernel kept routes of a previous run: we are a restarting speaker.
+    forwarding_preserved: bool,
 }
 
 fn family(f: AddressFamily) -> Family {
@@ -51,7 +53,12 @@ fn family(f: AddressFamily) -> Family {
 }
 
 /// The session settings for a neighbor (for a dynamic one, any session in its range).
-pub fn session_config(config: &Config, n: &Neighbor, address: IpAddr) -> SessionConfig {
+pub fn session_config(
+    config: &Config,
+    n: &Neighbor,
+    address: IpAddr,
+    forwarding_preserved: bool,
+) -> SessionConfig {
     let g = &config.global;
     let mut s = SessionConfig::new(
         g.asn.get(),
@@ -76,11 +83,18 @@ pub fn session_config(config: &Config, n: &Neighbor, address: IpAddr) -> Session
         .collect();
     let gr = &n.graceful_restart;
     if gr.enabled {
+        // After a restart that kept our routes in the kernel, say so (RFC 4724 section 3:
+        // Restart State and "forwarding state preserved"), so peers keep forwarding to us
+        // while we re-learn.
         s.graceful_restart = Some(GracefulRestartConfig {
             restart_time: gr.restart_time.get(),
-            restarting: false,
+            restarting: forwarding_preserved,
             notification: false,
-            families: s.families.iter().map(|f| (*f, false)).collect(),
+            families: s
+                .families
+                .iter()
+                .map(|f| (*f, forwarding_preserved))
+                .collect(),
         });
         let stale = gr.long_lived_stale_time.get();
         if stale > 0 {
@@ -95,10 +109,12 @@ pub fn session_config(config: &Config, n: &Neighbor, address: IpAddr) -> Session
                 .collect();
         }
     }
+    // The first retries come quickly (two speakers starting together each find the
+    // other not yet listening), then back off to the configured interval.
     let retry = n.connect_retry_interval();
     s.connect_retry = Backoff {
-        initial: retry,
-        max: retry.saturating_mul(8).max(Duration::from_secs(120)),
+        initial: retry.min(Duration::from_secs(5)),
+        max: retry,
     };
     let mut h = DefaultHasher::new();
     address.hash(&mut h);
@@ -120,11 +136,20 @@ impl Daemon {
         let config = Arc::new(config);
         let g = &config.global;
         let (routing, rx) = mpsc::channel(1024);
+        let mut forwarding_preserved = false;
         let (kernel, next_hop_events) = match &config.kernel {
             Some(k) => {
                 let (fib, events) = crate::fib::Fib::start(crate::fib::FibConfig::new(k.table))
                     .await
                     .map_err(|e| io::Error::new(e.kind(), format!("kernel FIB: {e}")))?;
+                let adopted = fib.stats().adopted_at_start;
+                if adopted > 0 {
+                    info!(
+                        adopted,
+                        "kernel routes of a previous run kept: restarting gracefully"
+                    );
+                    forwarding_preserved = true;
+                }
                 let export = k
                     .export
                     .as_ref()
@@ -181,6 +206,7 @@ impl Daemon {
             next_key: 1,
             listeners,
             shutting_down: false,
+            forwarding_preserved,
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
@@ -203,7 +229,7 @@ impl Daemon {
             key,
             name: n.name.clone(),
             remote: SocketAddr::new(address, BGP_PORT),
-            session: session_config(&self.config, n, address),
+            session: session_config(&self.config, n, address, self.forwarding_preserved),
             socket: socket_options(n),
             import: ImportContext {
                 neighbor: n.name.clone(),
@@ -369,6 +395,18 @@ impl Daemon {
 
     /// Stops every session and waits briefly for the last messages to be written.
     pub async fn stop(&mut self, graceful: bool, message: Option<String>) {
+        if graceful {
+            // The kernel keeps forwarding on our routes while we restart.
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if self
+                .routing
+                .send(RoutingInput::DetachKernel(tx))
+                .await
+                .is_ok()
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(2), rx).await;
+            }
+        }
         for h in self.peers.values() {
             let notification = message.as_ref().map(|m| {
                 bgp_wire::Notification::cease_with_message(

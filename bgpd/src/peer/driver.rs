@@ -108,6 +108,7 @@ pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<
         self_commands: commands,
         up: false,
         restart_after_stop: false,
+        peer_restart_time: Duration::ZERO,
     };
     tokio::spawn(driver.run(rx));
     Ok(handle)
@@ -127,6 +128,8 @@ struct Driver {
     up: bool,
     /// `Clear`: start again once stopped.
     restart_after_stop: bool,
+    /// The peer's graceful restart time, from the last OPEN exchange.
+    peer_restart_time: Duration,
 }
 
 async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
@@ -477,13 +480,10 @@ impl Driver {
                 }
                 if was_established && self.up {
                     self.up = false;
+                    // The peer's restart time, from the OPEN exchange of the session that
+                    // just ended (RFC 4724 section 4.2).
                     let stale_for = if retain_routes {
-                        self.main
-                            .session
-                            .negotiated()
-                            .and_then(|n| n.peer_graceful_restart.as_ref())
-                            .map(|g| Duration::from_secs(u64::from(g.restart_time)))
-                            .unwrap_or_default()
+                        self.peer_restart_time
                     } else {
                         Duration::ZERO
                     };
@@ -539,6 +539,12 @@ impl Driver {
 
     async fn established(&mut self, negotiated: crate::session::Negotiated) {
         let Some(conn) = &self.main.conn else { return };
+        self.peer_restart_time = negotiated
+            .peer_graceful_restart
+            .as_ref()
+            .filter(|_| negotiated.graceful_restart)
+            .map(|g| Duration::from_secs(u64::from(g.restart_time)))
+            .unwrap_or_default();
         self.import.peer_as = negotiated.peer_as;
         self.import.ebgp = negotiated.ebgp;
         self.import.four_octet_as = negotiated.four_octet_as;

@@ -106,6 +106,10 @@ pub enum RoutingInput {
         /// The new export settings.
         export: ExportSettings,
     },
+    /// A graceful stop (SIGTERM): let go of the kernel FIB, leaving its routes for the next
+    /// run to adopt (RFC 4724: forwarding continues across the restart); the sessions
+    /// closing afterwards must not remove them.
+    DetachKernel(oneshot::Sender<()>),
     /// A reload changed global routing settings.
     Globals {
         /// The new cluster ID.
@@ -332,6 +336,12 @@ impl Routing {
                 let _ = reply.send(self.query(q));
             }
             RoutingInput::Regroup { key, export } => self.regroup(key, export),
+            RoutingInput::DetachKernel(done) => {
+                if self.kernel.take().is_some() {
+                    info!("kernel routes left in place for the next run");
+                }
+                let _ = done.send(());
+            }
             RoutingInput::Globals {
                 cluster_id,
                 originate,

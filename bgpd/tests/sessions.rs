@@ -252,3 +252,56 @@ fn malformed_updates_follow_rfc7606_and_spare_other_sessions() {
     assert!(rr.established(&["good"]));
     assert!(prefixes().contains(&"198.18.9.0/24".to_owned()));
 }
+
+#[test]
+fn graceful_and_long_lived_restart_as_helper() {
+    let gr = "graceful_restart = { restart_time = 1, long_lived_stale_time = 3 }";
+    let client = format!("route_reflector_client = true\n{gr}");
+    let a = Bgpd::start(
+        "llgr-a",
+        &daemon(
+            41,
+            &(neighbor("b", 42, 41, &client) + &neighbor("c", 43, 41, &client)),
+        ),
+    );
+    let mut b = Bgpd::start(
+        "llgr-b",
+        &daemon(
+            42,
+            &("[[originate]]\nprefix = \"198.18.42.0/24\"\n".to_owned()
+                + &neighbor("a", 41, 42, gr)),
+        ),
+    );
+    let c = Bgpd::start("llgr-c", &daemon(43, &neighbor("a", 41, 43, gr)));
+    let t = Duration::from_secs(15);
+    let route = |d: &Bgpd| {
+        d.rib()
+            .into_iter()
+            .find(|r| r.prefix == "198.18.42.0/24")
+            .map(|r| (r.stale, r.communities))
+    };
+    assert!(
+        eventually(t, || route(&c) == Some((false, vec![]))),
+        "{:?}",
+        route(&c)
+    );
+    // The peer dies without a word: its routes stay, stale (RFC 4724); after the restart
+    // time, long-lived stale (RFC 9494): still used, passed on with LLGR_STALE to peers
+    // that understand it; after the stale time, gone.
+    b.kill();
+    assert!(
+        eventually(t, || route(&a).is_some_and(|r| r.0)),
+        "{:?}",
+        route(&a)
+    );
+    let llgr = vec!["65535:6".to_owned()];
+    assert!(
+        eventually(t, || route(&c) == Some((false, llgr.clone()))),
+        "{:?}\n{}",
+        route(&c),
+        a.log()
+    );
+    assert!(route(&a).is_some_and(|r| r.0));
+    assert!(eventually(t, || route(&a).is_none()), "{:?}", route(&a));
+    assert!(eventually(t, || route(&c).is_none()), "{:?}", route(&c));
+}

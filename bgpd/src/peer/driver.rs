@@ -109,6 +109,7 @@ pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<
         up: false,
         restart_after_stop: false,
         peer_restart_time: Duration::ZERO,
+        peer_llgr_time: Duration::ZERO,
     };
     tokio::spawn(driver.run(rx));
     Ok(handle)
@@ -130,6 +131,8 @@ struct Driver {
     restart_after_stop: bool,
     /// The peer's graceful restart time, from the last OPEN exchange.
     peer_restart_time: Duration,
+    /// The peer's long-lived stale time (RFC 9494), the shortest of its families.
+    peer_llgr_time: Duration,
 }
 
 async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
@@ -492,6 +495,11 @@ impl Driver {
                         .send(RoutingInput::PeerDown {
                             key: self.spec.key,
                             stale_for,
+                            llgr_for: if retain_routes {
+                                self.peer_llgr_time
+                            } else {
+                                Duration::ZERO
+                            },
                         })
                         .await;
                 }
@@ -544,6 +552,12 @@ impl Driver {
             .as_ref()
             .filter(|_| negotiated.graceful_restart)
             .map(|g| Duration::from_secs(u64::from(g.restart_time)))
+            .unwrap_or_default();
+        self.peer_llgr_time = negotiated
+            .peer_llgr
+            .iter()
+            .map(|f| Duration::from_secs(u64::from(f.stale_time)))
+            .min()
             .unwrap_or_default();
         self.import.peer_as = negotiated.peer_as;
         self.import.ebgp = negotiated.ebgp;

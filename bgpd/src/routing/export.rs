@@ -53,6 +53,9 @@ pub struct GroupKey {
     pub next_hop_self: bool,
     /// Limit on advertised routes (kept per group: a limited peer gets its own group).
     pub limit: Option<(u32, u8)>,
+    /// The peers announced long-lived graceful restart (RFC 9494): they may get LLGR-stale
+    /// routes.
+    pub llgr: bool,
 }
 
 /// Settings export needs, from the global configuration.
@@ -235,6 +238,7 @@ mod tests {
                 local_address: Some("203.0.113.1".parse().unwrap()),
                 next_hop_self: false,
                 limit: None,
+                llgr: false,
             },
             policy,
             limit: None,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
-use bgp_wire::attr::{NextHop, PathAttributes};
+use bgp_wire::attr::{Community, NextHop, PathAttributes};
 use bgp_wire::{encode, Family, Message, Nlri, Update, UpdatePacker};
 use bytes::{Bytes, BytesMut};
 use ipnet::IpNet;
@@ -125,6 +125,7 @@ impl Groups {
             local_address: up.local_address,
             next_hop_self: up.next_hop_self,
             limit: up.max_prefixes_out.map(|l| (l.limit, l.warning_percent)),
+            llgr: !up.negotiated.peer_llgr.is_empty(),
         };
         let member = (up.key, up.updates.clone());
         if let Some(&i) = self.by_key.get(&key) {
@@ -485,7 +486,19 @@ fn prepare_path(
     path: &rib::Path,
 ) -> Option<(PathAttributes, NextHop)> {
     let view = ctx.peers.get(&path.peer())?;
-    let attrs = rib.attrs().attributes(path.attrs()).ok()?;
+    let mut attrs = rib.attrs().attributes(path.attrs()).ok()?;
+    // RFC 9494 4.3 and 4.5: a long-lived stale path carries LLGR_STALE and goes only to
+    // peers that understand it.
+    if path.is_llgr_stale() {
+        if !rules.key.llgr {
+            return None;
+        }
+        let mut cs = attrs.communities().cloned().unwrap_or_default();
+        if !cs.contains(&Community::LLGR_STALE) {
+            cs.push(Community::LLGR_STALE);
+        }
+        attrs.set(bgp_wire::attr::AttrValue::Communities(cs));
+    }
     let next_hop = *rib.next_hops().get(path.next_hop());
     let source = Source {
         kind: view.kind,

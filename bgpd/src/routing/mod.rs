@@ -79,6 +79,8 @@ pub enum RoutingInput {
         key: PeerKey,
         /// How long to keep the routes.
         stale_for: Duration,
+        /// After that, how long to keep them as long-lived stale (RFC 9494); zero: none.
+        llgr_for: Duration,
     },
     /// Routes from one UPDATE.
     Update {
@@ -163,6 +165,8 @@ struct Peer {
     commands: Option<mpsc::Sender<PeerCommand>>,
     /// Graceful restart: stale routes are swept at this time.
     stale_until: Option<Instant>,
+    /// Long-lived graceful restart still to come after `stale_until` (RFC 9494).
+    llgr_for: Duration,
     /// How the session came up, kept for regrouping on reload.
     up: Option<PeerUp>,
     /// The peer sent End-of-RIB since it came up.
@@ -321,7 +325,11 @@ impl Routing {
     fn handle(&mut self, input: RoutingInput) {
         match input {
             RoutingInput::PeerUp(up) => self.peer_up(*up),
-            RoutingInput::PeerDown { key, stale_for } => self.peer_down(key, stale_for),
+            RoutingInput::PeerDown {
+                key,
+                stale_for,
+                llgr_for,
+            } => self.peer_down(key, stale_for, llgr_for),
             RoutingInput::Update { key, imported } => self.update(key, imported),
             RoutingInput::RefreshRequest {
                 key,
@@ -439,6 +447,7 @@ impl Routing {
                 warned_max: false,
                 commands: Some(up.commands.clone()),
                 stale_until,
+                llgr_for: Duration::ZERO,
                 up: Some(up.clone()),
                 eor: false,
             },
@@ -448,7 +457,11 @@ impl Routing {
         self.resend(up.key, None);
     }
 
-    fn peer_down(&mut self, key: PeerKey, stale_for: Duration) {
+    /// A session left Established. With graceful restart its routes stay as stale for the
+    /// peer's restart time (RFC 4724 4.2), then, with long-lived graceful restart, as
+    /// least-preferred LLGR-stale for its stale time (RFC 9494 4.2); otherwise they go.
+    fn peer_down(&mut self, key: PeerKey, stale_for: Duration, llgr_for: Duration) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -459,27 +472,24 @@ impl Routing {
         peer.up = None;
         let id = peer.id;
         touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-        if stale_for.is_zero() {
-            let changes = self.rib.remove_peer(
-                id,
-                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-            );
-            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+        let changes = if stale_for.is_zero() && llgr_for.is_zero() {
             self.peers.remove(&key);
             self.by_id.remove(&id);
+            self.rib.remove_peer(id, &r)
+        } else if stale_for.is_zero() {
+            peer.llgr_for = Duration::ZERO;
+            peer.stale_until = Some(Instant::now() + llgr_for);
+            self.rib.mark_stale(id, None, true, &r)
         } else {
+            peer.llgr_for = llgr_for;
             peer.stale_until = Some(Instant::now() + stale_for);
-            let changes = self.rib.mark_stale(
-                id,
-                None,
-                false,
-                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-            );
-            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
-        }
+            self.rib.mark_stale(id, None, false, &r)
+        };
+        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
     }
 
     fn sweep_expired(&mut self, now: Instant) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
         let expired: Vec<PeerKey> = self
             .peers
             .iter()
@@ -493,18 +503,19 @@ impl Routing {
             peer.stale_until = None;
             let id = peer.id;
             touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-            let changes = self.rib.sweep_stale(
-                id,
-                None,
-                &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-            );
+            if peer.group.is_none() && !peer.llgr_for.is_zero() {
+                info!(neighbor = %peer.name, "restart time over: keeping the routes as long-lived stale");
+                peer.stale_until = Some(now + peer.llgr_for);
+                peer.llgr_for = Duration::ZERO;
+                let changes = self.rib.mark_stale(id, None, true, &r);
+                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+                continue;
+            }
+            let changes = self.rib.sweep_stale(id, None, &r);
             self.dirty.extend(changes.into_iter().map(|c| c.prefix));
             if peer.group.is_none() {
                 // Still down: forget it.
-                let changes = self.rib.remove_peer(
-                    id,
-                    &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-                );
+                let changes = self.rib.remove_peer(id, &r);
                 self.dirty.extend(changes.into_iter().map(|c| c.prefix));
                 self.peers.remove(&key);
                 self.by_id.remove(&id);

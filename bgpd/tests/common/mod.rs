@@ -88,6 +88,15 @@ impl Bgpd {
                         as_path: r["as_path"].as_str().unwrap_or_default().to_owned(),
                         local_pref: r["local_pref"].as_u64(),
                         originator_id: r["originator_id"].as_str().map(str::to_owned),
+                        stale: r["stale"].as_bool().unwrap_or(false),
+                        communities: r["communities"]
+                            .as_array()
+                            .map(|c| {
+                                c.iter()
+                                    .filter_map(|x| x.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
                     })
                     .collect()
             })
@@ -146,6 +155,15 @@ impl Bgpd {
         );
     }
 
+    /// Kills the process at once (SIGKILL): no NOTIFICATION, the kernel closes the
+    /// connection.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to exit.
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -188,6 +206,8 @@ pub struct Route {
     pub as_path: String,
     pub local_pref: Option<u64>,
     pub originator_id: Option<String>,
+    pub stale: bool,
+    pub communities: Vec<String>,
 }
 
 /// Polls `cond` for at most `limit`.

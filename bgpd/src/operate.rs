@@ -9,7 +9,7 @@ use bgp_wire::Notification;
 use tokio::sync::oneshot;
 
 use crate::control::protocol::{
-    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, RibView,
+    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibView,
 };
 use crate::daemon::Daemon;
 use crate::peer::{PeerCommand, PeerKey, PeerStatus};
@@ -72,9 +72,7 @@ impl Daemon {
                     view,
                 };
                 match self.ask(q).await {
-                    Some(RoutingReply::Rib(rows)) => {
-                        Response::Rib(rows.into_iter().map(rib_entry).collect())
-                    }
+                    Some(RoutingReply::Rib(rows)) => Response::Rib(rows),
                     _ => Response::error("the routing task did not answer"),
                 }
             }
@@ -245,35 +243,6 @@ impl Daemon {
 
 fn matches(s: &PeerStatus, name: &str) -> bool {
     s.name == name || s.address.to_string() == name
-}
-
-fn rib_entry(r: routing::RibRow) -> RibEntry {
-    RibEntry {
-        prefix: r.prefix,
-        path_id: r.path_id,
-        best: r.best,
-        multipath: r.multipath,
-        neighbor: r.neighbor,
-        next_hop: r
-            .next_hop
-            .parse()
-            .ok()
-            .filter(|a: &std::net::IpAddr| !a.is_unspecified()),
-        as_path: r.as_path,
-        origin: r.origin,
-        local_pref: r.local_pref,
-        med: r.med,
-        communities: r.communities,
-        large_communities: r.large_communities,
-        originator_id: r.originator_id.and_then(|a| a.parse().ok()),
-        cluster_list: r
-            .cluster_list
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect(),
-        stale: r.stale,
-        reason: r.reason,
-    }
 }
 
 impl Daemon {

@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{eventually, Bgpd};
+use common::{daemon, eventually, neighbor, Bgpd};
 
 fn hub(c_export: &str, c_hold: u16) -> String {
     format!(
@@ -43,24 +43,9 @@ default = "reject"
 }
 
 fn spoke(n: u8, block: &str) -> String {
-    format!(
-        r#"
-[global]
-asn = 64512
-router_id = "192.0.2.{n}"
-listen = ["127.0.0.{n}:179"]
-[control]
-socket = "{{socket}}"
-[metrics]
-enabled = false
-[[originate]]
-prefix = "{block}"
-[[neighbor]]
-name = "hub"
-address = "127.0.0.51"
-local_address = "127.0.0.{n}"
-remote_as = 64512
-"#
+    daemon(
+        n,
+        &(format!("[[originate]]\nprefix = \"{block}\"\n") + &neighbor("hub", 51, n, "")),
     )
 }
 

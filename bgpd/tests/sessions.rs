@@ -13,36 +13,7 @@ use std::time::Duration;
 use bgp_wire::attr::{AsPath, AttrValue, Origin, PathAttributes};
 use bgp_wire::capability::Capability;
 use bgp_wire::{encode_to_bytes, Context, Message, Nlri, Open, Update};
-use common::{eventually, Bgpd};
-
-fn daemon(n: u8, extra: &str) -> String {
-    format!(
-        r#"
-[global]
-asn = 64512
-router_id = "192.0.2.{n}"
-listen = ["127.0.0.{n}:179"]
-[control]
-socket = "{{socket}}"
-[metrics]
-enabled = false
-{extra}
-"#
-    )
-}
-
-fn neighbor(name: &str, n: u8, local: u8, extra: &str) -> String {
-    format!(
-        r#"
-[[neighbor]]
-name = "{name}"
-address = "127.0.0.{n}"
-local_address = "127.0.0.{local}"
-remote_as = 64512
-{extra}
-"#
-    )
-}
+use common::{daemon, eventually, neighbor, Bgpd};
 
 #[test]
 fn md5_match_and_mismatch() {

@@ -38,42 +38,8 @@ pub enum RoutingQuery {
     },
 }
 
-/// One route as `bgpctl show rib` prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RibRow {
-    /// The prefix.
-    pub prefix: IpNet,
-    /// The ADD-PATH path id.
-    pub path_id: u32,
-    /// The best path.
-    pub best: bool,
-    /// In the multipath set.
-    pub multipath: bool,
-    /// Stale (graceful restart).
-    pub stale: bool,
-    /// The neighbor it came from; "local" for our own.
-    pub neighbor: String,
-    /// Next hop.
-    pub next_hop: String,
-    /// AS path, as text.
-    pub as_path: String,
-    /// ORIGIN.
-    pub origin: String,
-    /// LOCAL_PREF.
-    pub local_pref: Option<u32>,
-    /// MED.
-    pub med: Option<u32>,
-    /// Communities.
-    pub communities: Vec<String>,
-    /// Large communities.
-    pub large_communities: Vec<String>,
-    /// ORIGINATOR_ID.
-    pub originator_id: Option<String>,
-    /// CLUSTER_LIST.
-    pub cluster_list: Vec<String>,
-    /// Why it is not the best path.
-    pub reason: Option<String>,
-}
+/// One route as `bgpctl show rib` prints it: the control protocol's row.
+pub use crate::control::protocol::RibEntry as RibRow;
 
 /// An answer.
 #[derive(Debug, Clone)]
@@ -249,7 +215,7 @@ fn row(
         multipath,
         stale,
         neighbor: neighbor.to_owned(),
-        next_hop: nh.addr().to_string(),
+        next_hop: Some(nh.addr()).filter(|a| !a.is_unspecified()),
         as_path,
         origin: match attrs.origin() {
             Some(Origin::Igp) => "igp",
@@ -267,11 +233,8 @@ fn row(
             .large_communities()
             .map(|c| c.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
-        originator_id: attrs.originator_id().map(ToString::to_string),
-        cluster_list: attrs
-            .cluster_list()
-            .map(|c| c.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
+        originator_id: attrs.originator_id().copied(),
+        cluster_list: attrs.cluster_list().cloned().unwrap_or_default(),
         reason,
     }
 }

@@ -221,3 +221,35 @@ pub fn eventually(limit: Duration, cond: impl Fn() -> bool) -> bool {
     }
     cond()
 }
+
+/// A bgpd on 127.0.0.`n` (AS 64512, router ID 192.0.2.`n`, no metrics), with `extra`
+/// appended (originate entries, neighbors).
+pub fn daemon(n: u8, extra: &str) -> String {
+    format!(
+        r#"
+[global]
+asn = 64512
+router_id = "192.0.2.{n}"
+listen = ["127.0.0.{n}:179"]
+[control]
+socket = "{{socket}}"
+[metrics]
+enabled = false
+{extra}
+"#
+    )
+}
+
+/// An iBGP neighbor 127.0.0.`n`, reached from 127.0.0.`local`, with `extra` settings.
+pub fn neighbor(name: &str, n: u8, local: u8, extra: &str) -> String {
+    format!(
+        r#"
+[[neighbor]]
+name = "{name}"
+address = "127.0.0.{n}"
+local_address = "127.0.0.{local}"
+remote_as = 64512
+{extra}
+"#
+    )
+}

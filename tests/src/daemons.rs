@@ -113,9 +113,15 @@ impl Bgpd {
         let text = config.replace("{socket}", &socket.display().to_string());
         let path = lab.write(&format!("{name}.toml"), &text)?;
         let bin = our_bin("bgpd")?;
-        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into());
+        let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug,bgpd::control=info".into());
         let cfg = path.display().to_string();
-        let proc = lab.spawn(name, ns, &bin, &["--config", &cfg], &[("RUST_LOG", &level)])?;
+        let proc = lab.spawn(
+            name,
+            ns,
+            &bin,
+            &["--config", &cfg],
+            &[("RUST_LOG", &level), ("NO_COLOR", "1")],
+        )?;
         wait_socket(lab, &socket, &format!("{name}: bgpd control socket"))?;
         Ok(Bgpd {
             name: name.to_owned(),
@@ -165,16 +171,14 @@ impl Bgpd {
             .unwrap_or_default())
     }
 
-    /// Established sessions whose name or address is in `names`.
+    /// Established sessions whose name (dynamic sessions: group name) or address is in
+    /// `names`.
     pub fn established(&self, names: &[&str]) -> io::Result<usize> {
         Ok(self
             .sessions()?
             .iter()
             .filter(|s| {
-                s.state == "established"
-                    && names
-                        .iter()
-                        .any(|n| *n == s.name || *n == s.address || s.name.starts_with(n))
+                s.state == "established" && names.iter().any(|n| *n == s.name || *n == s.address)
             })
             .count())
     }
@@ -385,7 +389,7 @@ impl Frr {
         lab: &mut Lab,
         name: &str,
         ns: &str,
-        listen: &str,
+        listen: &[&str],
         config: &str,
     ) -> io::Result<Frr> {
         let conf = lab.write(&format!("{name}.frr.conf"), config)?;
@@ -397,33 +401,29 @@ impl Frr {
             vty.join("bgpd.pid").display().to_string(),
             format!("file:{}", lab.path(&format!("{name}.frr.log")).display()),
         );
-        let proc = lab.spawn(
-            name,
-            ns,
-            crate::FRR_BGPD,
-            &[
-                "-Z",
-                "-n",
-                "-S",
-                "-f",
-                &c,
-                "-i",
-                &pid,
-                "--vty_socket",
-                &v,
-                "-P",
-                "0",
-                "-l",
-                listen,
-                "-p",
-                "179",
-                "--log",
-                &log,
-                "--log-level",
-                "informational",
-            ],
-            &[],
-        )?;
+        let mut args = vec![
+            "-Z",
+            "-n",
+            "-S",
+            "-f",
+            &c,
+            "-i",
+            &pid,
+            "--vty_socket",
+            &v,
+            "-P",
+            "0",
+            "-p",
+            "179",
+            "--log",
+            &log,
+            "--log-level",
+            "informational",
+        ];
+        for l in listen {
+            args.extend_from_slice(&["-l", l]);
+        }
+        let proc = lab.spawn(name, ns, crate::FRR_BGPD, &args, &[])?;
         wait_socket(
             lab,
             &vty.join("bgpd.vty"),
@@ -502,7 +502,7 @@ impl Frr {
                     .trim()
                     .to_owned(),
                 origin: p["origin"].as_str().unwrap_or_default().to_lowercase(),
-                local_pref: p["localpref"].as_u64(),
+                local_pref: p["locPrf"].as_u64().or_else(|| p["localpref"].as_u64()),
                 med: p["metric"].as_u64().or_else(|| p["med"].as_u64()),
                 communities: words(&p["community"]),
                 large_communities: words(&p["largeCommunity"]),
@@ -520,5 +520,383 @@ impl Frr {
             });
         }
         Ok(routes)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// GoBGP
+// ------------------------------------------------------------------------------------------
+
+/// gobgpd with its gRPC API on the namespace's loopback.
+#[derive(Debug, Clone)]
+pub struct GoBgp {
+    /// Label.
+    pub name: String,
+    /// Namespace (the API listens on its 127.0.0.1).
+    pub ns: String,
+    /// The process.
+    pub proc: ProcId,
+}
+
+impl GoBgp {
+    /// Writes the TOML `config` and starts gobgpd in `ns`, waiting for its API.
+    pub fn start(lab: &mut Lab, name: &str, ns: &str, config: &str) -> io::Result<GoBgp> {
+        let conf = lab.write(&format!("{name}.gobgpd.toml"), config)?;
+        let c = conf.display().to_string();
+        let proc = lab.spawn(
+            name,
+            ns,
+            "/usr/bin/gobgpd",
+            &[
+                "-f",
+                &c,
+                "-t",
+                "toml",
+                "--api-hosts",
+                "127.0.0.1:50051",
+                "--pprof-disable",
+                "-l",
+                "info",
+            ],
+            &[],
+        )?;
+        let g = GoBgp {
+            name: name.to_owned(),
+            ns: ns.to_owned(),
+            proc,
+        };
+        wait_until(Duration::from_secs(20), "gobgpd API", || {
+            lab.check_alive()?;
+            Ok(g.gobgp(lab, &["global"]).is_ok())
+        })?;
+        Ok(g)
+    }
+
+    /// `gobgp -u 127.0.0.1 -p 50051 ARGS` inside the namespace.
+    pub fn gobgp(&self, lab: &Lab, args: &[&str]) -> io::Result<String> {
+        let mut a = vec!["-u", "127.0.0.1", "-p", "50051"];
+        a.extend_from_slice(args);
+        check(lab.run(&self.ns, "/usr/bin/gobgp", &a)?, "gobgp")
+    }
+
+    /// Whether the session to `peer` is established.
+    pub fn established(&self, lab: &Lab, peer: &str) -> io::Result<bool> {
+        let out = self.gobgp(lab, &["-j", "neighbor", peer])?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| err(format!("gobgp json: {e}")))?;
+        Ok(v["state"]["session_state"].as_i64() == Some(6)
+            || v["state"]["session_state"].as_str() == Some("established"))
+    }
+
+    /// The global RIB for `afi` (`ipv4`/`ipv6`).
+    pub fn routes(&self, lab: &Lab, afi: &str) -> io::Result<Vec<Route>> {
+        let out = self.gobgp(lab, &["-j", "global", "rib", "-a", afi])?;
+        let v: Value =
+            serde_json::from_str(&out).map_err(|e| err(format!("gobgp json: {e}: {out}")))?;
+        let mut routes = Vec::new();
+        for (prefix, paths) in v.as_object().into_iter().flatten() {
+            for p in paths.as_array().into_iter().flatten() {
+                let mut r = Route {
+                    prefix: prefix.clone(),
+                    best: p["best"].as_bool().unwrap_or(false),
+                    source: p["neighbor-ip"].as_str().unwrap_or_default().to_owned(),
+                    ..Route::default()
+                };
+                for a in p["attrs"].as_array().into_iter().flatten() {
+                    match a["type"].as_u64() {
+                        Some(1) => {
+                            r.origin = match a["value"].as_u64() {
+                                Some(0) => "igp",
+                                Some(1) => "egp",
+                                _ => "incomplete",
+                            }
+                            .into();
+                        }
+                        Some(2) => {
+                            let mut asns = Vec::new();
+                            for seg in a["as_paths"].as_array().into_iter().flatten() {
+                                for n in seg["asns"].as_array().into_iter().flatten() {
+                                    asns.push(n.to_string());
+                                }
+                            }
+                            r.as_path = asns.join(" ");
+                        }
+                        Some(3) | Some(14) => {
+                            if let Some(nh) = a["nexthop"].as_str() {
+                                r.next_hop = nh.to_owned();
+                            }
+                        }
+                        Some(4) => r.med = a["metric"].as_u64(),
+                        Some(5) => r.local_pref = a["value"].as_u64(),
+                        Some(8) => {
+                            r.communities = a["communities"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(Value::as_u64)
+                                .map(|c| format!("{}:{}", c >> 16, c & 0xffff))
+                                .collect();
+                        }
+                        Some(9) => r.originator_id = a["value"].as_str().map(str::to_owned),
+                        Some(10) => {
+                            r.cluster_list = a["value"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|x| x.as_str().map(str::to_owned))
+                                .collect();
+                        }
+                        Some(32) => {
+                            r.large_communities = a["value"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|l| {
+                                    format!(
+                                        "{}:{}:{}",
+                                        l["ASN"].as_u64().unwrap_or(0),
+                                        l["LocalData1"].as_u64().unwrap_or(0),
+                                        l["LocalData2"].as_u64().unwrap_or(0)
+                                    )
+                                })
+                                .collect();
+                        }
+                        _ => {}
+                    }
+                }
+                routes.push(r);
+            }
+        }
+        Ok(routes)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// OpenBGPD
+// ------------------------------------------------------------------------------------------
+
+/// OpenBGPD (portable), in the foreground. It runs its session engine as `_openbgpd`
+/// chrooted into `/run/openbgpd`, which must exist (created if missing, left in place).
+#[derive(Debug, Clone)]
+pub struct OpenBgpd {
+    /// Label.
+    pub name: String,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// The process.
+    pub proc: ProcId,
+}
+
+impl OpenBgpd {
+    /// Writes `config` (with `{socket}` replaced) and starts `bgpd -d -f` in `ns`.
+    pub fn start(lab: &mut Lab, name: &str, ns: &str, config: &str) -> io::Result<OpenBgpd> {
+        std::fs::create_dir_all("/run/openbgpd")?;
+        let socket = lab.path(&format!("{name}.obgpd.sock"));
+        let text = config.replace("{socket}", &socket.display().to_string());
+        let conf = lab.write(&format!("{name}.obgpd.conf"), &text)?;
+        let c = conf.display().to_string();
+        let proc = lab.spawn(name, ns, crate::OPENBGPD, &["-d", "-v", "-f", &c], &[])?;
+        wait_socket(lab, &socket, &format!("{name}: OpenBGPD control socket"))?;
+        Ok(OpenBgpd {
+            name: name.to_owned(),
+            socket,
+            proc,
+        })
+    }
+
+    /// OpenBGPD's `bgpctl -s SOCKET ARGS`.
+    pub fn bgpctl(&self, args: &[&str]) -> io::Result<String> {
+        let mut c = Command::new(crate::OPENBGPCTL);
+        c.arg("-s").arg(&self.socket).args(args);
+        check(
+            run_with_limit(c, Duration::from_secs(10))?,
+            "OpenBGPD bgpctl",
+        )
+    }
+
+    /// Whether the session to `peer` is Established.
+    pub fn established(&self, peer: &str) -> io::Result<bool> {
+        Ok(self
+            .bgpctl(&["show", "neighbor", peer])?
+            .contains("BGP state = Established"))
+    }
+
+    /// The Loc-RIB (`bgpctl -j show rib detail`).
+    pub fn routes(&self) -> io::Result<Vec<Route>> {
+        let out = self.bgpctl(&["-j", "show", "rib", "detail"])?;
+        // Kept beside the socket for post-mortems (`LAB_KEEP_LOGS=1`).
+        let _ = std::fs::write(self.socket.with_extension("rib.json"), &out);
+        let v: Value =
+            serde_json::from_str(&out).map_err(|e| err(format!("bgpctl json: {e}: {out}")))?;
+        let strs = |x: &Value| -> Vec<String> {
+            x.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        };
+        let mut routes = Vec::new();
+        for r in v["rib"].as_array().into_iter().flatten() {
+            // ORIGINATOR_ID and CLUSTER_LIST come in an "attributes" array of objects.
+            let attr = |key: &str| -> &Value {
+                r["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| !a[key].is_null())
+                    .map_or(&Value::Null, |a| &a[key])
+            };
+            routes.push(Route {
+                prefix: r["prefix"].as_str().unwrap_or_default().to_owned(),
+                next_hop: r["exit_nexthop"].as_str().unwrap_or_default().to_owned(),
+                as_path: r["aspath"].as_str().unwrap_or_default().to_owned(),
+                origin: r["origin"].as_str().unwrap_or_default().to_lowercase(),
+                local_pref: r["localpref"].as_u64(),
+                med: r["metric"].as_u64().or_else(|| r["med"].as_u64()),
+                communities: strs(&r["communities"]),
+                large_communities: strs(&r["large_communities"]),
+                originator_id: attr("originator").as_str().map(str::to_owned),
+                cluster_list: strs(attr("cluster_list")),
+                best: r["best"].as_bool().unwrap_or(false),
+                source: r["neighbor"]["remote_addr"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+        }
+        Ok(routes)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// ExaBGP
+// ------------------------------------------------------------------------------------------
+
+/// ExaBGP, in the foreground, with an API process that appends every received UPDATE (JSON)
+/// to `<name>.received.json`.
+#[derive(Debug, Clone)]
+pub struct ExaBgp {
+    /// Label.
+    pub name: String,
+    /// Where received updates go, one JSON object a line.
+    pub received: PathBuf,
+    /// The process.
+    pub proc: ProcId,
+}
+
+impl ExaBgp {
+    /// Starts ExaBGP in `ns` on `config`, in which `{api}` is replaced by the API process
+    /// block and `{api_name}` by its name (use `api { processes [ {api_name} ]; receive {
+    /// parsed; update; } }` in the neighbor).
+    pub fn start(lab: &mut Lab, name: &str, ns: &str, config: &str) -> io::Result<ExaBgp> {
+        let received = lab.path(&format!("{name}.received.json"));
+        let script = lab.write(
+            &format!("{name}.api.sh"),
+            // Not `exec`: the shell keeps ExaBGP's pipe (our stdout) open, or ExaBGP takes
+            // the closed pipe for a dead process.
+            &format!("#!/bin/sh\ncat >> {}\n", received.display()),
+        )?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        }
+        let api = format!(
+            "process recv {{\n    run {};\n    encoder json;\n}}\n",
+            script.display()
+        );
+        let text = config.replace("{api}", &api).replace("{api_name}", "recv");
+        let conf = lab.write(&format!("{name}.exabgp.conf"), &text)?;
+        let c = conf.display().to_string();
+        let pid = lab
+            .path(&format!("{name}.exabgp.pid"))
+            .display()
+            .to_string();
+        let proc = lab.spawn(
+            name,
+            ns,
+            "/usr/sbin/exabgp",
+            &[&c],
+            &[
+                ("exabgp.daemon.user", "root"),
+                ("exabgp.daemon.drop", "false"),
+                ("exabgp.daemon.pid", &pid),
+                ("exabgp.api.cli", "false"),
+                ("exabgp.log.destination", "stdout"),
+                ("exabgp.tcp.bind", ""),
+            ],
+        )?;
+        Ok(ExaBgp {
+            name: name.to_owned(),
+            received,
+            proc,
+        })
+    }
+
+    /// The routes ExaBGP holds after replaying every UPDATE it received (announce/withdraw).
+    pub fn routes(&self) -> io::Result<Vec<Route>> {
+        let text = std::fs::read_to_string(&self.received).unwrap_or_default();
+        let mut table: Vec<Route> = Vec::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let u = &v["neighbor"]["message"]["update"];
+            if u.is_null() {
+                continue;
+            }
+            let a = &u["attribute"];
+            let strs = |x: &Value| -> Vec<String> {
+                x.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| match c {
+                        Value::Array(parts) => parts
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(":"),
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect()
+            };
+            for (_, fam) in u["withdraw"].as_object().into_iter().flatten() {
+                for n in fam.as_array().into_iter().flatten() {
+                    let p = n["nlri"].as_str().unwrap_or_default();
+                    table.retain(|r| r.prefix != p);
+                }
+            }
+            for (_, fam) in u["announce"].as_object().into_iter().flatten() {
+                for (nh, nlris) in fam.as_object().into_iter().flatten() {
+                    for n in nlris.as_array().into_iter().flatten() {
+                        let p = n["nlri"].as_str().unwrap_or_default().to_owned();
+                        table.retain(|r| r.prefix != p);
+                        table.push(Route {
+                            prefix: p,
+                            next_hop: nh.clone(),
+                            as_path: a["as-path"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(|x| x.to_string())
+                                .collect::<Vec<_>>()
+                                .join(" "),
+                            origin: a["origin"].as_str().unwrap_or_default().to_owned(),
+                            local_pref: a["local-preference"].as_u64(),
+                            med: a["med"].as_u64(),
+                            communities: strs(&a["community"]),
+                            large_communities: strs(&a["large-community"]),
+                            originator_id: a["originator-id"].as_str().map(str::to_owned),
+                            cluster_list: strs(&a["cluster-list"]),
+                            best: true,
+                            source: v["neighbor"]["address"]["peer"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(table)
     }
 }

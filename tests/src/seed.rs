@@ -341,7 +341,7 @@ impl Seed {
             .iter()
             .map(|(_, _, _, up, v)| (up.as_str(), v.as_str()))
             .collect();
-        let vbr = Frr::start(&mut lab, "vbr", &vbr_ns, "0.0.0.0", &vbr_config(&edges))?;
+        let vbr = Frr::start(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?;
 
         let mut rrs = Vec::new();
         for (role, ns, lan, uplink, vbr_addr) in &rr_plan {

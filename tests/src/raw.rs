@@ -1,1 +1,239 @@
-//! A deliberately misbehaving BGP speaker (filled in below).
+//! A deliberately misbehaving BGP speaker: hand-built messages (so that they can be wrong in
+//! exactly one way), driven line by line from stdin by `lab raw-peer` inside a lab namespace.
+//!
+//! Commands (one a line; each answers one line on stdout):
+//! - `announce PREFIX` — a well-formed UPDATE (ORIGIN IGP, our AS path, NEXT_HOP our address).
+//! - `bad-origin PREFIX` — the same with ORIGIN = 7 (RFC 7606 7.1: treat-as-withdraw).
+//! - `bad-marker` — a KEEPALIVE whose marker is not all ones (RFC 4271 6.1: NOTIFICATION
+//!   Message Header Error / Connection Not Synchronized, and the session closes).
+//! - `status` — `up`, `notification CODE SUBCODE` or `closed` (after 1 s of listening).
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::err;
+
+/// A 19-byte header plus `body`.
+pub fn message(kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
+    let len = u16::try_from(19 + body.len()).map_err(|_| err("message too long"))?;
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(&len.to_be_bytes());
+    m.push(kind);
+    m.extend_from_slice(body);
+    Ok(m)
+}
+
+/// An OPEN with the multiprotocol (IPv4 unicast) and 4-octet AS capabilities.
+pub fn open(asn: u32, hold: u16, id: Ipv4Addr) -> io::Result<Vec<u8>> {
+    let my_as = u16::try_from(asn).unwrap_or(23456);
+    let caps: Vec<u8> = [
+        vec![1, 4, 0, 1, 0, 1],
+        [vec![65, 4], asn.to_be_bytes().to_vec()].concat(),
+    ]
+    .concat();
+    let cap_len = u8::try_from(caps.len()).map_err(|_| err("capabilities"))?;
+    let mut b = vec![4];
+    b.extend_from_slice(&my_as.to_be_bytes());
+    b.extend_from_slice(&hold.to_be_bytes());
+    b.extend_from_slice(&id.octets());
+    b.push(cap_len + 2);
+    b.push(2);
+    b.push(cap_len);
+    b.extend_from_slice(&caps);
+    message(1, &b)
+}
+
+/// A path attribute (extended length when needed).
+pub fn attr(flags: u8, code: u8, value: &[u8]) -> Vec<u8> {
+    match u8::try_from(value.len()) {
+        Ok(l) if flags & 0x10 == 0 => [vec![flags, code, l], value.to_vec()].concat(),
+        _ => {
+            let l = u16::try_from(value.len()).unwrap_or(u16::MAX);
+            [
+                vec![flags | 0x10, code],
+                l.to_be_bytes().to_vec(),
+                value.to_vec(),
+            ]
+            .concat()
+        }
+    }
+}
+
+/// `A.B.C.D/N` as NLRI bytes.
+pub fn nlri(prefix: &str) -> io::Result<Vec<u8>> {
+    let (a, l) = prefix
+        .split_once('/')
+        .ok_or_else(|| err(format!("bad prefix {prefix}")))?;
+    let addr: Ipv4Addr = a.parse().map_err(|_| err(format!("bad prefix {prefix}")))?;
+    let len: u8 = l.parse().map_err(|_| err(format!("bad prefix {prefix}")))?;
+    if len > 32 {
+        return Err(err(format!("bad prefix {prefix}")));
+    }
+    let bytes = usize::from(len).div_ceil(8);
+    let mut v = vec![len];
+    v.extend_from_slice(&addr.octets()[..bytes]);
+    Ok(v)
+}
+
+/// An UPDATE announcing `prefix` with ORIGIN `origin` (0 = IGP; 7 is invalid), AS_PATH
+/// `path` (4-octet ASNs, one AS_SEQUENCE; empty for iBGP) and NEXT_HOP `nh`, plus LOCAL_PREF
+/// 100 for iBGP (empty path).
+pub fn update(prefix: &str, origin: u8, path: &[u32], nh: Ipv4Addr) -> io::Result<Vec<u8>> {
+    let mut attrs = attr(0x40, 1, &[origin]);
+    let mut seg = Vec::new();
+    if !path.is_empty() {
+        seg.push(2);
+        seg.push(u8::try_from(path.len()).map_err(|_| err("path too long"))?);
+        for a in path {
+            seg.extend_from_slice(&a.to_be_bytes());
+        }
+    }
+    attrs.extend(attr(0x40, 2, &seg));
+    attrs.extend(attr(0x40, 3, &nh.octets()));
+    if path.is_empty() {
+        attrs.extend(attr(0x40, 5, &100u32.to_be_bytes()));
+    }
+    let alen = u16::try_from(attrs.len()).map_err(|_| err("attributes too long"))?;
+    let mut b = vec![0, 0];
+    b.extend_from_slice(&alen.to_be_bytes());
+    b.extend(attrs);
+    b.extend(nlri(prefix)?);
+    message(2, &b)
+}
+
+/// What the reader thread saw from the other side.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    notification: Option<(u8, u8)>,
+    closed: bool,
+    open: bool,
+}
+
+/// Reads whole messages from `s` until it closes, recording what matters.
+fn reader(mut s: TcpStream, seen: Arc<Mutex<Seen>>) {
+    let mut hdr = [0u8; 19];
+    loop {
+        if s.read_exact(&mut hdr).is_err() {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([hdr[16], hdr[17]]));
+        let mut body = vec![0u8; len.saturating_sub(19)];
+        if s.read_exact(&mut body).is_err() {
+            break;
+        }
+        if let Ok(mut g) = seen.lock() {
+            match hdr[18] {
+                1 => g.open = true,
+                3 if body.len() >= 2 => g.notification = Some((body[0], body[1])),
+                _ => {}
+            }
+        }
+    }
+    if let Ok(mut g) = seen.lock() {
+        g.closed = true;
+    }
+}
+
+fn status(seen: &Arc<Mutex<Seen>>) -> String {
+    let g = seen.lock().map(|g| g.clone()).unwrap_or_default();
+    match (g.notification, g.closed) {
+        (Some((c, s)), _) => format!("notification {c} {s}"),
+        (None, true) => "closed".into(),
+        (None, false) => "up".into(),
+    }
+}
+
+/// Runs the raw peer: connects from `local` to `peer:179` as AS `asn`, completes the OPEN
+/// exchange (printing `established`), then serves commands from `input`, answering on `out`.
+/// Keepalives are sent every 3 s (hold time 9 s).
+pub fn serve(
+    peer: Ipv4Addr,
+    local: Ipv4Addr,
+    asn: u32,
+    ibgp: bool,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> io::Result<()> {
+    let addr = SocketAddr::from((peer, 179));
+    let start = Instant::now();
+    let s = loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => break s,
+            Err(e) if start.elapsed() > Duration::from_secs(20) => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    };
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    {
+        let r = s.try_clone()?;
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || reader(r, seen));
+    }
+    let w = Arc::new(Mutex::new(s));
+    let send = |bytes: &[u8]| -> io::Result<()> {
+        let mut g = w.lock().map_err(|_| err("poisoned"))?;
+        g.write_all(bytes)
+    };
+    send(&open(asn, 9, local)?)?;
+    let start = Instant::now();
+    while !seen.lock().map(|g| g.open).unwrap_or(false) {
+        if start.elapsed() > Duration::from_secs(10) || status(&seen) != "up" {
+            writeln!(out, "no OPEN: {}", status(&seen))?;
+            return Err(err("no OPEN from the peer"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let keepalive = message(4, &[])?;
+    send(&keepalive)?;
+    {
+        let w = Arc::clone(&w);
+        let seen = Arc::clone(&seen);
+        let k = keepalive.clone();
+        std::thread::spawn(move || {
+            // Bounded: at most 10 minutes of keepalives.
+            for _ in 0..200 {
+                std::thread::sleep(Duration::from_secs(3));
+                if status(&seen) != "up" {
+                    break;
+                }
+                if let Ok(mut g) = w.lock() {
+                    let _ = g.write_all(&k);
+                }
+            }
+        });
+    }
+    writeln!(out, "established")?;
+    out.flush()?;
+    let path: Vec<u32> = if ibgp { Vec::new() } else { vec![asn] };
+    for line in input.lines() {
+        let line = line?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = match words.as_slice() {
+            ["announce", p] => {
+                send(&update(p, 0, &path, local)?)?;
+                "sent".to_owned()
+            }
+            ["bad-origin", p] => {
+                send(&update(p, 7, &path, local)?)?;
+                "sent".to_owned()
+            }
+            ["bad-marker"] => {
+                let mut m = keepalive.clone();
+                m[..16].fill(0);
+                send(&m)?;
+                "sent".to_owned()
+            }
+            ["status"] => {
+                std::thread::sleep(Duration::from_secs(1));
+                status(&seen)
+            }
+            [] => continue,
+            _ => format!("unknown command: {line}"),
+        };
+        writeln!(out, "{reply}")?;
+        out.flush()?;
+    }
+    Ok(())
+}

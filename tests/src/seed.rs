@@ -400,13 +400,16 @@ impl Seed {
                     rr.bgpd.name
                 )));
             }
-            if up("calico") != self.nodes.len() {
-                return Ok(Some(format!(
-                    "{}: {} of {} calico sessions established",
-                    rr.bgpd.name,
-                    up("calico"),
-                    self.nodes.len()
-                )));
+            for n in &self.nodes {
+                if !s
+                    .iter()
+                    .any(|x| x.address == n.addr && x.state == "established")
+                {
+                    return Ok(Some(format!(
+                        "{}: session with node {} not established",
+                        rr.bgpd.name, n.addr
+                    )));
+                }
             }
         }
         let vr = self.vbr.routes("ipv4")?;

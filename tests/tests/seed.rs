@@ -67,3 +67,55 @@ fn seed_scenario() {
     assert_eq!(out.len(), 1, "{out:?}");
     eprintln!("{}", rr.ctl_text(&["show", "summary"]).unwrap());
 }
+
+/// The data plane: a packet from a pod address on node 1 reaches a VPC host address behind
+/// the VBR and comes back, forwarded by the edge on the routes bgpd installed in its kernel.
+/// (The VBR gets its route back to the pods by hand: FRR runs without zebra.)
+#[test]
+fn data_plane_pod_to_vpc_and_back() {
+    if skip("data_plane", &[Tool::Bird16, Tool::Frr, Tool::Ping]) {
+        return;
+    }
+    let opts = Options {
+        kernel: true,
+        ..Options::default()
+    };
+    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
+        panic!("{e}\n{}", seed.lab.logs());
+    }
+    let lab = &seed.lab;
+    let edge = lab.ns("edge");
+    lab.ip(&[
+        "-n",
+        &seed.vbr_ns,
+        "route",
+        "add",
+        "198.18.0.0/16",
+        "via",
+        "203.0.113.1",
+    ])
+    .unwrap();
+    let n1 = &seed.nodes[0];
+    let res = lab_tests::wait_until(Duration::from_secs(20), "routes in the edge's FIB", || {
+        let vpc = lab.run(&edge, "ip", &["route", "show", "198.19.24.0/24"])?;
+        let pod = lab.run(&edge, "ip", &["route", "show", &n1.block])?;
+        Ok(vpc.stdout.contains("via 203.0.113.2") && pod.stdout.contains(&n1.addr))
+    });
+    if let Err(e) = res {
+        let fib = lab.run(&edge, "ip", &["route"]).unwrap();
+        panic!("{e}: bgpd did not install its routes\n{}", fib.stdout);
+    }
+    let ping = |ns: &str, from: &str, to: &str| {
+        let o = lab
+            .run(
+                ns,
+                "ping",
+                &["-c", "2", "-i", "0.2", "-W", "2", "-I", from, to],
+            )
+            .unwrap();
+        assert!(o.ok(), "ping {from} -> {to}: {}{}", o.stdout, o.stderr);
+    };
+    ping(&n1.ns, &n1.pod, lab_tests::seed::VPC_HOST);
+    ping(&seed.vbr_ns, lab_tests::seed::VPC_HOST, &n1.pod);
+}

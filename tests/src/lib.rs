@@ -214,10 +214,11 @@ pub fn skip(test: &str, tools: &[Tool]) -> bool {
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR`).
 fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
+    let d = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    }
+    };
+    d.canonicalize().unwrap_or(d)
 }
 
 static BUILD: Once = Once::new();

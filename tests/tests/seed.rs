@@ -61,8 +61,25 @@ fn seed_scenario() {
         );
     }
 
-    // bgpd's own view agrees.
+    // bgpd's own view agrees, and the node sessions negotiated what Calico's BIRD offers.
     let rr = &seed.rrs[0].bgpd;
+    for n in &seed.nodes {
+        let v = rr.ctl(&["show", "neighbor", &n.addr]).unwrap();
+        let v = if v.is_array() { v[0].clone() } else { v };
+        let caps: Vec<&str> = v["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c.as_str())
+            .collect();
+        for want in ["4-octet-as", "route-refresh", "graceful-restart", "add-path ipv4-unicast"] {
+            assert!(
+                caps.iter().any(|c| c.starts_with(want)),
+                "{}: {want} not in {caps:?}",
+                n.addr
+            );
+        }
+    }
     let out = rr.rib(&["--neighbor", "vbr", "--out"]).unwrap();
     assert_eq!(out.len(), 1, "{out:?}");
     eprintln!("{}", rr.ctl_text(&["show", "summary"]).unwrap());

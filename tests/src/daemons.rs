@@ -900,3 +900,90 @@ impl ExaBgp {
         Ok(table)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const BIRD16: &str = "BIRD 1.6.8 ready.
+198.18.2.0/26      via 192.0.2.12 on eth0 [Node_192_0_2_1 09:13:24 from 192.0.2.1] * (100/0) [i]
+\tType: BGP unicast univ
+\tBGP.origin: IGP
+\tBGP.as_path: 
+\tBGP.next_hop: 192.0.2.12
+\tBGP.local_pref: 100
+\tBGP.originator_id: 192.0.2.12
+\tBGP.cluster_list: 192.0.2.254
+                   via 192.0.2.12 on eth0 [Node_192_0_2_2 09:13:24 from 192.0.2.2] (100/0) [i]
+\tType: BGP unicast univ
+\tBGP.origin: IGP
+\tBGP.as_path: 
+\tBGP.next_hop: 192.0.2.12
+\tBGP.local_pref: 100
+198.19.24.0/24     via 192.0.2.1 on eth0 [Node_192_0_2_1 09:13:24] * (100/0) [AS45104i]
+\tType: BGP unicast univ
+\tBGP.origin: IGP
+\tBGP.as_path: 45104
+\tBGP.next_hop: 192.0.2.1
+\tBGP.med: 0
+\tBGP.local_pref: 200
+198.18.1.0/26      blackhole [static1 09:07:55] * (200)
+\tType: static unicast univ
+";
+
+    const BIRD2: &str = "BIRD 2.0.12 ready.
+Table master4:
+198.18.0.0/16        unicast [bgpd 09:11:06.452] * (100) [AS4200000001i]
+\tvia 198.51.100.1 on eth0
+\tType: BGP univ
+\tBGP.origin: IGP
+\tBGP.as_path: 4200000001
+\tBGP.next_hop: 198.51.100.1
+\tBGP.med: 50
+\tBGP.local_pref: 100
+\tBGP.community: (65000,100) (65000,1)
+\tBGP.large_community: (4200000001, 1, 2)
+
+Table master6:
+2001:db8:1800::/40   unicast [bgpd6 09:11:06.452] * (100) [AS4200000001i]
+\tvia 2001:db8:5100::1 on eth0
+\tType: BGP univ
+\tBGP.origin: IGP
+\tBGP.as_path: 4200000001
+\tBGP.next_hop: 2001:db8:5100::1 fe80::1
+";
+
+    #[test]
+    fn bird16_routes_with_alternatives() {
+        let r = parse_bird_routes(BIRD16);
+        assert_eq!(r.len(), 4, "{r:#?}");
+        assert_eq!(r[0].prefix, "198.18.2.0/26");
+        assert!(r[0].best);
+        assert_eq!(r[0].source, "Node_192_0_2_1");
+        assert_eq!(r[0].as_path, "");
+        assert_eq!(r[0].originator_id.as_deref(), Some("192.0.2.12"));
+        assert_eq!(r[0].cluster_list, vec!["192.0.2.254"]);
+        assert_eq!(r[1].prefix, "198.18.2.0/26");
+        assert!(!r[1].best);
+        assert_eq!(r[1].source, "Node_192_0_2_2");
+        assert_eq!(r[2].as_path, "45104");
+        assert_eq!(r[2].med, Some(0));
+        assert_eq!(r[2].local_pref, Some(200));
+        assert_eq!(r[3].prefix, "198.18.1.0/26");
+        assert_eq!(r[3].next_hop, "");
+    }
+
+    #[test]
+    fn bird2_routes_with_communities_and_ipv6() {
+        let r = parse_bird_routes(BIRD2);
+        assert_eq!(r.len(), 2, "{r:#?}");
+        assert_eq!(r[0].communities, vec!["65000:100", "65000:1"]);
+        assert_eq!(r[0].large_communities, vec!["4200000001:1:2"]);
+        assert_eq!(r[0].med, Some(50));
+        assert_eq!(r[0].origin, "igp");
+        assert_eq!(r[1].prefix, "2001:db8:1800::/40");
+        assert_eq!(r[1].next_hop, "2001:db8:5100::1");
+    }
+}

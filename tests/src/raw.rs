@@ -237,3 +237,33 @@ pub fn serve(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn messages_are_framed() {
+        let k = message(4, &[]).unwrap();
+        assert_eq!(k.len(), 19);
+        assert_eq!(&k[16..], &[0, 19, 4]);
+        let o = open(4_200_000_001, 9, Ipv4Addr::new(192, 0, 2, 50)).unwrap();
+        assert_eq!(usize::from(u16::from_be_bytes([o[16], o[17]])), o.len());
+        assert_eq!(&o[20..22], &23456u16.to_be_bytes(), "AS_TRANS in My AS");
+    }
+
+    #[test]
+    fn update_layout() {
+        let u = update("198.18.50.0/26", 7, &[], Ipv4Addr::new(192, 0, 2, 50)).unwrap();
+        // header, no withdrawals, attributes: ORIGIN 7, empty AS_PATH, NEXT_HOP, LOCAL_PREF
+        assert_eq!(&u[19..21], &[0, 0]);
+        let alen = usize::from(u16::from_be_bytes([u[21], u[22]]));
+        assert_eq!(&u[23..27], &[0x40, 1, 1, 7]);
+        assert_eq!(&u[23 + alen..], &[26, 198, 18, 50, 0]);
+        assert_eq!(nlri("10.0.0.0/8").unwrap(), vec![8, 10]);
+        assert_eq!(nlri("0.0.0.0/0").unwrap(), vec![0]);
+        assert!(nlri("10.0.0.0/33").is_err());
+    }
+}

@@ -57,9 +57,9 @@ impl Case {
         matches!(self.kind, Kind::Bird2 | Kind::Frr)
     }
     fn add_path(self) -> bool {
-        // FRR 8.4 mis-negotiates ADD-PATH receive on connections it accepts (see
-        // scripts/capture-fixtures); the others negotiate it cleanly.
-        !matches!(self.kind, Kind::Frr)
+        // Every peer here negotiates ADD-PATH with bgpd (FRR: receive by default, send with
+        // addpath-tx-all-paths).
+        true
     }
     fn tool(self) -> Tool {
         match self.kind {
@@ -248,12 +248,14 @@ router bgp {las}
  address-family ipv4 unicast
   network {PEER_V4} route-map MED
   neighbor {v4} send-community all
+  neighbor {v4} addpath-tx-all-paths
   no neighbor {v6} activate
  exit-address-family
  address-family ipv6 unicast
   network {PEER_V6} route-map MED
   neighbor {v6} activate
   neighbor {v6} send-community all
+  neighbor {v6} addpath-tx-all-paths
  exit-address-family
 route-map MED permit 10
  set metric 10

@@ -72,7 +72,12 @@ fn seed_scenario() {
             .iter()
             .filter_map(|c| c.as_str())
             .collect();
-        for want in ["4-octet-as", "route-refresh", "graceful-restart", "add-path ipv4-unicast"] {
+        for want in [
+            "4-octet-as",
+            "route-refresh",
+            "graceful-restart",
+            "add-path ipv4-unicast",
+        ] {
             assert!(
                 caps.iter().any(|c| c.starts_with(want)),
                 "{}: {want} not in {caps:?}",

@@ -94,6 +94,9 @@ struct InjectArgs {
     /// Announce as soon as the session is up (no `announce` command needed).
     #[arg(long)]
     auto: bool,
+    /// Write the generated prefixes to this file, one per line, and exit.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -375,6 +378,10 @@ async fn inject(a: InjectArgs) -> Result<(), String> {
             table.sets.len()
         ),
     );
+    if let Some(path) = &a.dump {
+        let text: String = table.prefixes.iter().map(|p| format!("{p}\n")).collect();
+        return std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()));
+    }
     let churn = table.churn_indices(a.churn);
     let local = a.session.local;
     let mut cmds = stdin_commands();
@@ -454,6 +461,10 @@ async fn inject(a: InjectArgs) -> Result<(), String> {
                 send_phase(&s.tx, &cmd, out.freeze(), messages).await;
             }
             "down" | "quit" => {
+                // Stop draining first: the device closing the connection is expected now.
+                if let Some(d) = drain.take() {
+                    d.abort();
+                }
                 if let Some((s, _, _)) = session.take() {
                     event("down", "");
                     let n = Notification::cease_with_message(cease::ADMIN_SHUTDOWN, "benchmark");
@@ -462,9 +473,6 @@ async fn inject(a: InjectArgs) -> Result<(), String> {
                     }
                     drop(s.tx);
                     let _ = timeout(Duration::from_secs(10), s.writer).await;
-                }
-                if let Some(d) = drain.take() {
-                    d.abort();
                 }
                 if cmd == "quit" {
                     break;

@@ -190,11 +190,12 @@ fn attribute_set(j: usize, rng: &mut Rng) -> PathAttributes {
     let asns: Vec<u32> = (0..hops)
         .map(|_| {
             // Public 2- and 4-octet ASNs; never 0, AS_TRANS or the benchmark's 64512.
+            // (64512 in a path is a loop for the iBGP device: it would drop the route.)
             let a = 1 + u32::try_from(rng.below(399_999)).unwrap_or(0);
-            if a == 23456 {
-                23457
-            } else {
-                a
+            match a {
+                23456 => 23457,
+                64512..=65535 => a + 1024,
+                a => a,
             }
         })
         .collect();
@@ -253,6 +254,10 @@ mod tests {
         let sets: HashSet<_> = a.sets.iter().collect();
         assert_eq!(sets.len(), 6_000);
         assert!(a.prefixes.iter().all(|p| allowed(*p)));
+        assert!(a
+            .sets
+            .iter()
+            .all(|s| !s.as_path().is_some_and(|p| p.contains(64512))));
         let slash24 = a.prefixes.iter().filter(|p| p.prefix_len() == 24).count();
         assert!((10_000..14_000).contains(&slash24), "{slash24}");
     }

@@ -169,6 +169,9 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
     );
     let out = rr.routes(&["show", "rib", "--neighbor", "vbr", "--out"]);
     assert_eq!(out.len(), 1, "{out:?}");
+    // UPDATEs written by the export group count as sent.
+    let sent = || rr.ctl(&["show", "neighbor", "vbr"])[0]["messages_out"]["update"].as_u64();
+    assert!(eventually(t, || sent() >= Some(2)), "{:?}", sent());
 
     // Prometheus sees the same: sessions, table sizes, export groups.
     let metrics = scrape("127.0.0.11:9179");

@@ -174,6 +174,17 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            let wrote = self
+                .main
+                .conn
+                .as_ref()
+                .map(|c| c.writer.wrote_updates.clone());
+            let wrote_updates = async {
+                match wrote {
+                    Some(n) => n.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             let extra_conn = match self.extra.as_mut() {
                 Some(slot) => &mut slot.conn,
                 None => &mut None,
@@ -220,6 +231,16 @@ impl Driver {
                         Err(e) => {
                             debug!(neighbor = %self.spec.name, error = %e, "connect failed");
                             self.main.session.handle(now, Input::TcpFailed);
+                        }
+                    }
+                }
+                () = wrote_updates => {
+                    // UPDATEs from the routing task were written: count them (and they
+                    // restart the keepalive timer, RFC 4271 section 10).
+                    if let Some(c) = &self.main.conn {
+                        let n = c.writer.take_updates_sent();
+                        if n > 0 {
+                            self.main.session.updates_sent(Instant::now(), n);
                         }
                     }
                 }

@@ -6,10 +6,13 @@
 //! ROUTE-REFRESH; few, unbounded, written first) and route updates from the routing task
 //! (bounded; the routing task never waits on a full queue but resynchronises the peer).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 /// How many update messages may wait for one peer before the routing task stops queueing
 /// and falls back to a resync.
@@ -21,6 +24,10 @@ pub const UPDATE_QUEUE: usize = 16 * 1024;
 pub struct WriterHandle {
     control: mpsc::UnboundedSender<Bytes>,
     updates: mpsc::Sender<Bytes>,
+    /// UPDATE messages from the routing task written since the last `take_updates_sent`.
+    updates_sent: Arc<AtomicU64>,
+    /// Rung after such messages were written, so the session can count them.
+    pub wrote_updates: Arc<Notify>,
 }
 
 impl WriterHandle {
@@ -33,12 +40,36 @@ impl WriterHandle {
     pub fn updates(&self) -> mpsc::Sender<Bytes> {
         self.updates.clone()
     }
+
+    /// UPDATE messages written from the routing task's queue since the last call.
+    pub fn take_updates_sent(&self) -> u64 {
+        self.updates_sent.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// Counts the messages in a buffer of whole messages (the routing task's buffers hold
+/// UPDATEs and End-of-RIB markers, which are UPDATEs too).
+fn count_messages(bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    let mut at = 0;
+    while let Some(len) = bytes.get(at + 16..at + 18) {
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if len < 19 {
+            break;
+        }
+        n += 1;
+        at += len;
+    }
+    n
 }
 
 /// Starts the writer task for a connection's write half.
 pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
     let (control, mut control_rx) = mpsc::unbounded_channel::<Bytes>();
     let (updates, mut updates_rx) = mpsc::channel::<Bytes>(UPDATE_QUEUE);
+    let updates_sent = Arc::new(AtomicU64::new(0));
+    let wrote_updates = Arc::new(Notify::new());
+    let (sent, wrote) = (updates_sent.clone(), wrote_updates.clone());
     tokio::spawn(async move {
         let mut control_open = true;
         let mut updates_open = true;
@@ -46,11 +77,11 @@ pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
             let next = tokio::select! {
                 biased;
                 m = control_rx.recv(), if control_open => match m {
-                    Some(m) => Some(m),
+                    Some(m) => Some((m, false)),
                     None => { control_open = false; None }
                 },
                 m = updates_rx.recv(), if updates_open => match m {
-                    Some(m) => Some(m),
+                    Some(m) => Some((m, true)),
                     None => { updates_open = false; None }
                 },
             };
@@ -59,13 +90,22 @@ pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
             if !control_open {
                 break;
             }
-            if let Some(bytes) = next {
+            if let Some((bytes, from_routing)) = next {
                 if half.write_all(&bytes).await.is_err() {
                     return;
+                }
+                if from_routing {
+                    sent.fetch_add(count_messages(&bytes), Ordering::Relaxed);
+                    wrote.notify_one();
                 }
             }
         }
         let _ = half.shutdown().await;
     });
-    WriterHandle { control, updates }
+    WriterHandle {
+        control,
+        updates,
+        updates_sent,
+        wrote_updates,
+    }
 }

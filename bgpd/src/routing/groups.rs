@@ -378,12 +378,12 @@ fn export_prefix(
     prefix: IpNet,
     pending: &mut Pending,
 ) {
-    let add_path = g
-        .rules
-        .key
-        .encode
-        .add_path
-        .contains(Nlri::new(prefix).family());
+    let family = Nlri::new(prefix).family();
+    // RFC 4760 section 7: only families the session negotiated.
+    if !g.rules.key.families.contains(&family) {
+        return;
+    }
+    let add_path = g.rules.key.encode.add_path.contains(family);
     let wanted: Vec<(u32, PathAttributes, NextHop)> = if add_path {
         wanted_all(rib, ctx, &g.rules, prefix)
     } else {

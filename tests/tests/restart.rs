@@ -93,10 +93,13 @@ fn sigterm_is_hitless_and_shutdown_withdraws() {
     }
 
     // Deliberate withdrawal: the nodes flush what they learned from the reflector.
-    seed.rrs[0]
+    // (The daemon exits right after answering; what matters here is what the nodes do.)
+    if let Err(e) = seed.rrs[0]
         .bgpd
         .ctl(&["shutdown", "--message", "lab: deliberate withdrawal"])
-        .unwrap();
+    {
+        eprintln!("note: bgpctl shutdown answered: {e}");
+    }
     wait_until(
         Duration::from_secs(15),
         "nodes to flush the VPC routes",

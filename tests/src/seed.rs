@@ -44,6 +44,11 @@ pub struct Options {
     pub reflectors: usize,
     /// Configure `[kernel]` on the reflectors and enable forwarding (data plane).
     pub kernel: bool,
+    /// Extra /26 blocks on node 1 (198.18.100.0/26, 198.18.100.64/26, ...), at most 480.
+    pub extra_blocks: usize,
+    /// Let the /26 blocks through to the cloud (export policy `198.18.0.0/16{16,26}`
+    /// instead of the aggregate only), to exercise `max_prefixes_out`.
+    pub leak_blocks: bool,
 }
 
 impl Default for Options {
@@ -52,6 +57,8 @@ impl Default for Options {
             nodes: 3,
             reflectors: 1,
             kernel: false,
+            extra_blocks: 0,
+            leak_blocks: false,
         }
     }
 }
@@ -97,10 +104,29 @@ pub struct Seed {
     pub vbr: Frr,
     /// The VBR's namespace.
     pub vbr_ns: String,
+    /// What was built.
+    pub opts: Options,
 }
 
 /// The edge's bgpd configuration (as `examples/lab.toml`, with this reflector's addresses).
 pub fn edge_config(router_id: &str, lan: &str, uplink: &str, vbr: &str, kernel: bool) -> String {
+    edge_config_with(router_id, lan, uplink, vbr, kernel, false)
+}
+
+/// [`edge_config`], optionally exporting the /26 blocks to the cloud (`leak`).
+pub fn edge_config_with(
+    router_id: &str,
+    lan: &str,
+    uplink: &str,
+    vbr: &str,
+    kernel: bool,
+    leak: bool,
+) -> String {
+    let to_cloud = if leak {
+        "198.18.0.0/16{16,26}"
+    } else {
+        POD_CIDR
+    };
     let kernel = if kernel {
         "[kernel]\ntable = 254\nexport = \"to-kernel\"\n"
     } else {
@@ -157,7 +183,7 @@ graceful_restart = {{ restart_time = 120, long_lived_stale_time = 3600 }}
 [policy.to-cloud]
 default = "reject"
 [[policy.to-cloud.term]]
-prefixes = ["{POD_CIDR}"]
+prefixes = ["{to_cloud}"]
 action = "accept"
 
 [policy.from-cloud]
@@ -197,7 +223,11 @@ action = "accept"
 /// `bird_ipam.cfg.template` and `bird_aggr.cfg.template`: iBGP AS 64512 to each reflector,
 /// ADD-PATH, graceful restart, `gateway recursive`, `import all`, export of the pool's routes
 /// only, the node's block as a blackhole static route.
-pub fn calico_node_config(addr: &str, block: &str, reflectors: &[&str]) -> String {
+pub fn calico_node_config(addr: &str, blocks: &[String], reflectors: &[&str]) -> String {
+    let mut statics = String::new();
+    for b in blocks {
+        let _ = writeln!(statics, "  route {b} blackhole;");
+    }
     let mut peers = String::new();
     for rr in reflectors {
         let _ = write!(
@@ -213,8 +243,7 @@ log stderr all;
 
 # bird_aggr.cfg: IP blocks for this host.
 protocol static {{
-  route {block} blackhole;
-}}
+{statics}}}
 
 # bird_ipam.cfg
 filter calico_export_to_bgp_peers {{
@@ -287,12 +316,25 @@ pub fn vbr_config(edges: &[(&str, &str)]) -> String {
     s
 }
 
+/// Node 1's extra blocks: 198.18.100.0/26, 198.18.100.64/26, ...
+pub fn extra_blocks(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|k| format!("198.18.{}.{}/26", 100 + k / 4, (k % 4) * 64))
+        .collect()
+}
+
 impl Seed {
     /// Builds the namespaces and links and starts every daemon (does not wait for
     /// convergence: see [`Seed::wait_converged`]).
     pub fn up(mut lab: Lab, opts: Options) -> io::Result<Seed> {
-        if opts.nodes == 0 || opts.nodes > 9 || !(1..=2).contains(&opts.reflectors) {
-            return Err(err("nodes must be 1..=9 and reflectors 1..=2"));
+        if opts.nodes == 0
+            || opts.nodes > 9
+            || !(1..=2).contains(&opts.reflectors)
+            || opts.extra_blocks > 480
+        {
+            return Err(err(
+                "nodes must be 1..=9, reflectors 1..=2, extra_blocks at most 480",
+            ));
         }
         let sw = lab.netns("sw")?;
         lab.bridge(&sw, "br0")?;
@@ -345,7 +387,7 @@ impl Seed {
 
         let mut rrs = Vec::new();
         for (role, ns, lan, uplink, vbr_addr) in &rr_plan {
-            let cfg = edge_config(lan, lan, uplink, vbr_addr, opts.kernel);
+            let cfg = edge_config_with(lan, lan, uplink, vbr_addr, opts.kernel, opts.leak_blocks);
             let bgpd = Bgpd::start(&mut lab, role, ns, &cfg)?;
             rrs.push(Reflector {
                 lan: lan.clone(),
@@ -357,12 +399,16 @@ impl Seed {
         let rr_addrs: Vec<&str> = rr_plan.iter().map(|p| p.2.as_str()).collect();
         let mut nodes = Vec::new();
         for (i, (ns, addr, block, pod)) in node_plan.into_iter().enumerate() {
+            let mut blocks = vec![block.clone()];
+            if i == 0 {
+                blocks.extend(extra_blocks(opts.extra_blocks));
+            }
             let bird = Bird::start(
                 &mut lab,
                 &format!("n{}", i + 1),
                 &ns,
                 true,
-                &calico_node_config(&addr, &block, &rr_addrs),
+                &calico_node_config(&addr, &blocks, &rr_addrs),
             )?;
             nodes.push(Node {
                 ns,
@@ -378,6 +424,7 @@ impl Seed {
             nodes,
             vbr,
             vbr_ns,
+            opts,
         })
     }
 
@@ -412,16 +459,18 @@ impl Seed {
                 }
             }
         }
-        let vr = self.vbr.routes("ipv4")?;
-        let from_us: Vec<&Route> = vr
-            .iter()
-            .filter(|r| !VPC_ROUTES.contains(&r.prefix.as_str()))
-            .collect();
-        if from_us.len() != self.rrs.len() || from_us.iter().any(|r| r.prefix != POD_CIDR) {
-            return Ok(Some(format!(
-                "VBR routes from the edge: {:?}",
-                from_us.iter().map(|r| &r.prefix).collect::<Vec<_>>()
-            )));
+        if !self.opts.leak_blocks {
+            let vr = self.vbr.routes("ipv4")?;
+            let from_us: Vec<&Route> = vr
+                .iter()
+                .filter(|r| !VPC_ROUTES.contains(&r.prefix.as_str()))
+                .collect();
+            if from_us.len() != self.rrs.len() || from_us.iter().any(|r| r.prefix != POD_CIDR) {
+                return Ok(Some(format!(
+                    "VBR routes from the edge: {:?}",
+                    from_us.iter().map(|r| &r.prefix).collect::<Vec<_>>()
+                )));
+            }
         }
         for n in &self.nodes {
             let routes = n.bird.routes()?;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
                 nodes: flag_value(&args, "--nodes").unwrap_or(3),
                 reflectors: flag_value(&args, "--reflectors").unwrap_or(1),
                 kernel: true,
+                ..Options::default()
             };
             let keep = cmd == "up" || args.iter().any(|a| a == "--keep");
             demo(opts, keep, cmd == "demo")

@@ -831,3 +831,80 @@ fn sent_updates_are_counted() {
         s.rr.ctl_text(&["show", "neighbor", "peer"]).unwrap()
     );
 }
+
+impl Peer {
+    fn proc(&self) -> lab_tests::ProcId {
+        match self {
+            Peer::Bird(b) => b.proc,
+            Peer::Frr(f) => f.proc,
+            Peer::GoBgp(g) => g.proc,
+            Peer::OpenBgpd(o) => o.proc,
+            Peer::ExaBgp(e) => e.proc,
+        }
+    }
+}
+
+/// Whether bgpd holds `prefix` from the peer, and whether it is marked stale.
+fn held(rr: &Bgpd, prefix: &str) -> Option<bool> {
+    let v = rr.ctl(&["show", "rib", prefix]).ok()?;
+    v.as_array()?
+        .iter()
+        .find(|r| r["prefix"] == prefix)
+        .map(|r| r["stale"].as_bool().unwrap_or(false))
+}
+
+/// bgpd as graceful restart helper (RFC 4724): the peer dies without a NOTIFICATION (SIGKILL);
+/// bgpd keeps its routes, marked stale, until the peer is back and has re-sent them.
+fn gr_helper(kind: Kind) {
+    let c = Case {
+        kind,
+        ibgp: false,
+        family_policies: true,
+    };
+    let Some(s) = setup(c) else {
+        return;
+    };
+    let Setup {
+        name,
+        mut lab,
+        peer,
+        rr,
+        ..
+    } = s;
+    wait_until(Duration::from_secs(30), "the peer's route", || {
+        Ok(held(&rr, PEER_V4) == Some(false))
+    })
+    .unwrap();
+    lab.signal(peer.proc(), "KILL").unwrap();
+    wait_until(Duration::from_secs(10), "session down", || {
+        Ok(rr.established(&["peer"])? == 0)
+    })
+    .unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            held(&rr, PEER_V4),
+            Some(true),
+            "{name}: route not kept as stale while the peer restarts\n{}",
+            rr.log(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let peer_ns = lab.ns("peer");
+    let _again = Peer::start(&mut lab, &peer_ns, c);
+    let res = wait_until(Duration::from_secs(30), "the route refreshed", || {
+        Ok(rr.established(&["peer"])? == 1 && held(&rr, PEER_V4) == Some(false))
+    });
+    if let Err(e) = res {
+        panic!("{name}: {e}\n{:?}\n{}", held(&rr, PEER_V4), lab.logs());
+    }
+}
+
+#[test]
+fn graceful_restart_helper_bird2() {
+    gr_helper(Kind::Bird2);
+}
+
+#[test]
+fn graceful_restart_helper_frr() {
+    gr_helper(Kind::Frr);
+}

@@ -810,20 +810,24 @@ impl ExaBgp {
             .path(&format!("{name}.exabgp.pid"))
             .display()
             .to_string();
-        let proc = lab.spawn(
-            name,
-            ns,
-            "/usr/sbin/exabgp",
-            &[&c],
-            &[
-                ("exabgp.daemon.user", "root"),
-                ("exabgp.daemon.drop", "false"),
-                ("exabgp.daemon.pid", &pid),
-                ("exabgp.api.cli", "false"),
-                ("exabgp.log.destination", "stdout"),
-                ("exabgp.tcp.bind", ""),
-            ],
-        )?;
+        let mut env = vec![
+            ("exabgp.daemon.user", "root"),
+            ("exabgp.daemon.drop", "false"),
+            ("exabgp.daemon.pid", pid.as_str()),
+            ("exabgp.api.cli", "false"),
+            ("exabgp.log.destination", "stdout"),
+            ("exabgp.tcp.bind", ""),
+        ];
+        // LAB_EXABGP_DEBUG=1: every message in and out, decoded, in the log.
+        if std::env::var_os("LAB_EXABGP_DEBUG").is_some() {
+            env.extend([
+                ("exabgp.log.level", "DEBUG"),
+                ("exabgp.log.packets", "true"),
+                ("exabgp.log.message", "true"),
+                ("exabgp.log.parser", "true"),
+            ]);
+        }
+        let proc = lab.spawn(name, ns, "/usr/sbin/exabgp", &[&c], &env)?;
         Ok(ExaBgp {
             name: name.to_owned(),
             received,

@@ -38,11 +38,6 @@ enum Kind {
 struct Case {
     kind: Kind,
     ibgp: bool,
-    /// Export through per-family policies (IPv4 routes only to the IPv4 session, IPv6 only to
-    /// the IPv6 one). bgpd itself should never send a route of a family the session did not
-    /// negotiate; until it does not, the matrix works around it this way and
-    /// `only_negotiated_families_are_sent` shows the bug.
-    family_policies: bool,
 }
 
 impl Case {
@@ -91,14 +86,9 @@ fn rr_config(c: Case) -> String {
         ""
     };
     let lp = if c.ibgp { ", local_pref = 150" } else { "" };
-    let (out4, out6) = if c.family_policies {
-        ("out4", "out6")
-    } else {
-        ("out", "out")
-    };
     let client = if c.ibgp {
         format!(
-            "[[neighbor]]\nname = \"client\"\naddress = \"198.51.100.3\"\nremote_as = {OUR_AS}\nroute_reflector_client = true\nconnect_retry = 2\nexport = \"{out4}\"\n"
+            "[[neighbor]]\nname = \"client\"\naddress = \"198.51.100.3\"\nremote_as = {OUR_AS}\nroute_reflector_client = true\nconnect_retry = 2\nexport = \"out\"\n"
         )
     } else {
         String::new()
@@ -123,7 +113,7 @@ remote_as = {peer_as}
 route_reflector_client = {rrc}
 connect_retry = 2
 {pw}{ap}import = "in"
-export = "{out4}"
+export = "out"
 
 [[neighbor]]
 name = "peer6"
@@ -132,7 +122,7 @@ remote_as = {peer_as}
 route_reflector_client = {rrc}
 connect_retry = 2
 {pw}{ap6}import = "in"
-export = "{out6}"
+export = "out"
 
 {client}
 [policy.in]
@@ -148,26 +138,6 @@ default = "accept"
 prefixes = ["{OUR_V4}", "{OUR_V6}"]
 action = "accept"
 set = {{ med = 50, communities_add = ["65000:100"], large_communities_add = ["{OUR_AS}:1:2"]{lp} }}
-
-[policy.out4]
-default = "reject"
-[[policy.out4.term]]
-prefixes = ["{OUR_V4}"]
-action = "accept"
-set = {{ med = 50, communities_add = ["65000:100"], large_communities_add = ["{OUR_AS}:1:2"]{lp} }}
-[[policy.out4.term]]
-prefixes = ["0.0.0.0/0+"]
-action = "accept"
-
-[policy.out6]
-default = "reject"
-[[policy.out6.term]]
-prefixes = ["{OUR_V6}"]
-action = "accept"
-set = {{ med = 50, communities_add = ["65000:100"], large_communities_add = ["{OUR_AS}:1:2"]{lp} }}
-[[policy.out6.term]]
-prefixes = ["::/0+"]
-action = "accept"
 "#
     )
 }
@@ -687,7 +657,13 @@ fn run(c: Case) {
     // Route refresh: we ask, the peer re-sends, the session stays up. OpenBGPD 7.7 receives
     // the ROUTE-REFRESH (its counters show it) but ignores it, logging "route refresh: AID
     // IPv4 unicast not negotiated" although it lists IPv4 unicast as negotiated; there we
-    // only check that it arrived.
+    // only check that it arrived. ExaBGP 4.2.21 (enhanced route refresh negotiated) crashes its
+    // peer loop on any ROUTE-REFRESH it receives ("TypeError: 'RouteRefresh' object is not
+    // iterable" in protocol.new_update) and drops the session, so it is not asked.
+    if c.kind == Kind::ExaBgp {
+        check_no_resets(&name, &rr, &lab);
+        return;
+    }
     let before = counter(&rr, "peer", "messages_in", "update");
     rr.ctl(&["neighbor", "peer", "refresh"]).unwrap();
     let res = wait_until(
@@ -715,7 +691,28 @@ fn run(c: Case) {
     }
     assert!(counter(&rr, "peer", "messages_out", "route_refresh") >= 1);
     assert_eq!(rr.established(&["peer"]).unwrap(), 1, "{name}");
-    let log = rr.log(&lab);
+    check_no_resets(&name, &rr, &lab);
+}
+
+/// No session reset along the way (a peer that dislikes what we send resets), UPDATEs sent
+/// are counted, and bgpd logged no error.
+fn check_no_resets(name: &str, rr: &Bgpd, lab: &Lab) {
+    for n in ["peer", "peer6"] {
+        let v = rr.ctl(&["show", "neighbor", n]).unwrap();
+        let v = if v.is_array() { v[0].clone() } else { v };
+        assert_eq!(
+            v["flaps"],
+            0,
+            "{name}: {n} reset: {}\n{}",
+            v["last_error"],
+            lab.logs()
+        );
+        assert!(
+            v["messages_out"]["update"].as_u64() >= Some(1),
+            "{name}: {n}: {v}"
+        );
+    }
+    let log = rr.log(lab);
     assert!(
         !log.contains(" ERROR "),
         "{name}: errors in bgpd's log:\n{log}"
@@ -729,7 +726,6 @@ macro_rules! case {
             run(Case {
                 kind: Kind::$kind,
                 ibgp: $ibgp,
-                family_policies: true,
             });
         }
     };
@@ -747,17 +743,15 @@ case!(exabgp_ebgp, ExaBgp, false);
 case!(exabgp_ibgp_rr_client, ExaBgp, true);
 
 /// bgpd must send a session only the address families it negotiated (RFC 4760 section 7: a
-/// peer may reset on anything else, and GoBGP, OpenBGPD and ExaBGP do). With one export
-/// policy for an IPv4 and an IPv6 session to the same router, bgpd sends IPv6 routes on the
-/// IPv4 session and IPv4 routes on the IPv6 one: GoBGP answers "Address-family rf 131073 not
-/// available for session" and resets both sessions, over and over.
+/// peer may reset on anything else, and GoBGP, OpenBGPD and ExaBGP do). Regression test: bgpd
+/// once sent IPv6 routes on the IPv4 session and IPv4 routes on the IPv6 one to the same
+/// router, and GoBGP answered "Address-family rf 131073 not available for session" and reset
+/// both sessions, over and over (fixed in 588d643).
 #[test]
-#[ignore = "bgpd bug: UPDATEs for address families the session did not negotiate"]
 fn only_negotiated_families_are_sent() {
     let c = Case {
         kind: Kind::GoBgp,
         ibgp: false,
-        family_policies: false,
     };
     if skip("only_negotiated_families_are_sent", &[c.tool()]) {
         return;
@@ -806,14 +800,13 @@ fn only_negotiated_families_are_sent() {
 }
 
 /// `bgpctl show neighbor` counts UPDATEs sent: after bgpd advertised routes to BIRD 2 (which
-/// counts them as received), its `messages_out.update` must not be 0.
+/// counts them as received), its `messages_out.update` must not be 0 (regression: it was, for
+/// UPDATEs written by export groups, until 588d643).
 #[test]
-#[ignore = "bgpd bug: messages_out.update stays 0 although UPDATEs were sent"]
 fn sent_updates_are_counted() {
     let c = Case {
         kind: Kind::Bird2,
         ibgp: false,
-        family_policies: true,
     };
     let Some(s) = setup(c) else {
         return;
@@ -856,11 +849,7 @@ fn held(rr: &Bgpd, prefix: &str) -> Option<bool> {
 /// bgpd as graceful restart helper (RFC 4724): the peer dies without a NOTIFICATION (SIGKILL);
 /// bgpd keeps its routes, marked stale, until the peer is back and has re-sent them.
 fn gr_helper(kind: Kind) {
-    let c = Case {
-        kind,
-        ibgp: false,
-        family_policies: true,
-    };
+    let c = Case { kind, ibgp: false };
     let Some(s) = setup(c) else {
         return;
     };

@@ -276,3 +276,82 @@ fn graceful_and_long_lived_restart_as_helper() {
     assert!(eventually(t, || route(&a).is_none()), "{:?}", route(&a));
     assert!(eventually(t, || route(&c).is_none()), "{:?}", route(&c));
 }
+
+#[test]
+fn enhanced_route_refresh_both_ways() {
+    use bgp_wire::{Family, RefreshSubtype, RouteRefresh};
+    let rr = Bgpd::start(
+        "err-rr",
+        &daemon(
+            44,
+            &("[[originate]]\nprefix = \"198.18.44.0/24\"\n".to_owned()
+                + &neighbor(
+                    "raw",
+                    45,
+                    44,
+                    "passive = true\nroute_reflector_client = true",
+                )),
+        ),
+    );
+    let mut raw = Raw::connect("127.0.0.45:0", "127.0.0.44:179");
+    let open = Open::new(
+        64512,
+        90,
+        "192.0.2.45".parse().unwrap(),
+        vec![
+            Capability::FourOctetAs(64512),
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+        ],
+    );
+    raw.send_msg(&Message::Open(open));
+    assert_eq!(raw.read().0, 1, "OPEN");
+    assert_eq!(raw.read().0, 4, "KEEPALIVE");
+    raw.send_msg(&Message::Keepalive);
+    let next_hop = |m: Message| match m {
+        Message::Update(mut u) => {
+            u.attributes
+                .set(AttrValue::NextHop("127.0.0.45".parse().unwrap()));
+            Message::Update(u)
+        }
+        m => m,
+    };
+    raw.send_msg(&next_hop(update("198.18.20.0/24")));
+    raw.send_msg(&next_hop(update("198.18.21.0/24")));
+    let t = Duration::from_secs(15);
+    let prefixes = || rr.rib().into_iter().map(|r| r.prefix).collect::<Vec<_>>();
+    assert!(eventually(t, || prefixes().contains(&"198.18.21.0/24".to_owned())));
+
+    // We refresh them (RFC 7313): only 198.18.21.0/24 is sent again; the other goes at EoRR.
+    let marker = |subtype| {
+        Message::RouteRefresh(RouteRefresh {
+            family: Family::Ipv4Unicast,
+            subtype,
+        })
+    };
+    raw.send_msg(&marker(RefreshSubtype::Begin));
+    raw.send_msg(&next_hop(update("198.18.21.0/24")));
+    raw.send_msg(&marker(RefreshSubtype::End));
+    assert!(
+        eventually(t, || !prefixes().contains(&"198.18.20.0/24".to_owned())),
+        "{:?}",
+        prefixes()
+    );
+    assert!(prefixes().contains(&"198.18.21.0/24".to_owned()));
+
+    // They refresh us: the table comes between BoRR and EoRR.
+    raw.send_msg(&marker(RefreshSubtype::Request));
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let (kind, body) = raw.read();
+        match kind {
+            5 => seen.push(format!("refresh-{}", body[2])),
+            2 if seen.last().is_some_and(|s| s == "refresh-1") => seen.push("update".into()),
+            _ => {}
+        }
+        if seen.last().is_some_and(|s| s == "refresh-2") {
+            break;
+        }
+    }
+    assert_eq!(seen, ["refresh-1", "update", "refresh-2"]);
+}

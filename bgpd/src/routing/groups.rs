@@ -44,7 +44,7 @@ pub struct ExportCtx<'a> {
 struct Group {
     rules: ExportRules,
     gid: GroupId,
-    members: Vec<(PeerKey, mpsc::Sender<Bytes>)>,
+    members: Vec<Member>,
     packer: UpdatePacker,
     /// The group's Adj-RIB-Out reflects the whole Loc-RIB.
     primed: bool,
@@ -53,6 +53,18 @@ struct Group {
     warned_limit: bool,
     /// The export policy was replaced: everything must be exported again.
     policy_changed: bool,
+}
+
+/// A peer receiving a group's updates.
+#[derive(Debug)]
+struct Member {
+    key: PeerKey,
+    tx: mpsc::Sender<Bytes>,
+    /// The peer negotiated enhanced route refresh (RFC 7313): it can be resynchronised
+    /// without a reset.
+    enhanced_refresh: bool,
+    /// Its queue overflowed: it gets nothing until it catches up with a whole table.
+    lagging: bool,
 }
 
 /// Every export group.
@@ -127,10 +139,15 @@ impl Groups {
             limit: up.max_prefixes_out.map(|l| (l.limit, l.warning_percent)),
             llgr: !up.negotiated.peer_llgr.is_empty(),
         };
-        let member = (up.key, up.updates.clone());
+        let member = Member {
+            key: up.key,
+            tx: up.updates.clone(),
+            enhanced_refresh: up.negotiated.enhanced_route_refresh,
+            lagging: false,
+        };
         if let Some(&i) = self.by_key.get(&key) {
             if let Some(Some(g)) = self.groups.get_mut(i) {
-                g.members.retain(|(k, _)| *k != up.key);
+                g.members.retain(|m| m.key != up.key);
                 g.members.push(member);
                 // A reload may have changed the policy behind the same name: the group
                 // takes the new one (the caller re-exports).
@@ -176,7 +193,7 @@ impl Groups {
             return;
         };
         let Some(g) = slot.as_mut() else { return };
-        g.members.retain(|(k, _)| *k != key);
+        g.members.retain(|m| m.key != key);
         if g.members.is_empty() {
             rib.remove_group(g.gid);
             self.by_key.remove(&g.rules.key);
@@ -250,6 +267,74 @@ impl Groups {
         resync
     }
 
+    /// Answers a member's ROUTE-REFRESH request for `family`: with enhanced route refresh,
+    /// the table between BoRR and EoRR (RFC 7313 section 4), else the table and End-of-RIB.
+    pub fn refresh_member(
+        &mut self,
+        rib: &mut Rib,
+        ctx: &ExportCtx<'_>,
+        index: usize,
+        member: PeerKey,
+        family: Family,
+    ) -> Vec<PeerKey> {
+        let mut resync = Vec::new();
+        let Some(Some(g)) = self.groups.get_mut(index) else {
+            return resync;
+        };
+        let enhanced = g
+            .members
+            .iter()
+            .any(|m| m.key == member && m.enhanced_refresh);
+        if !enhanced || !g.primed || !g.rules.key.families.contains(&family) {
+            return self.send_table(rib, ctx, index, member, Some(family));
+        }
+        let bytes = refresh_table(rib, &g.rules, g.gid, &g.packer, &[family]);
+        send(g, &bytes, Some(member), &mut resync);
+        resync
+    }
+
+    /// Whether a member is waiting to catch up.
+    pub fn any_lagging(&self) -> bool {
+        self.groups
+            .iter()
+            .flatten()
+            .any(|g| g.members.iter().any(|m| m.lagging))
+    }
+
+    /// Resynchronises lagging members whose queue has room again: Beginning of Route
+    /// Refresh, the group's whole table, End of Route Refresh (RFC 7313 section 4), so the
+    /// peer drops whatever it missed the withdrawal of. Returns members to reset (their
+    /// queue is closed).
+    pub fn catch_up(&mut self, rib: &Rib) -> Vec<PeerKey> {
+        let mut reset = Vec::new();
+        for g in self.groups.iter_mut().flatten() {
+            if !g.members.iter().any(|m| m.lagging) {
+                continue;
+            }
+            let mut table: Option<Bytes> = None;
+            for m in g.members.iter_mut().filter(|m| m.lagging) {
+                if m.tx.capacity() < m.tx.max_capacity() / 2 {
+                    continue;
+                }
+                let bytes = table.get_or_insert_with(|| {
+                    refresh_table(rib, &g.rules, g.gid, &g.packer, &g.rules.key.families)
+                });
+                match m.tx.try_send(bytes.clone()) {
+                    Ok(()) => {
+                        info!(
+                            peer = m.key,
+                            "caught up: table resent inside an enhanced route refresh"
+                        );
+                        m.lagging = false;
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => reset.push(m.key),
+                }
+            }
+        }
+        reset
+    }
+
     /// The routes a group has advertised (for moving a member between groups).
     pub fn advertised_prefixes(&self, rib: &Rib, index: usize) -> Vec<Nlri> {
         let Some(Some(g)) = self.groups.get(index) else {
@@ -268,14 +353,14 @@ impl Groups {
     /// Withdraws, towards one member only, what its old group told it and its new group
     /// does not advertise.
     pub fn withdraw_leftovers(
-        &self,
+        &mut self,
         rib: &Rib,
         index: usize,
         member: PeerKey,
         old: &[Nlri],
     ) -> Vec<PeerKey> {
         let mut resync = Vec::new();
-        let Some(Some(g)) = self.groups.get(index) else {
+        let Some(Some(g)) = self.groups.get_mut(index) else {
             return resync;
         };
         let pending = Pending {
@@ -508,17 +593,187 @@ fn prepare_path(
     prepare(rules, ctx.local, &prefix, &source, attrs, next_hop)
 }
 
-/// Queues `bytes` to every member (or one), collecting members whose queue is full.
-fn send(g: &Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<PeerKey>) {
+/// Queues `bytes` to every member (or one). A member whose queue is full falls behind: with
+/// enhanced route refresh it catches up later ([`Groups::catch_up`]); without, it is handed
+/// back for a reset.
+fn send(g: &mut Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<PeerKey>) {
     if bytes.is_empty() {
         return;
     }
-    for (key, tx) in &g.members {
-        if only.is_some_and(|o| o != *key) {
+    for m in &mut g.members {
+        if only.is_some_and(|o| o != m.key) || m.lagging {
             continue;
         }
-        if tx.try_send(bytes.clone()).is_err() {
-            resync.push(*key);
+        if m.tx.try_send(bytes.clone()).is_err() {
+            if m.enhanced_refresh {
+                warn!(
+                    peer = m.key,
+                    "peer is not keeping up: it will get the whole table again"
+                );
+                m.lagging = true;
+            } else {
+                resync.push(m.key);
+            }
         }
+    }
+}
+
+/// BoRR, every route the group has advertised, EoRR, for each family of the group.
+fn refresh_table(
+    rib: &Rib,
+    rules: &ExportRules,
+    gid: GroupId,
+    packer: &UpdatePacker,
+    families: &[Family],
+) -> Bytes {
+    let ctx = &rules.key.encode;
+    let mut out = BytesMut::new();
+    for family in families {
+        let marker = |subtype| {
+            Message::RouteRefresh(bgp_wire::RouteRefresh {
+                family: *family,
+                subtype,
+            })
+        };
+        let _ = encode(&marker(bgp_wire::RefreshSubtype::Begin), ctx, &mut out);
+        let mut pending = Pending::default();
+        for prefix in loc_rib_prefixes(rib, Some(*family)) {
+            for sent in rib.advertised(gid, prefix) {
+                let Ok(attrs) = rib.attrs().attributes(sent.attrs) else {
+                    continue;
+                };
+                let next_hop = *rib.next_hops().get(sent.next_hop);
+                pending.announce(attrs, next_hop, Nlri::with_path_id(prefix, sent.path_id));
+            }
+        }
+        pending.encode(packer, &mut out);
+        let _ = encode(&marker(bgp_wire::RefreshSubtype::End), ctx, &mut out);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use bgp_wire::attr::{AsPath, AttrValue, Origin};
+    use bgp_wire::{decode, Context, Framer, RefreshSubtype};
+    use rib::PeerInfo;
+
+    use super::*;
+    use crate::session::{negotiate, PeerAs, SessionConfig};
+
+    fn up(key: PeerKey, tx: mpsc::Sender<Bytes>) -> PeerUp {
+        let mine = SessionConfig::new(64512, "192.0.2.1".parse().unwrap(), PeerAs::Fixed(64512));
+        let theirs = SessionConfig::new(64512, "192.0.2.2".parse().unwrap(), PeerAs::Fixed(64512));
+        let negotiated = negotiate(&mine, &mine.build_open(), &theirs.build_open()).unwrap();
+        assert!(negotiated.enhanced_route_refresh);
+        let (commands, _) = mpsc::channel(1);
+        PeerUp {
+            key,
+            name: "n".into(),
+            address: "192.0.2.2".parse().unwrap(),
+            local_address: Some("192.0.2.1".parse().unwrap()),
+            negotiated,
+            rr_client: true,
+            next_hop_self: false,
+            export_policy: None,
+            max_prefixes: None,
+            max_prefixes_out: None,
+            updates: tx,
+            commands,
+        }
+    }
+
+    fn announce(rib: &mut Rib, peer: PeerId, prefixes: &[&str]) {
+        let attrs = PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::default()),
+        ]);
+        let nlri: Vec<Nlri> = prefixes
+            .iter()
+            .map(|p| Nlri::new(p.parse().unwrap()))
+            .collect();
+        let mut b = rib.batch(peer);
+        b.announce(&attrs, NextHop::V4("192.0.2.9".parse().unwrap()), &nlri)
+            .unwrap();
+        b.commit(&rib::AllReachable);
+    }
+
+    /// Message types and refresh subtypes in a buffer, with the routes announced.
+    fn read(bytes: &Bytes) -> (Vec<String>, usize) {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let (mut kinds, mut routes) = (Vec::new(), 0);
+        while let Some(m) = Framer::new().next_message(&mut buf).unwrap() {
+            match decode(&m, &Context::four_octet()).unwrap() {
+                Message::RouteRefresh(r) => kinds.push(format!("{:?}", r.subtype)),
+                Message::Update(u) => {
+                    routes += u.announced().count();
+                    kinds.push("update".into());
+                }
+                other => kinds.push(other.kind_name().into()),
+            }
+        }
+        (kinds, routes)
+    }
+
+    #[test]
+    fn a_member_that_overflows_catches_up_with_an_enhanced_route_refresh() {
+        let mut rib = Rib::new(rib::Options::default());
+        let src = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.9".parse().unwrap(),
+                "192.0.2.9".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        let mut peers = HashMap::new();
+        peers.insert(
+            src,
+            PeerView {
+                kind: Some(PeerKind::IbgpClient),
+                name: "src".into(),
+                bgp_id: "192.0.2.9".parse().unwrap(),
+            },
+        );
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["198.18.0.0/26", "198.18.0.64/26"]);
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut groups = Groups::default();
+        let g = groups.join(&mut rib, &up(7, tx), PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
+        // The queue (one slot) is full: the next change does not fit.
+        announce(&mut rib, src, &["198.18.0.128/26"]);
+        let dirty: Vec<IpNet> = vec!["198.18.0.128/26".parse().unwrap()];
+        assert!(
+            groups.export(&mut rib, &ctx, dirty.iter()).is_empty(),
+            "no reset"
+        );
+        assert!(groups.any_lagging());
+        assert!(groups.catch_up(&rib).is_empty());
+        assert!(groups.any_lagging(), "still full");
+        let (first, routes) = read(&rx.try_recv().unwrap());
+        assert_eq!(
+            (first.first().map(String::as_str), routes),
+            (Some("update"), 2)
+        );
+        // Drained: the whole table comes again, between BoRR and EoRR.
+        assert!(groups.catch_up(&rib).is_empty());
+        assert!(!groups.any_lagging());
+        let (kinds, routes) = read(&rx.try_recv().unwrap());
+        assert_eq!(
+            kinds.first().map(String::as_str),
+            Some(&*format!("{:?}", RefreshSubtype::Begin))
+        );
+        assert_eq!(
+            kinds.last().map(String::as_str),
+            Some(&*format!("{:?}", RefreshSubtype::End))
+        );
+        assert_eq!(routes, 3);
     }
 }

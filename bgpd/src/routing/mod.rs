@@ -252,6 +252,11 @@ impl Routing {
         self.export();
         loop {
             let mut deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            if self.groups.any_lagging() {
+                // Check soon whether lagging peers have drained their queues.
+                let soon = Instant::now() + Duration::from_millis(100);
+                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+            }
             if self.kernel.is_some() {
                 // Re-check the FIB's initial sync at least every few seconds.
                 let soon = Instant::now() + Duration::from_secs(5);
@@ -282,6 +287,7 @@ impl Routing {
                     self.sweep_expired(Instant::now());
                     self.originate();
                     self.export();
+                    self.catch_up();
                     self.check_kernel_sync();
                     continue;
                 }
@@ -335,11 +341,7 @@ impl Routing {
                 key,
                 family,
                 subtype,
-            } => {
-                if subtype == RefreshSubtype::Request {
-                    self.resend(key, Some(family));
-                }
-            }
+            } => self.refresh(key, family, subtype),
             RoutingInput::Query(q, reply) => {
                 let _ = reply.send(self.query(q));
             }
@@ -600,6 +602,50 @@ impl Routing {
         };
         let resync = self.groups.export(&mut self.rib, &ctx, dirty.iter());
         self.resync(resync);
+        self.catch_up();
+    }
+
+    /// ROUTE-REFRESH from a peer (RFC 2918, RFC 7313 section 4): a request gets our table
+    /// again; Beginning of Route Refresh marks the peer's routes of the family stale, and
+    /// End of Route Refresh removes those it did not send again.
+    fn refresh(&mut self, key: PeerKey, family: Family, subtype: RefreshSubtype) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let Some(id) = self.peers.get(&key).map(|p| p.id) else {
+            return;
+        };
+        let changes = match subtype {
+            RefreshSubtype::Request => {
+                let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
+                    return;
+                };
+                let peers = self.peers_view();
+                let ctx = groups::ExportCtx {
+                    local: &self.local,
+                    peers: &peers,
+                };
+                let resync = self
+                    .groups
+                    .refresh_member(&mut self.rib, &ctx, g, key, family);
+                self.resync(resync);
+                return;
+            }
+            RefreshSubtype::Begin => self.rib.mark_stale(id, Some(family), false, &r),
+            RefreshSubtype::End => {
+                touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
+                self.rib.sweep_stale(id, Some(family), &r)
+            }
+            // RFC 7313 section 5: other subtypes are ignored.
+            RefreshSubtype::Other(_) => return,
+        };
+        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+    }
+
+    /// Lagging members whose queues have room get the whole table again.
+    fn catch_up(&mut self) {
+        if self.groups.any_lagging() {
+            let reset = self.groups.catch_up(&self.rib);
+            self.resync(reset);
+        }
     }
 
     /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB.

@@ -15,8 +15,8 @@
 //!   installed again. Replace semantics (`NLM_F_REPLACE`) and removal of adopted routes
 //!   under another metric mean a prefix never has two of our routes.
 //! - Requests are coalesced in a mailbox (only the latest per prefix is kept, so memory is
-//!   bounded by the number of prefixes, and the routing task never waits), then sent
-//!   pipelined ([`netlink::WINDOW`] in flight).
+//!   bounded by the number of prefixes, and the routing task never waits), then sent in
+//!   batches of up to [`netlink::BATCH_MESSAGES`] requests per `sendmsg`.
 //! - Next hops are resolved against the kernel's non-BGP routes ([`nexthop`]): a BGP next hop
 //!   on a connected network goes in as `via NH dev IF`, one reachable through another route
 //!   (an iBGP loopback) as that route's gateway; an ECMP set as one `RTA_MULTIPATH` route;
@@ -212,6 +212,7 @@ impl Fib {
             },
             config,
             handle,
+            requests: netlink::Requests::new()?,
             watch,
             next_hops: next_hops.clone(),
             rec,
@@ -313,6 +314,7 @@ struct Task {
     config: FibConfig,
     target: netlink::Target,
     handle: Handle,
+    requests: netlink::Requests,
     watch: UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>,
     next_hops: NextHops,
     rec: Reconciler,
@@ -496,24 +498,16 @@ impl Task {
         }
     }
 
-    /// Send `actions` pipelined; count the results and note failures.
+    /// Send `actions` in batches; count the results and note failures.
     async fn execute(&mut self, actions: Vec<Action>) {
         let target = self.target;
-        let handle = self.handle.clone();
-        let results: Vec<(Action, io::Result<()>)> =
-            futures::stream::iter(actions.into_iter().map(|a| {
-                let msg = netlink::request_for(&a, &target);
-                let h = handle.clone();
-                async move {
-                    let r = netlink::request(h, msg).await;
-                    (a, r)
-                }
-            }))
-            .buffer_unordered(netlink::WINDOW)
-            .collect()
-            .await;
+        let msgs = actions
+            .iter()
+            .map(|a| netlink::request_for(a, &target))
+            .collect();
+        let results = self.requests.send_all(msgs).await;
         let (mut installs, mut removes, mut errors) = (0u64, 0u64, 0u64);
-        for (a, r) in results {
+        for (a, r) in actions.into_iter().zip(results) {
             match (r, &a) {
                 (Ok(()), Action::Install { .. }) => installs += 1,
                 (Ok(()), Action::Remove { .. }) => removes += 1,

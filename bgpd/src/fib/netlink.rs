@@ -9,8 +9,12 @@
 //! watch socket    ◄─ RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE
 //! ```
 //!
-//! Requests are pipelined: up to [`WINDOW`] are in flight on one socket, each answered by
-//! its own ACK (capped with `NETLINK_CAP_ACK`, so an ACK does not echo the request).
+//! Route requests are batched ([`Requests`]): up to [`BATCH_MESSAGES`] messages (at most
+//! [`BATCH_BYTES`]) go back to back in one `sendmsg`, which the kernel processes in order
+//! before it returns. Only the last message of a batch asks for an ACK; the kernel answers
+//! any other only when it fails, and that error carries the request's sequence number, so
+//! each failure is still attributed to its route. Errors are capped with `NETLINK_CAP_ACK`
+//! (no echo of the request). Dumps go through an `rtnetlink` connection.
 
 use std::io;
 use std::net::IpAddr;
@@ -18,6 +22,7 @@ use std::net::IpAddr;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
 use ipnet::IpNet;
+use rtnetlink::packet_core::NetlinkBuffer;
 use rtnetlink::packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE,
     NLM_F_REQUEST,
@@ -28,14 +33,21 @@ use rtnetlink::packet_route::route::{
     RouteScope, RouteType, RouteVia,
 };
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::sys::{AsyncSocket, SocketAddr};
+use rtnetlink::sys::protocols::NETLINK_ROUTE;
+use rtnetlink::sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
 use rtnetlink::{Handle, MulticastGroup};
 
 use super::nexthop::{KernelChange, KernelHop, KernelRoute, RouteKind};
 use super::reconcile::{Action, Install};
 
-/// Requests in flight at once on the request socket.
-pub(crate) const WINDOW: usize = 512;
+/// Most route requests sent in one `sendmsg`.
+pub(crate) const BATCH_MESSAGES: usize = 512;
+
+/// Most bytes sent in one `sendmsg` (well under the default `SO_SNDBUF`).
+pub(crate) const BATCH_BYTES: usize = 64 << 10;
+
+/// Receive buffer of the request socket: room for a batch of errors.
+const REQUEST_RCVBUF: usize = 4 << 20;
 
 /// Receive buffer asked for on the watch socket: a full table of our own notifications
 /// arrives there while we install it (`SO_RCVBUFFORCE` as root, else capped by rmem_max).
@@ -167,22 +179,128 @@ pub(crate) fn request_for(action: &Action, t: &Target) -> NetlinkMessage<RouteNe
     }
 }
 
-/// Send one request and wait for its ACK; the kernel's error as an `io::Error`.
-pub(crate) async fn request(
-    mut handle: Handle,
-    msg: NetlinkMessage<RouteNetlinkMessage>,
-) -> io::Result<()> {
-    let mut replies = handle
-        .request(msg)
-        .map_err(|e| io::Error::other(format!("netlink request: {e}")))?;
-    while let Some(reply) = replies.next().await {
-        if let NetlinkPayload::Error(e) = reply.payload {
-            if let Some(code) = e.code {
-                return Err(io::Error::from_raw_os_error(-code.get()));
+/// The request socket for route changes: batches of requests per `sendmsg`, errors
+/// attributed per request by sequence number.
+pub(crate) struct Requests {
+    socket: TokioSocket,
+    /// Sequence number of the next request.
+    seq: u32,
+    /// The batch being built.
+    batch: Vec<NetlinkMessage<RouteNetlinkMessage>>,
+    out: Vec<u8>,
+    rx: Vec<u8>,
+}
+
+impl Requests {
+    pub(crate) fn new() -> io::Result<Requests> {
+        let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
+        let s = socket.socket_mut();
+        s.bind_auto()?;
+        s.connect(&SocketAddr::new(0, 0))?;
+        s.set_cap_ack(true)?;
+        s.set_rx_buf_sz(REQUEST_RCVBUF)?;
+        Ok(Requests {
+            socket,
+            seq: 1,
+            batch: Vec::new(),
+            out: Vec::with_capacity(BATCH_BYTES),
+            rx: Vec::with_capacity(BATCH_BYTES),
+        })
+    }
+
+    /// Send `msgs` in batches; the kernel's answer to each, in the same order (its error
+    /// as an `io::Error`).
+    pub(crate) async fn send_all(
+        &mut self,
+        msgs: Vec<NetlinkMessage<RouteNetlinkMessage>>,
+    ) -> Vec<io::Result<()>> {
+        let mut results = Vec::new();
+        let mut bytes = 0;
+        let mut msgs = msgs.into_iter().peekable();
+        while let Some(mut m) = msgs.next() {
+            m.header.flags &= !NLM_F_ACK;
+            m.finalize();
+            bytes += m.buffer_len();
+            self.batch.push(m);
+            let full = self.batch.len() >= BATCH_MESSAGES
+                || msgs
+                    .peek()
+                    .is_none_or(|next| bytes + next.buffer_len() > BATCH_BYTES);
+            if full {
+                self.exchange(&mut results).await;
+                bytes = 0;
+            }
+        }
+        results
+    }
+
+    /// Send the batch in one `sendmsg`, the last request with `NLM_F_ACK`, and read the
+    /// errors up to that ACK.
+    async fn exchange(&mut self, results: &mut Vec<io::Result<()>>) {
+        let first = results.len();
+        let n = self.batch.len();
+        let base = self.seq;
+        self.out.clear();
+        let mut seq = base;
+        for (i, m) in self.batch.iter_mut().enumerate() {
+            m.header.sequence_number = seq;
+            seq = seq.wrapping_add(1);
+            if i + 1 == n {
+                m.header.flags |= NLM_F_ACK;
+            }
+            let start = self.out.len();
+            self.out.resize(start + m.buffer_len(), 0);
+            m.serialize(&mut self.out[start..]);
+        }
+        self.batch.clear();
+        self.seq = seq;
+        results.extend((0..n).map(|_| Ok(())));
+        let answers = &mut results[first..];
+        if let Err(e) = self.socket.send(&self.out).await {
+            for r in answers.iter_mut() {
+                *r = Err(io::Error::new(e.kind(), format!("netlink send: {e}")));
+            }
+            return;
+        }
+        loop {
+            self.rx.clear();
+            if let Err(e) = self.socket.recv(&mut self.rx).await {
+                // ENOBUFS: answers were lost. Those not seen are not known to have worked.
+                for r in answers.iter_mut().filter(|r| r.is_ok()) {
+                    *r = Err(io::Error::new(e.kind(), format!("netlink receive: {e}")));
+                }
+                return;
+            }
+            let mut done = false;
+            let mut off = 0;
+            while off < self.rx.len() {
+                let Ok(buf) = NetlinkBuffer::new_checked(&self.rx[off..]) else {
+                    break;
+                };
+                let len = buf.length() as usize;
+                // Answers to requests of earlier batches (after a lost answer) are ignored.
+                let i = buf.sequence_number().wrapping_sub(base) as usize;
+                if i < n {
+                    if let Ok(NetlinkPayload::Error(e)) =
+                        NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.rx[off..])
+                            .map(|m| m.payload)
+                    {
+                        if let Some(code) = e.code {
+                            answers[i] = Err(io::Error::from_raw_os_error(-code.get()));
+                        }
+                        done |= i + 1 == n;
+                    }
+                }
+                off += (len + 3) & !3;
+                if len == 0 {
+                    break;
+                }
+            }
+            if done {
+                return;
             }
         }
     }
-    Ok(())
 }
 
 /// Dump every route of every family and table, one message at a time into `each` (a

@@ -593,6 +593,7 @@ impl Lab {
                 }
             }
         }
+        let procs_done = start.elapsed();
         // Anything else still inside our namespaces (daemons' helpers) and the namespaces.
         for ns in self.namespaces.drain(..) {
             kill_ns_pids(&ns);
@@ -600,6 +601,13 @@ impl Lab {
                 .args(["netns", "del", &ns])
                 .stderr(Stdio::null())
                 .status();
+        }
+        if start.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "lab {}: slow teardown: processes {procs_done:.1?}, namespaces {:.1?}",
+                self.id,
+                start.elapsed() - procs_done
+            );
         }
     }
 }

@@ -327,6 +327,7 @@ impl Seed {
     /// Builds the namespaces and links and starts every daemon (does not wait for
     /// convergence: see [`Seed::wait_converged`]).
     pub fn up(mut lab: Lab, opts: Options) -> io::Result<Seed> {
+        let start = std::time::Instant::now();
         if opts.nodes == 0
             || opts.nodes > 9
             || !(1..=2).contains(&opts.reflectors)
@@ -418,6 +419,11 @@ impl Seed {
                 bird,
             });
         }
+        eprintln!(
+            "lab {}: built and started in {:.1?}",
+            lab.id,
+            start.elapsed()
+        );
         Ok(Seed {
             lab,
             rrs,
@@ -502,6 +508,7 @@ impl Seed {
 
     /// Waits (at most `limit`) until [`Seed::unmet`] is `None`.
     pub fn wait_converged(&mut self, limit: Duration) -> io::Result<()> {
+        let start = std::time::Instant::now();
         let mut last = String::new();
         let res = wait_until(limit, "the seed lab to converge", || {
             match self.unmet()? {
@@ -512,6 +519,16 @@ impl Seed {
                 }
             }
         });
+        eprintln!(
+            "lab {}: {} after {:.1?}",
+            self.lab.id,
+            if res.is_ok() {
+                "converged"
+            } else {
+                "not converged"
+            },
+            start.elapsed()
+        );
         res.map_err(|e| err(format!("{e}: {last}")))
     }
 }

@@ -88,7 +88,10 @@ fn sigterm_is_hitless_and_shutdown_withdraws() {
     // Back again: same configuration, new process; sessions and routes come back.
     let again = Bgpd::start(&mut seed.lab, "edge-again", &edge_ns, &config).unwrap();
     seed.rrs[0].bgpd = again;
-    if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
+    let t1 = Instant::now();
+    let res = seed.wait_converged(Duration::from_secs(60));
+    eprintln!("re-converged after the restart in {:?}", t1.elapsed());
+    if let Err(e) = res {
         panic!("after the restart: {e}\n{}", seed.lab.logs());
     }
 

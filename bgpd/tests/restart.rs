@@ -117,7 +117,7 @@ socket = "{}"
 [metrics]
 enabled = false
 [kernel]
-table = 100
+table = 254
 [[originate]]
 prefix = "198.18.78.0/24"
 [[neighbor]]
@@ -154,11 +154,13 @@ remote_as = 64512
             &net.a,
             "route",
             "show",
-            "table",
-            "100",
             "198.18.77.0/24",
+            "proto",
+            "bgp",
         ])
     };
+    // A host behind the peer, reachable from the edge only through the BGP route.
+    ip(&["-n", &net.b, "addr", "add", "198.18.77.1/32", "dev", "lo"]);
     let b = start(&net.b, &dir.join("b.toml"), &dir.join("b.log"));
     let mut a = start(&net.a, &dir.join("a.toml"), &dir.join("a.log"));
     let t = Duration::from_secs(20);
@@ -173,6 +175,27 @@ remote_as = 64512
             .is_some_and(|r| r.iter().any(|r| r["prefix"] == "198.18.78.0/24"))
     };
     assert!(eventually(t, b_has_edge_route));
+
+    // Traffic through the BGP route for the whole restart: 100 pings a second for 8 s.
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.a,
+            "ping",
+            "-q",
+            "-i",
+            "0.01",
+            "-c",
+            "800",
+            "-W",
+            "1",
+            "198.18.77.1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
 
     // SIGTERM: the session closes without a NOTIFICATION.
     let _ = Command::new("kill")
@@ -202,6 +225,7 @@ remote_as = 64512
     let mut gaps = 0;
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut refreshed = false;
+    let mut refreshed_after = Duration::ZERO;
     while Instant::now() < deadline {
         if !kernel_route().contains("via 198.51.100.2") {
             gaps += 1;
@@ -212,6 +236,7 @@ remote_as = 64512
                 .any(|r| r["prefix"] == "198.18.78.0/24" && r["stale"] == false)
         }) {
             refreshed = true;
+            refreshed_after = stopped.elapsed();
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -222,6 +247,15 @@ remote_as = 64512
         std::fs::read_to_string(dir.join("a2.log")).unwrap_or_default()
     );
     assert_eq!(gaps, 0, "the kernel route disappeared during the restart");
+    let out = ping.wait_with_output().unwrap();
+    let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = summary
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("restart: ping through the BGP route: {line}");
+    assert!(line.contains(" 0% packet loss"), "{summary}");
     eprintln!(
         "restart: peer route refreshed {:?} after SIGTERM",
         stopped.elapsed()

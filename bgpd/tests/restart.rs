@@ -258,7 +258,7 @@ remote_as = 64512
     assert!(line.contains(" 0% packet loss"), "{summary}");
     eprintln!(
         "restart: peer route refreshed {:?} after SIGTERM",
-        stopped.elapsed()
+        refreshed_after
     );
     drop(b);
     let _ = std::fs::remove_dir_all(&dir);

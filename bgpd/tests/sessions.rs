@@ -355,3 +355,26 @@ fn enhanced_route_refresh_both_ways() {
     }
     assert_eq!(seen, ["refresh-1", "update", "refresh-2"]);
 }
+
+#[test]
+fn a_peer_back_from_a_cease_is_accepted_at_once() {
+    let a = Bgpd::start(
+        "cease-a",
+        &daemon(46, &neighbor("b", 47, 46, "passive = true")),
+    );
+    let b = Bgpd::start("cease-b", &daemon(47, &neighbor("a", 46, 47, "")));
+    let t = Duration::from_secs(15);
+    assert!(eventually(t, || a.established(&["b"])));
+    // b shuts the session down with a Cease, then brings it back: a (passive, idling after
+    // the Cease) takes the new connection instead of refusing it for a minute.
+    b.ctl(&["neighbor", "a", "down", "--message", "maintenance"]);
+    assert!(eventually(t, || !a.established(&["b"])));
+    let started = std::time::Instant::now();
+    b.ctl(&["neighbor", "a", "up"]);
+    assert!(
+        eventually(Duration::from_secs(10), || a.established(&["b"])),
+        "{}",
+        a.log()
+    );
+    eprintln!("re-established {:?} after the Cease", started.elapsed());
+}

@@ -369,7 +369,12 @@ impl Driver {
         }
         if self.main.conn.is_none() {
             // Idle refuses (the session answers CloseConnection); Connect and Active take it
-            // and abandon their own attempt.
+            // and abandon their own attempt. A session idling after an error or a Cease
+            // (the idle hold timer) is not administratively down: the peer is back, so take
+            // its connection now rather than refuse it until the hold runs out.
+            if self.main.session.state() == State::Idle && self.main.session.is_admin_up() {
+                self.main.session.handle(now, Input::Start);
+            }
             self.connecting = None;
             self.attach_main(stream);
             self.main

@@ -142,10 +142,12 @@ fn push(announce: &mut Vec<Announce>, attrs: PathAttributes, next_hop: NextHop, 
 /// 6.3 (an eBGP path must start with the peer's AS).
 fn loop_check(attrs: &PathAttributes, ctx: &ImportContext) -> Option<&'static str> {
     let path = attrs.as_path();
+    // RFC 4271 section 9.1.2: a path with our AS in it is a loop, whichever session
+    // brought it.
+    if path.is_some_and(|p| p.contains(ctx.local_as)) {
+        return Some("own AS in AS_PATH");
+    }
     if ctx.ebgp {
-        if path.is_some_and(|p| p.contains(ctx.local_as)) {
-            return Some("own AS in AS_PATH");
-        }
         if path.and_then(|p| p.neighbor_as()) != Some(ctx.peer_as) {
             return Some("AS_PATH does not start with the peer's AS");
         }
@@ -229,6 +231,9 @@ mod tests {
         assert!(import(update(&[65001], vec![]), &c).announce.is_empty());
         assert_eq!(import(update(&[45104], vec![]), &c).announce.len(), 1);
         let i = ctx(false);
+        assert!(import(update(&[65001, 64512], vec![]), &i)
+            .announce
+            .is_empty());
         let own = AttrValue::OriginatorId(Ipv4Addr::new(192, 0, 2, 1));
         assert!(import(update(&[], vec![own]), &i).announce.is_empty());
         let cl = AttrValue::ClusterList(vec![Ipv4Addr::new(192, 0, 2, 1)]);

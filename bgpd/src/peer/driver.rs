@@ -481,6 +481,11 @@ impl Driver {
     async fn act_main(&mut self, out: Output) {
         match out {
             Output::Connect => {
+                // An incoming connection handed over in the same step already is the
+                // session's connection: no attempt of our own.
+                if self.main.conn.is_some() {
+                    return;
+                }
                 let remote = self.spec.remote;
                 let options = self.spec.socket.clone();
                 self.connecting = Some(Box::pin(async move {

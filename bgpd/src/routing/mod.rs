@@ -484,7 +484,10 @@ impl Routing {
             self.rib.mark_stale(id, None, true, &r)
         } else {
             peer.llgr_for = llgr_for;
-            peer.stale_until = Some(Instant::now() + stale_for);
+            // A peer that drops again before its End-of-RIB does not get a fresh restart
+            // time: stale routes live at most one restart window, however often it flaps.
+            let deadline = Instant::now() + stale_for;
+            peer.stale_until = Some(peer.stale_until.map_or(deadline, |d| d.min(deadline)));
             self.rib.mark_stale(id, None, false, &r)
         };
         self.dirty.extend(changes.into_iter().map(|c| c.prefix));

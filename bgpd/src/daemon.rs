@@ -27,6 +27,11 @@ use crate::transport::{self, SocketOptions};
 /// The BGP port.
 pub const BGP_PORT: u16 = 179;
 
+/// A dynamic neighbor's session that has not been Established for this long is forgotten
+/// (the node is gone); longer than any graceful restart time (at most 4095 s is allowed,
+/// Calico uses 120 s) would be safest, but ten minutes keeps departed nodes from piling up.
+pub const DYNAMIC_IDLE_LIMIT: Duration = Duration::from_secs(600);
+
 /// The running daemon's handles.
 #[derive(Debug)]
 pub struct Daemon {
@@ -262,6 +267,46 @@ impl Daemon {
         Ok(key)
     }
 
+    /// Forgets dynamic sessions that have been down longer than `limit`: their task ends,
+    /// their address may connect again as a new session, their metrics series go.
+    pub fn reap_dynamic(&mut self, limit: Duration, metrics: Option<&crate::metrics::Metrics>) {
+        let now = std::time::Instant::now();
+        let gone: Vec<(PeerKey, IpAddr, String)> = self
+            .peers
+            .iter()
+            .filter_map(|(k, h)| {
+                let s = h.status.lock().ok()?;
+                let dynamic = self
+                    .config
+                    .neighbor(&s.name)
+                    .is_some_and(Neighbor::is_dynamic);
+                let idle_since = s.counters.last_state_change?;
+                let down = s.state != crate::session::State::Established;
+                (dynamic && down && now.saturating_duration_since(idle_since) >= limit)
+                    .then(|| (*k, s.address, s.name.clone()))
+            })
+            .collect();
+        for (key, address, name) in gone {
+            info!(neighbor = %name, %address, "dynamic neighbor gone: forgetting the session");
+            if let Some(h) = self.peers.remove(&key) {
+                if let (Some(m), Ok(s)) = (metrics, h.status.lock()) {
+                    let remote_as = s
+                        .negotiated
+                        .as_ref()
+                        .map(|n| n.peer_as)
+                        .or(self.config.neighbor(&name).map(|n| n.remote_as.get()))
+                        .unwrap_or(0);
+                    m.remove_neighbor(&crate::metrics::NeighborLabels::new(
+                        name.clone(),
+                        address.to_string(),
+                        remote_as,
+                    ));
+                }
+            }
+            self.forget_address(address);
+        }
+    }
+
     pub(crate) fn forget_address(&mut self, address: IpAddr) {
         self.by_address.remove(&address);
     }
@@ -369,6 +414,7 @@ impl Daemon {
                 }
                 _ = tick.tick() => {
                     crate::notify::watchdog();
+                    self.reap_dynamic(DYNAMIC_IDLE_LIMIT, metrics.as_ref().map(|(m, _)| m.as_ref()));
                     if let Some((m, _)) = &metrics {
                         self.update_metrics(m).await;
                     }

@@ -385,6 +385,14 @@ impl Driver {
         // A second connection: a collision, or (against an Established session) a peer
         // that restarted before we noticed; the OPEN on it decides (RFC 4271 section 6.8,
         // RFC 4724 section 4.2). A third one is refused.
+        // An extra session that has gone Idle is finished, whatever its connection says.
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|e| e.session.state() == State::Idle)
+        {
+            self.extra = None;
+        }
         if self.extra.is_some() {
             debug!(neighbor = %self.spec.name, "refusing a further connection");
             return;

@@ -604,7 +604,11 @@ fn send(g: &mut Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<Pe
         if only.is_some_and(|o| o != m.key) || m.lagging {
             continue;
         }
-        if m.tx.try_send(bytes.clone()).is_err() {
+        if let Err(e) = m.tx.try_send(bytes.clone()) {
+            // A closed queue is a session going down: its PeerDown follows.
+            if matches!(e, mpsc::error::TrySendError::Closed(_)) {
+                continue;
+            }
             if m.enhanced_refresh {
                 warn!(
                     peer = m.key,

@@ -23,7 +23,9 @@
 
 use std::net::Ipv4Addr;
 
-use bgp_wire::capability::code;
+use std::time::{Duration, Instant};
+
+use bgp_wire::capability::{code, Capability, GracefulRestart};
 use bgp_wire::Open;
 
 use super::config::SessionConfig;
@@ -52,6 +54,11 @@ pub fn surviving_connection(
     }
 }
 
+/// How long a session must have been Established before a new OPEN with graceful restart
+/// (but without the Restart State bit) is taken for a restarted peer rather than for the
+/// other connection of a simultaneous open.
+pub const RESTART_EVIDENCE: Duration = Duration::from_secs(3);
+
 /// What a session knows about the other connection of the same peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rival {
@@ -59,6 +66,8 @@ pub struct Rival {
     pub role: ConnectionRole,
     /// The other session's state.
     pub state: State,
+    /// Since when the other session is Established, if it is.
+    pub established_since: Option<Instant>,
 }
 
 impl Rival {
@@ -68,6 +77,7 @@ impl Rival {
         other.state().has_connection().then_some(Rival {
             role,
             state: other.state(),
+            established_since: other.counters().established_since,
         })
     }
 }
@@ -76,8 +86,11 @@ impl Rival {
 /// `rival`:
 ///
 /// - against an Established rival it loses (RFC 4271 section 6.8, last paragraph), unless
-///   the OPEN carries the graceful restart capability: then the peer has restarted and the
-///   old connection goes (RFC 4724 section 4.2);
+///   the OPEN carries the graceful restart capability and the peer has restarted: then the
+///   old connection goes (RFC 4724 section 4.2). The peer has restarted when its OPEN sets
+///   the Restart State bit, or when the rival has been Established for
+///   [`RESTART_EVIDENCE`]: an OPEN that arrives sooner is the other half of a simultaneous
+///   open, whose sender is about to drop that connection itself;
 /// - against a rival opened from the same side it stays ([`resolve`] keeps the newer);
 /// - otherwise [`surviving_connection`] decides.
 pub fn keeps_connection(
@@ -85,9 +98,16 @@ pub fn keeps_connection(
     mine: ConnectionRole,
     open: &Open,
     rival: Rival,
+    now: Instant,
 ) -> bool {
     if rival.state == State::Established {
-        return open.has(code::GRACEFUL_RESTART);
+        let restarting = open.capabilities().any(|c| {
+            matches!(c, Capability::GracefulRestart(g) if g.flags & GracefulRestart::RESTARTING != 0)
+        });
+        let settled = rival
+            .established_since
+            .is_none_or(|t| now.saturating_duration_since(t) >= RESTART_EVIDENCE);
+        return open.has(code::GRACEFUL_RESTART) && (restarting || settled);
     }
     if rival.role == mine {
         return true;

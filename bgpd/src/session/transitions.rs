@@ -262,7 +262,7 @@ impl Session {
             Ok(negotiated) => {
                 // Section 6.8: the collision check comes before any KEEPALIVE.
                 if let (Some(rival), Some(mine)) = (self.rival, self.connection) {
-                    if !keeps_connection(&self.config, mine, &open, rival) {
+                    if !keeps_connection(&self.config, mine, &open, rival, now) {
                         self.on_collision_dump(now);
                         return;
                     }

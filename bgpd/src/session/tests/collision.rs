@@ -1,6 +1,7 @@
 //! Connection collision detection (RFC 4271 section 6.8) between two sessions of one peer.
 
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use bgp_wire::capability::{Capability, GracefulRestart};
 use bgp_wire::{Family, Message, Open};
@@ -44,33 +45,41 @@ fn higher_identifier_keeps_its_own_connection() {
 fn keeps_connection_rules() {
     let cfg = config(); // 10.0.0.1, lower than the peer's 10.0.0.2
     let open = peer_open(90);
-    let rival = |role, state| Rival { role, state };
+    let rival = |role, state| Rival {
+        role,
+        state,
+        established_since: None,
+    };
     use ConnectionRole::{Incoming, Outgoing};
     assert!(keeps_connection(
         &cfg,
         Incoming,
         &open,
-        rival(Outgoing, State::OpenConfirm)
+        rival(Outgoing, State::OpenConfirm),
+        Instant::now()
     ));
     assert!(!keeps_connection(
         &cfg,
         Outgoing,
         &open,
-        rival(Incoming, State::OpenSent)
+        rival(Incoming, State::OpenSent),
+        Instant::now()
     ));
     // Same side twice: the newer connection wins.
     assert!(keeps_connection(
         &cfg,
         Incoming,
         &open,
-        rival(Incoming, State::OpenConfirm)
+        rival(Incoming, State::OpenConfirm),
+        Instant::now()
     ));
     // Established wins, unless the peer restarted with graceful restart.
     assert!(!keeps_connection(
         &cfg,
         Incoming,
         &open,
-        rival(Outgoing, State::Established)
+        rival(Outgoing, State::Established),
+        Instant::now()
     ));
     let mut restarted = peer_open(90);
     restarted
@@ -86,7 +95,46 @@ fn keeps_connection_rules() {
         &cfg,
         Incoming,
         &restarted,
-        rival(Outgoing, State::Established)
+        rival(Outgoing, State::Established),
+        Instant::now()
+    ));
+}
+
+/// An OPEN with graceful restart but without the Restart State bit, on a second connection
+/// while the first is Established: within the first seconds it is the other half of a
+/// simultaneous open (the peer drops it itself), later a restarted peer.
+#[test]
+fn young_established_session_survives_a_late_simultaneous_open() {
+    let cfg = config();
+    let mut open = peer_open(90);
+    open.parameters
+        .push(bgp_wire::OptionalParameter::Capabilities(vec![
+            Capability::GracefulRestart(GracefulRestart {
+                flags: 0,
+                restart_time: 120,
+                families: vec![],
+            }),
+        ]));
+    let now = std::time::Instant::now();
+    let rival = |since| Rival {
+        role: ConnectionRole::Outgoing,
+        state: State::Established,
+        established_since: Some(since),
+    };
+    assert!(!keeps_connection(
+        &cfg,
+        ConnectionRole::Incoming,
+        &open,
+        rival(now),
+        now
+    ));
+    let later = now + std::time::Duration::from_secs(5);
+    assert!(keeps_connection(
+        &cfg,
+        ConnectionRole::Incoming,
+        &open,
+        rival(now),
+        later
     ));
 }
 

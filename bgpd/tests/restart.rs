@@ -255,7 +255,13 @@ remote_as = 64512
         .unwrap_or_default()
         .to_owned();
     eprintln!("restart: ping through the BGP route: {line}");
-    assert!(line.contains(" 0% packet loss"), "{summary}");
+    // The stated bound: at most 1% lost (8 of 800); a reply slower than 2 s on a loaded
+    // machine counts as lost. Measured so far: 0%.
+    let received: u32 = line
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" received").and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    assert!(received >= 792, "{summary}");
     eprintln!(
         "restart: peer route refreshed {:?} after SIGTERM",
         refreshed_after

@@ -189,7 +189,7 @@ remote_as = 64512
             "-c",
             "800",
             "-W",
-            "1",
+            "2",
             "198.18.77.1",
         ])
         .stdout(std::process::Stdio::piped())

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, Bgpd};
+use common::{daemon, eventually, neighbor, Bgpd};
 
 const RR: &str = r#"
 [global]
@@ -203,25 +203,10 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
 }
 
 fn addpath_node(n: u8, block: &str) -> String {
-    format!(
-        r#"
-[global]
-asn = 64512
-router_id = "192.0.2.{n}"
-listen = ["127.0.0.{n}:179"]
-[control]
-socket = "{{socket}}"
-[metrics]
-enabled = false
-[[originate]]
-prefix = "{block}"
-[[neighbor]]
-name = "rr"
-address = "127.0.0.60"
-local_address = "127.0.0.{n}"
-remote_as = 64512
-add_path = {{ ipv4-unicast = "both" }}
-"#
+    daemon(
+        n,
+        &(format!("[[originate]]\nprefix = \"{block}\"\n")
+            + &neighbor("rr", 60, n, "add_path = { ipv4-unicast = \"both\" }")),
     )
 }
 

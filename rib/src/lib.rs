@@ -36,6 +36,7 @@ pub mod adj_out;
 mod batch;
 mod change;
 pub mod decision;
+mod export_ids;
 pub mod intern;
 pub mod nexthop;
 mod path;

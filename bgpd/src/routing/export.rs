@@ -78,6 +78,16 @@ pub struct ExportRules {
     pub limit: Option<PrefixLimit>,
 }
 
+impl ExportRules {
+    /// Whether the export policy looks at the prefix itself; without that, two prefixes
+    /// whose paths have the same source, set and next hop export alike.
+    pub fn per_prefix(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.terms.iter().any(|t| !t.matches.prefixes.is_empty()))
+    }
+}
+
 /// RFC 4456 section 6 and RFC 1997: whether a route from `source` may go to `to` at all.
 pub fn eligible(source: Option<PeerKind>, to: PeerKind, attrs: &PathAttributes) -> bool {
     if let Some(cs) = attrs.communities() {

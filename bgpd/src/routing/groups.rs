@@ -11,8 +11,9 @@ use std::net::Ipv4Addr;
 use bgp_wire::attr::{Community, NextHop, PathAttributes};
 use bgp_wire::{encode, Family, Message, Nlri, Update, UpdatePacker};
 use bytes::{Bytes, BytesMut};
+use hashbrown::{DefaultHashBuilder, HashMap as FastMap};
 use ipnet::IpNet;
-use rib::{Advertise, GroupId, PeerId, Rib};
+use rib::{Advertise, AttrId, GroupId, NextHopId, PeerId, Rib};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -74,27 +75,100 @@ pub struct Groups {
     by_key: HashMap<GroupKey, usize>,
 }
 
-/// Routes to announce and withdraw for one group, in encounter order.
+/// An exported route: the rewritten attribute set and next hop, interned in the RIB.
+type Exported = (AttrId, NextHopId);
+
+/// What decides how a path looks to a group when the export policy has no prefix
+/// conditions: the same source set, next hop and peer give the same result for every
+/// prefix of a family. A reflector sees three to four prefixes per set (one UPDATE), so the
+/// rewrite and interning run once per set instead of once per prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Shape {
+    attrs: AttrId,
+    next_hop: NextHopId,
+    peer: PeerId,
+    llgr_stale: bool,
+    v6: bool,
+}
+
+/// Routes to announce and withdraw for one group, in encounter order, keyed by interned ids
+/// so that grouping prefixes into UPDATEs never hashes or clones attributes.
 #[derive(Default)]
 struct Pending {
-    index: HashMap<(PathAttributes, NextHop), usize>,
-    announce: Vec<(PathAttributes, NextHop, Vec<Nlri>)>,
+    /// Export results per path shape; only used when `memoize` is set.
+    memo: FastMap<Shape, Option<Exported>, DefaultHashBuilder>,
+    memoize: bool,
+    /// References this batch took on what it interned, given back by [`Pending::finish`].
+    held: Vec<Exported>,
+    index: FastMap<Exported, usize, DefaultHashBuilder>,
+    announce: Vec<(Exported, Vec<Nlri>)>,
     withdraw: Vec<Nlri>,
+    /// Scratch space of `export_prefix`, kept to avoid an allocation per prefix.
+    wanted: Vec<(u32, Exported)>,
+    sent: Vec<u32>,
 }
 
 impl Pending {
-    fn announce(&mut self, attrs: PathAttributes, next_hop: NextHop, nlri: Nlri) {
-        match self.index.get(&(attrs.clone(), next_hop)) {
-            Some(&i) => self.announce[i].2.push(nlri),
+    /// A batch for a group with these rules.
+    fn for_rules(rules: &ExportRules) -> Self {
+        Pending {
+            memoize: !rules.per_prefix(),
+            ..Pending::default()
+        }
+    }
+
+    fn announce(&mut self, route: Exported, nlri: Nlri) {
+        match self.index.get(&route) {
+            Some(&i) => self.announce[i].1.push(nlri),
             None => {
-                self.index
-                    .insert((attrs.clone(), next_hop), self.announce.len());
-                self.announce.push((attrs, next_hop, vec![nlri]));
+                self.index.insert(route, self.announce.len());
+                self.announce.push((route, vec![nlri]));
             }
         }
     }
 
-    fn encode(&self, packer: &UpdatePacker, out: &mut BytesMut) {
+    /// The group's view of `path` to `prefix`, interned; `None` when the group does not
+    /// get it.
+    fn export_path(
+        &mut self,
+        rib: &mut Rib,
+        ctx: &ExportCtx<'_>,
+        rules: &ExportRules,
+        prefix: IpNet,
+        path: &rib::Path,
+    ) -> Option<Exported> {
+        let shape = Shape {
+            attrs: path.attrs(),
+            next_hop: path.next_hop(),
+            peer: path.peer(),
+            llgr_stale: path.is_llgr_stale(),
+            v6: matches!(prefix, IpNet::V6(_)),
+        };
+        if self.memoize {
+            if let Some(done) = self.memo.get(&shape) {
+                return *done;
+            }
+        }
+        let out =
+            prepare_path(rib, ctx, rules, prefix, path).and_then(|(attrs, next_hop)| {
+                match rib.intern_export(&attrs, next_hop) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        warn!(%prefix, error = %e, "cannot record advertisement");
+                        None
+                    }
+                }
+            });
+        if let Some(e) = out {
+            self.held.push(e);
+        }
+        if self.memoize {
+            self.memo.insert(shape, out);
+        }
+        out
+    }
+
+    fn encode(&self, rib: &Rib, packer: &UpdatePacker, out: &mut BytesMut) {
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
             let w: Vec<Nlri> = self
                 .withdraw
@@ -108,7 +182,16 @@ impl Pending {
                 }
             }
         }
-        for (attrs, next_hop, nlri) in &self.announce {
+        for ((attrs, next_hop), nlri) in &self.announce {
+            // Decoded once per distinct set of the batch, not per prefix.
+            let attrs = match rib.attrs().attributes(*attrs) {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, "cannot decode an interned attribute set");
+                    continue;
+                }
+            };
+            let next_hop = *rib.next_hops().get(*next_hop);
             for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
                 let n: Vec<Nlri> = nlri
                     .iter()
@@ -118,10 +201,17 @@ impl Pending {
                 if n.is_empty() {
                     continue;
                 }
-                if let Err(e) = packer.announce(attrs, *next_hop, &n, out) {
+                if let Err(e) = packer.announce(&attrs, next_hop, &n, out) {
                     warn!(error = %e, "cannot encode routes: attributes too large");
                 }
             }
+        }
+    }
+
+    /// Gives back the references taken while exporting.
+    fn finish(self, rib: &mut Rib) {
+        for (attrs, next_hop) in self.held {
+            rib.release_export(attrs, next_hop);
         }
     }
 }
@@ -248,7 +338,7 @@ impl Groups {
             if !g.primed {
                 continue;
             }
-            let mut pending = Pending::default();
+            let mut pending = Pending::for_rules(&g.rules);
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
                 for prefix in all.iter() {
@@ -261,7 +351,8 @@ impl Groups {
             }
             release_suppressed(rib, ctx, g, &mut pending);
             let mut out = BytesMut::new();
-            pending.encode(&g.packer, &mut out);
+            pending.encode(rib, &g.packer, &mut out);
+            pending.finish(rib);
             send(g, &out.freeze(), None, &mut resync);
         }
         resync
@@ -376,7 +467,7 @@ impl Groups {
             ..Pending::default()
         };
         let mut out = BytesMut::new();
-        pending.encode(&g.packer, &mut out);
+        pending.encode(rib, &g.packer, &mut out);
         send(g, &out.freeze(), Some(member), &mut resync);
         resync
     }
@@ -407,15 +498,14 @@ impl Groups {
             .iter()
             .flat_map(|f| loc_rib_prefixes(rib, Some(*f)))
             .collect();
-        let mut pending = Pending::default();
+        let mut pending = Pending::for_rules(&g.rules);
         if g.primed {
             for prefix in &prefixes {
                 for sent in rib.advertised(g.gid, *prefix) {
-                    let Ok(attrs) = rib.attrs().attributes(sent.attrs) else {
-                        continue;
-                    };
-                    let next_hop = *rib.next_hops().get(sent.next_hop);
-                    pending.announce(attrs, next_hop, Nlri::with_path_id(*prefix, sent.path_id));
+                    pending.announce(
+                        (sent.attrs, sent.next_hop),
+                        Nlri::with_path_id(*prefix, sent.path_id),
+                    );
                 }
             }
         } else {
@@ -432,7 +522,8 @@ impl Groups {
             g.primed = true;
         }
         let mut out = BytesMut::new();
-        pending.encode(&g.packer, &mut out);
+        pending.encode(rib, &g.packer, &mut out);
+        pending.finish(rib);
         for f in families {
             let eor = Message::Update(Update::end_of_rib(f));
             if let Err(e) = encode(&eor, &g.rules.key.encode, &mut out) {
@@ -468,21 +559,68 @@ fn export_prefix(
     if !g.rules.key.families.contains(&family) {
         return;
     }
-    let add_path = g.rules.key.encode.add_path.contains(family);
-    let wanted: Vec<(u32, PathAttributes, NextHop)> = if add_path {
-        wanted_all(rib, ctx, &g.rules, prefix)
-    } else {
-        wanted(rib, ctx, &g.rules, prefix)
-            .map(|(a, n)| (0, a, n))
-            .into_iter()
-            .collect()
-    };
-    let sent: Vec<u32> = rib
-        .advertised(g.gid, prefix)
-        .iter()
-        .map(|s| s.path_id)
-        .collect();
-    if !wanted.is_empty() && sent.is_empty() {
+    let mut wanted = std::mem::take(&mut pending.wanted);
+    let mut sent = std::mem::take(&mut pending.sent);
+    wanted.clear();
+    sent.clear();
+    collect_wanted(rib, ctx, g, prefix, pending, &mut wanted);
+    sent.extend(rib.advertised(g.gid, prefix).iter().map(|s| s.path_id));
+    if within_limit(rib, g, prefix, !wanted.is_empty() && sent.is_empty()) {
+        for id in sent.iter().filter(|id| !wanted.iter().any(|w| w.0 == **id)) {
+            if rib.withdraw_advertised(g.gid, prefix, *id) {
+                pending.withdraw.push(Nlri::with_path_id(prefix, *id));
+            }
+        }
+        for &(id, (attrs, next_hop)) in &wanted {
+            if rib.advertise_interned(g.gid, prefix, id, attrs, next_hop) == Advertise::Send {
+                pending.announce((attrs, next_hop), Nlri::with_path_id(prefix, id));
+            }
+        }
+    }
+    pending.wanted = wanted;
+    pending.sent = sent;
+}
+
+/// What the group should have for `prefix`: the best path, or with ADD-PATH every path it
+/// may have, numbered from 1 in (peer, path id) order.
+fn collect_wanted(
+    rib: &mut Rib,
+    ctx: &ExportCtx<'_>,
+    g: &Group,
+    prefix: IpNet,
+    pending: &mut Pending,
+    wanted: &mut Vec<(u32, Exported)>,
+) {
+    let add_path = g
+        .rules
+        .key
+        .encode
+        .add_path
+        .contains(Nlri::new(prefix).family());
+    if !add_path {
+        let Some(best) = rib.get(prefix).and_then(|d| d.best().copied()) else {
+            return;
+        };
+        if let Some(e) = pending.export_path(rib, ctx, &g.rules, prefix, &best) {
+            wanted.push((0, e));
+        }
+        return;
+    }
+    let Some(dest) = rib.get(prefix) else { return };
+    let mut all: Vec<rib::Path> = dest.paths.to_vec();
+    all.sort_by_key(|p| (p.peer(), p.path_id()));
+    for path in &all {
+        if let Some(e) = pending.export_path(rib, ctx, &g.rules, prefix, path) {
+            let id = u32::try_from(wanted.len() + 1).unwrap_or(u32::MAX);
+            wanted.push((id, e));
+        }
+    }
+}
+
+/// The advertised-route limit: whether a prefix that would be `new` to the group may go
+/// out. One held back is remembered and released when withdrawals make room.
+fn within_limit(rib: &Rib, g: &mut Group, prefix: IpNet, new: bool) -> bool {
+    if new {
         if let Some(limit) = g.rules.limit {
             let count = rib.advertised_count(g.gid);
             if count >= u64::from(limit.limit) {
@@ -490,7 +628,7 @@ fn export_prefix(
                     g.warned_limit = true;
                     warn!(limit = limit.limit, %prefix, "advertised-route limit reached: holding routes back");
                 }
-                return;
+                return false;
             }
             if count + 1 >= u64::from(limit.warning_threshold()) && !g.warned_limit {
                 info!(
@@ -502,42 +640,7 @@ fn export_prefix(
         }
     }
     g.suppressed.remove(&prefix);
-    for id in sent.iter().filter(|id| !wanted.iter().any(|w| w.0 == **id)) {
-        if rib.withdraw_advertised(g.gid, prefix, *id) {
-            pending.withdraw.push(Nlri::with_path_id(prefix, *id));
-        }
-    }
-    for (id, attrs, next_hop) in wanted {
-        match rib.advertise(g.gid, prefix, id, &attrs, next_hop) {
-            Ok(Advertise::Send) => {
-                pending.announce(attrs, next_hop, Nlri::with_path_id(prefix, id))
-            }
-            Ok(Advertise::Unchanged) => {}
-            Err(e) => warn!(%prefix, error = %e, "cannot record advertisement"),
-        }
-    }
-}
-
-/// Every path of `prefix` the group may have, rewritten and filtered, numbered from 1.
-fn wanted_all(
-    rib: &Rib,
-    ctx: &ExportCtx<'_>,
-    rules: &ExportRules,
-    prefix: IpNet,
-) -> Vec<(u32, PathAttributes, NextHop)> {
-    let Some(dest) = rib.get(prefix) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<&rib::Path> = dest.paths.iter().collect();
-    paths.sort_by_key(|p| (p.peer(), p.path_id()));
-    let mut out = Vec::new();
-    for path in paths {
-        if let Some((a, n)) = prepare_path(rib, ctx, rules, prefix, path) {
-            let id = u32::try_from(out.len() + 1).unwrap_or(u32::MAX);
-            out.push((id, a, n));
-        }
-    }
-    out
+    true
 }
 
 /// When withdrawals made room under the limit, held-back prefixes go out in order.
@@ -549,17 +652,6 @@ fn release_suppressed(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending
         };
         export_prefix(rib, ctx, g, prefix, pending);
     }
-}
-
-/// The route the group should have for `prefix`: the best path, rewritten and filtered.
-fn wanted(
-    rib: &Rib,
-    ctx: &ExportCtx<'_>,
-    rules: &ExportRules,
-    prefix: IpNet,
-) -> Option<(PathAttributes, NextHop)> {
-    let dest = rib.get(prefix)?;
-    prepare_path(rib, ctx, rules, prefix, dest.best()?)
 }
 
 /// One path as the group would receive it.
@@ -640,17 +732,17 @@ fn refresh_table(
             })
         };
         let _ = encode(&marker(bgp_wire::RefreshSubtype::Begin), ctx, &mut out);
+        // Ids the Adj-RIB-Out holds: nothing is interned, so nothing to give back.
         let mut pending = Pending::default();
         for prefix in loc_rib_prefixes(rib, Some(*family)) {
             for sent in rib.advertised(gid, prefix) {
-                let Ok(attrs) = rib.attrs().attributes(sent.attrs) else {
-                    continue;
-                };
-                let next_hop = *rib.next_hops().get(sent.next_hop);
-                pending.announce(attrs, next_hop, Nlri::with_path_id(prefix, sent.path_id));
+                pending.announce(
+                    (sent.attrs, sent.next_hop),
+                    Nlri::with_path_id(prefix, sent.path_id),
+                );
             }
         }
-        pending.encode(packer, &mut out);
+        pending.encode(rib, packer, &mut out);
         let _ = encode(&marker(bgp_wire::RefreshSubtype::End), ctx, &mut out);
     }
     out.freeze()

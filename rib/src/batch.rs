@@ -15,7 +15,7 @@ use prefix_trie::PrefixMap;
 use crate::change::{Change, Selected};
 use crate::intern::{AttrId, InternError};
 use crate::nexthop::NextHopId;
-use crate::path::{Dest, Path};
+use crate::path::{DestId, Path};
 use crate::peer::PeerId;
 use crate::table::{Core, Key, Resolver, Rib};
 
@@ -146,7 +146,7 @@ impl Drop for Batch<'_> {
 }
 
 fn apply<P: Key>(
-    trie: &mut PrefixMap<P, Dest>,
+    trie: &mut PrefixMap<P, DestId>,
     core: &mut Core,
     peer: PeerId,
     mut ops: Vec<Op<P>>,
@@ -157,14 +157,16 @@ fn apply<P: Key>(
     for group in ops.chunk_by(|a, b| a.prefix == b.prefix) {
         let prefix = group[0].prefix;
         let announces = group.iter().any(|o| o.route.is_some());
-        let dest = if announces {
-            trie.entry(prefix).or_default()
+        let id = if announces {
+            *trie.entry(prefix).or_insert_with(|| core.dests.alloc())
         } else {
-            match trie.get_mut(&prefix) {
-                Some(d) => d,
+            match trie.get(&prefix) {
+                Some(&id) => id,
                 None => continue,
             }
         };
+        // A copy, written back after the decision: `decide` needs the rest of `core`.
+        let mut dest = core.dests[id];
         let old = Selected::of(dest.paths(&core.spill));
         for op in group {
             let gone = match op.route {
@@ -188,9 +190,11 @@ fn apply<P: Key>(
                 core.release(&p);
             }
         }
-        let new = core.decide(dest, resolver);
+        let new = core.decide(&mut dest, resolver);
+        core.dests[id] = dest;
         if dest.is_empty() {
             trie.remove(&prefix);
+            core.dests.free(id);
         }
         if new != old {
             changes.push(Change {

@@ -26,6 +26,8 @@ use bytes::{BufMut, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+use crate::chunked::Chunked;
+
 /// Handle of an interned attribute set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttrId(pub(crate) u32);
@@ -113,54 +115,6 @@ struct Slot {
     refs: u32,
 }
 
-/// A vector grown in fixed chunks rather than by doubling: the slab of sets is the
-/// largest vector of the RIB after the tries, and doubling would leave up to half of it
-/// unused.
-#[derive(Debug, Default)]
-struct Chunked<T> {
-    chunks: Vec<Vec<T>>,
-    len: usize,
-}
-
-const CHUNK: usize = 4096;
-
-impl<T> Chunked<T> {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn push(&mut self, v: T) {
-        if self.len % CHUNK == 0 {
-            self.chunks.push(Vec::with_capacity(CHUNK));
-        }
-        if let Some(c) = self.chunks.last_mut() {
-            c.push(v);
-            self.len += 1;
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
-    }
-
-    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
-        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
-    }
-}
-
-impl<T> std::ops::Index<usize> for Chunked<T> {
-    type Output = T;
-    fn index(&self, i: usize) -> &T {
-        &self.chunks[i / CHUNK][i % CHUNK]
-    }
-}
-
-impl<T> std::ops::IndexMut<usize> for Chunked<T> {
-    fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut self.chunks[i / CHUNK][i % CHUNK]
-    }
-}
-
 /// The interning table: a slab of sets addressed by [`AttrId`] plus a hash index over their
 /// bytes holding only the ids.
 pub struct AttrStore {
@@ -208,10 +162,7 @@ impl AttrStore {
     /// An empty store.
     pub fn new() -> Self {
         AttrStore {
-            slots: Chunked {
-                chunks: Vec::new(),
-                len: 0,
-            },
+            slots: Chunked::default(),
             free: Vec::new(),
             dying: Vec::new(),
             index: HashTable::new(),

@@ -35,6 +35,7 @@
 pub mod adj_out;
 mod batch;
 mod change;
+mod chunked;
 pub mod decision;
 mod export_ids;
 pub mod intern;

@@ -11,6 +11,7 @@
 //! prefix with several paths moves them to an exact-size array in the spill slab, so each
 //! further peer's path costs its 16 bytes and no growth slack.
 
+use crate::chunked::Chunked;
 use crate::intern::AttrId;
 use crate::nexthop::NextHopId;
 use crate::peer::PeerId;
@@ -257,6 +258,64 @@ impl Dest {
                 };
             }
         }
+    }
+}
+
+/// Index of a [`Dest`] in the [`Dests`] arena: the value the tries hold, so a trie cell
+/// costs 4 bytes and the trie's growth slack (its cell vector doubles) is paid in 4-byte
+/// cells rather than 16-byte dests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct DestId(u32);
+
+impl DestId {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Every prefix's [`Dest`], both families, dense and grown in fixed chunks; removed dests'
+/// ids go to a free list and are reused.
+#[derive(Debug, Default)]
+pub(crate) struct Dests {
+    slots: Chunked<Dest>,
+    free: Vec<u32>,
+}
+
+impl Dests {
+    /// A new empty dest.
+    pub(crate) fn alloc(&mut self) -> DestId {
+        if let Some(i) = self.free.pop() {
+            return DestId(i);
+        }
+        // 2^32 dests would take 64 GB: the id space does not run out first.
+        let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Dest::Empty);
+        DestId(i)
+    }
+
+    /// Gives back an id (its dest must be empty: the paths are the caller's to release).
+    pub(crate) fn free(&mut self, id: DestId) {
+        debug_assert!(self[id].is_empty(), "freeing dest {} with paths", id.0);
+        self[id] = Dest::Empty;
+        self.free.push(id.0);
+    }
+
+    /// Bytes allocated, for metrics.
+    pub(crate) fn mem_size(&self) -> usize {
+        self.slots.mem_size() + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+impl std::ops::Index<DestId> for Dests {
+    type Output = Dest;
+    fn index(&self, id: DestId) -> &Dest {
+        &self.slots[id.index()]
+    }
+}
+
+impl std::ops::IndexMut<DestId> for Dests {
+    fn index_mut(&mut self, id: DestId) -> &mut Dest {
+        &mut self.slots[id.index()]
     }
 }
 

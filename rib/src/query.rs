@@ -8,9 +8,9 @@ use prefix_trie::PrefixMap;
 
 use crate::change::Selected;
 use crate::decision::Step;
-use crate::path::{Dest, Path, Spill};
+use crate::path::{DestId, Path};
 use crate::peer::PeerId;
-use crate::table::{Resolver, Rib};
+use crate::table::{Core, Resolver, Rib};
 
 /// One prefix and its paths, as held.
 #[derive(Debug, Clone, Copy)]
@@ -33,10 +33,10 @@ impl DestView<'_> {
     }
 }
 
-fn view<'a, P: Into<IpNet>>(spill: &'a Spill, (p, d): (P, &'a Dest)) -> DestView<'a> {
+fn view<'a, P: Into<IpNet>>(core: &'a Core, (p, &id): (P, &'a DestId)) -> DestView<'a> {
     DestView {
         prefix: p.into(),
-        paths: d.paths(spill),
+        paths: core.dests[id].paths(&core.spill),
     }
 }
 
@@ -59,28 +59,28 @@ impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for Both<A, B> {
 }
 
 fn walk<'a, P: prefix_trie::Prefix + Into<IpNet> + 'a>(
-    trie: &'a PrefixMap<P, Dest>,
-    spill: &'a Spill,
+    trie: &'a PrefixMap<P, DestId>,
+    core: &'a Core,
 ) -> impl Iterator<Item = DestView<'a>> + 'a {
-    trie.iter().map(move |e| view(spill, e))
+    trie.iter().map(move |e| view(core, e))
 }
 
 impl Rib {
     /// The prefix exactly.
     pub fn get(&self, prefix: IpNet) -> Option<DestView<'_>> {
-        let spill = &self.core.spill;
+        let core = &self.core;
         match prefix.trunc() {
-            IpNet::V4(p) => self.v4.get(&p).map(|d| view(spill, (p, d))),
-            IpNet::V6(p) => self.v6.get(&p).map(|d| view(spill, (p, d))),
+            IpNet::V4(p) => self.v4.get(&p).map(|d| view(core, (p, d))),
+            IpNet::V6(p) => self.v6.get(&p).map(|d| view(core, (p, d))),
         }
     }
 
     /// The longest prefix that covers `prefix` (a host route for an address lookup).
     pub fn longest_match(&self, prefix: IpNet) -> Option<DestView<'_>> {
-        let spill = &self.core.spill;
+        let core = &self.core;
         match prefix.trunc() {
-            IpNet::V4(p) => self.v4.get_lpm(&p).map(|e| view(spill, e)),
-            IpNet::V6(p) => self.v6.get_lpm(&p).map(|e| view(spill, e)),
+            IpNet::V4(p) => self.v4.get_lpm(&p).map(|e| view(core, e)),
+            IpNet::V6(p) => self.v6.get_lpm(&p).map(|e| view(core, e)),
         }
     }
 
@@ -91,11 +91,11 @@ impl Rib {
         prefix: IpNet,
         include_self: bool,
     ) -> impl Iterator<Item = DestView<'_>> + '_ {
-        let spill = &self.core.spill;
+        let core = &self.core;
         let prefix = prefix.trunc();
         let it = match prefix {
-            IpNet::V4(p) => Both::V4(self.v4.children(&p).map(move |e| view(spill, e))),
-            IpNet::V6(p) => Both::V6(self.v6.children(&p).map(move |e| view(spill, e))),
+            IpNet::V4(p) => Both::V4(self.v4.children(&p).map(move |e| view(core, e))),
+            IpNet::V6(p) => Both::V6(self.v6.children(&p).map(move |e| view(core, e))),
         };
         it.filter(move |d| include_self || d.prefix != prefix)
     }
@@ -107,10 +107,10 @@ impl Rib {
 
     /// Every prefix of a family, in address order.
     pub fn iter(&self, family: Family) -> impl Iterator<Item = DestView<'_>> + '_ {
-        let spill = &self.core.spill;
+        let core = &self.core;
         match family {
-            Family::Ipv4Unicast => Both::V4(walk::<Ipv4Net>(&self.v4, spill)),
-            Family::Ipv6Unicast => Both::V6(walk::<Ipv6Net>(&self.v6, spill)),
+            Family::Ipv4Unicast => Both::V4(walk::<Ipv4Net>(&self.v4, core)),
+            Family::Ipv6Unicast => Both::V6(walk::<Ipv6Net>(&self.v6, core)),
             Family::Other { .. } => Both::None,
         }
     }

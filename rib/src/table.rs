@@ -21,7 +21,7 @@ use crate::change::{Change, Selected};
 use crate::decision::{Candidate, Decision, Options};
 use crate::intern::AttrStore;
 use crate::nexthop::NextHopStore;
-use crate::path::{flag, Dest, Path, Spill};
+use crate::path::{flag, Dest, DestId, Dests, Path, Spill};
 use crate::peer::{PeerId, PeerInfo, Peers};
 
 /// The next-hop oracle the decision consults (RFC 4271 section 9.1.2: a route whose next
@@ -63,6 +63,8 @@ impl Key for Ipv6Net {
 /// Everything but the tries, so a trie can be walked mutably while the rest is used.
 #[derive(Debug, Default)]
 pub(crate) struct Core {
+    /// Every prefix's paths; the tries map prefixes to indexes here.
+    pub(crate) dests: Dests,
     pub(crate) spill: Spill,
     pub(crate) attrs: AttrStore,
     pub(crate) next_hops: NextHopStore,
@@ -78,8 +80,8 @@ pub(crate) struct Core {
 /// The route tables of one speaker.
 #[derive(Debug, Default)]
 pub struct Rib {
-    pub(crate) v4: PrefixMap<Ipv4Net, Dest>,
-    pub(crate) v6: PrefixMap<Ipv6Net, Dest>,
+    pub(crate) v4: PrefixMap<Ipv4Net, DestId>,
+    pub(crate) v6: PrefixMap<Ipv6Net, DestId>,
     pub(crate) core: Core,
 }
 
@@ -166,14 +168,16 @@ impl Core {
     /// Applies `f` to every path of `peer` in a trie, reporting selection changes.
     pub(crate) fn touch_peer<P: Key>(
         &mut self,
-        trie: &mut PrefixMap<P, Dest>,
+        trie: &mut PrefixMap<P, DestId>,
         peer: PeerId,
         resolver: &dyn Resolver,
         f: &mut dyn FnMut(&mut Path, &crate::intern::Decisive) -> Touch,
         changes: &mut Vec<Change>,
     ) {
         let mut emptied = Vec::new();
-        for (prefix, dest) in trie.iter_mut() {
+        for (prefix, &id) in trie.iter() {
+            // A copy, written back below: `decide` needs the rest of `self` mutably.
+            let mut dest = self.dests[id];
             if !dest.paths(&self.spill).iter().any(|p| p.peer() == peer) {
                 continue;
             }
@@ -204,11 +208,13 @@ impl Core {
                 dirty = true;
             }
             if !dirty {
+                self.dests[id] = dest; // `f` may have set flags (stale) without a change
                 continue;
             }
-            let new = self.decide(dest, resolver);
+            let new = self.decide(&mut dest, resolver);
+            self.dests[id] = dest;
             if dest.is_empty() {
-                emptied.push(prefix);
+                emptied.push((prefix, id));
             }
             if new != old {
                 changes.push(Change {
@@ -218,21 +224,24 @@ impl Core {
                 });
             }
         }
-        for p in emptied {
+        for (p, id) in emptied {
             trie.remove(&p);
+            self.dests.free(id);
         }
     }
 
     /// Reruns the decision on every prefix of a trie.
     pub(crate) fn recompute<P: Key>(
         &mut self,
-        trie: &mut PrefixMap<P, Dest>,
+        trie: &PrefixMap<P, DestId>,
         resolver: &dyn Resolver,
         changes: &mut Vec<Change>,
     ) {
-        for (prefix, dest) in trie.iter_mut() {
+        for (prefix, &id) in trie.iter() {
+            let mut dest = self.dests[id];
             let old = Selected::of(dest.paths(&self.spill));
-            let new = self.decide(dest, resolver);
+            let new = self.decide(&mut dest, resolver);
+            self.dests[id] = dest;
             if new != old {
                 changes.push(Change {
                     prefix: prefix.into(),
@@ -366,8 +375,8 @@ impl Rib {
     pub fn recompute(&mut self, resolver: &dyn Resolver) -> Vec<Change> {
         self.core.collect();
         let mut changes = Vec::new();
-        self.core.recompute(&mut self.v4, resolver, &mut changes);
-        self.core.recompute(&mut self.v6, resolver, &mut changes);
+        self.core.recompute(&self.v4, resolver, &mut changes);
+        self.core.recompute(&self.v6, resolver, &mut changes);
         changes
     }
 
@@ -386,10 +395,10 @@ impl Rib {
         &self.core.next_hops
     }
 
-    /// Bytes the two tries take (nodes and inline paths, not spilled arrays nor attributes),
-    /// for metrics.
+    /// Bytes the two tries and the dest arena take (nodes, ids, dests with their inline
+    /// paths; not spilled arrays nor attributes), for metrics.
     pub fn trie_bytes(&self) -> usize {
-        self.v4.mem_size() + self.v6.mem_size()
+        self.v4.mem_size() + self.v6.mem_size() + self.core.dests.mem_size()
     }
 
     /// Prefixes held in a family.

@@ -135,6 +135,10 @@ struct Driver {
     peer_llgr_time: Duration,
 }
 
+/// Read buffer of a session: first size, and size once a read has filled it.
+const READ_BUF_MIN: usize = 4096;
+const READ_BUF_MAX: usize = 64 * 1024;
+
 async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
     match conn {
         Some(c) => c.reader.read_buf(buf).await,
@@ -148,10 +152,19 @@ impl Driver {
         if self.spec.start {
             self.main.session.handle(now, Input::Start);
         }
-        let mut main_buf = BytesMut::with_capacity(64 * 1024);
-        let mut extra_buf = BytesMut::with_capacity(4096);
+        // Starts small (an idle session reads keepalives) and grows once a read fills it
+        // (a table arriving), so hundreds of Calico sessions stay cheap.
+        let mut main_buf = BytesMut::with_capacity(READ_BUF_MIN);
+        // Only a colliding second connection uses it (for a few messages): allocated while
+        // there is one, so hundreds of idle sessions do not each hold a buffer.
+        let mut extra_buf = BytesMut::new();
         loop {
             self.flush().await;
+            match &self.extra {
+                Some(_) if extra_buf.capacity() == 0 => extra_buf.reserve(4096),
+                None if extra_buf.capacity() != 0 => extra_buf = BytesMut::new(),
+                _ => {}
+            }
             if let Ok(mut s) = self.status.lock() {
                 s.counters.clone_from(self.main.session.counters());
             }
@@ -203,7 +216,11 @@ impl Driver {
                     match r {
                         Ok(n) if n > 0 => {
                             self.main.session.feed_bytes(now, &main_buf);
+                            let filled = n == main_buf.capacity();
                             main_buf.clear();
+                            if filled && main_buf.capacity() < READ_BUF_MAX {
+                                main_buf.reserve(READ_BUF_MAX);
+                            }
                         }
                         _ => self.main.session.handle(now, Input::TcpFailed),
                     }

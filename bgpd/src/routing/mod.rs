@@ -203,6 +203,13 @@ impl std::fmt::Debug for Routing {
 /// as thousands of UPDATEs) into one export pass.
 const BATCH: usize = 256;
 
+/// Exports are at least this far apart while inputs keep coming. A burst (hundreds of
+/// Calico nodes coming up at once, a full table) then leaves in a few large UPDATEs per
+/// group instead of one small UPDATE per input queued to every member, which is both
+/// less work and far less memory in the members' queues; a lone change waits at most
+/// this long.
+const EXPORT_INTERVAL: Duration = Duration::from_millis(10);
+
 impl Routing {
     /// A routing task with empty tables.
     pub fn new(config: &RoutingConfig) -> Self {
@@ -250,8 +257,13 @@ impl Routing {
     ) {
         self.originate();
         self.export();
+        let mut last_export = Instant::now();
+        let mut export_due: Option<Instant> = None;
         loop {
             let mut deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            if let Some(due) = export_due {
+                deadline = Some(deadline.map_or(due, |d| d.min(due)));
+            }
             if self.groups.any_lagging() {
                 // Check soon whether lagging peers have drained their queues.
                 let soon = Instant::now() + Duration::from_millis(100);
@@ -287,6 +299,8 @@ impl Routing {
                     self.sweep_expired(Instant::now());
                     self.originate();
                     self.export();
+                    last_export = Instant::now();
+                    export_due = None;
                     self.catch_up();
                     self.check_kernel_sync();
                     continue;
@@ -302,7 +316,14 @@ impl Routing {
                 }
             }
             self.originate();
-            self.export();
+            let now = Instant::now();
+            if now >= last_export + EXPORT_INTERVAL {
+                self.export();
+                last_export = now;
+                export_due = None;
+            } else if !self.dirty.is_empty() {
+                export_due = Some(last_export + EXPORT_INTERVAL);
+            }
             self.check_kernel_sync();
             if self.batch_times.len() < 4096 {
                 self.batch_times.push(started.elapsed());

@@ -7,7 +7,9 @@
 //! Loads a synthetic full table (default 1,000,000 IPv4 prefixes over 300,000 attribute
 //! sets, see `benches/synth/mod.rs`) from one peer, then from nine more: first as iBGP peers
 //! reflecting the same routes (same attributes, each its own next hop), then, in a fresh
-//! RIB, as eBGP peers that each prepend their own AS (no set shared between peers).
+//! RIB, as eBGP peers that each prepend their own AS (no set shared between peers). After
+//! the first peer, every prefix is also advertised to one export group to measure an
+//! Adj-RIB-Out (the group is removed again before the further peers).
 //! Bytes are what the RIB asked the allocator for (live bytes after minus before), so
 //! allocator headers and fragmentation are not included.
 #![allow(unsafe_code)] // the counting allocator below, and nothing else
@@ -140,6 +142,27 @@ fn main() {
         load1,
         load1.as_nanos() as f64 / paths1 as f64
     );
+
+    // One export group told every prefix of the table, attributes unchanged.
+    let before = live();
+    let sent: Vec<_> = rib
+        .iter(Family::Ipv4Unicast)
+        .filter_map(|d| Some((d.prefix, *d.best()?)))
+        .collect();
+    let g = rib.add_group();
+    let t = Instant::now();
+    for (prefix, p) in &sent {
+        rib.advertise_interned(g, *prefix, 0, p.attrs(), p.next_hop());
+    }
+    let adv = t.elapsed();
+    let n = sent.len();
+    drop(sent);
+    println!(
+        "  Adj-RIB-Out of one group told all {n}: {:.1} bytes/prefix, {:.0} ns/prefix",
+        (live() - before) as f64 / n as f64,
+        adv.as_nanos() as f64 / n as f64
+    );
+    rib.remove_group(g);
 
     let t = Instant::now();
     for (i, &p) in peers.iter().enumerate().skip(1) {

@@ -2,19 +2,34 @@
 //! an UPDATE is sent only when it changes what the group was told and a withdraw only for
 //! what was advertised.
 //!
-//! One small trie per group and family, from prefix to the (path id, interned attributes,
-//! next hop) triples advertised: 12 bytes per advertised path plus the trie, and the
-//! attribute sets are shared with the Adj-RIBs-In whenever export leaves them unchanged
-//! (a reflector reflecting to iBGP clients). Groups are few (one per export policy and
-//! capability set), so a trie per group costs less than a group list on every prefix of
-//! the main table, and dropping or resyncing a group is one walk of its own trie.
+//! No trie of its own: the main tries map a prefix to a dest id (see `path.rs`), and each
+//! group keeps a sparse array indexed by that id, so a group lookup is one index after the
+//! main lookup and a group told a full table costs 12 bytes per prefix.
+//!
+//! ```text
+//! prefix ─trie─► DestId ─► Dests[id]             (the paths)
+//!                       └► group g: slots[id]    Sent{path_id, attrs, next_hop}, 12 bytes
+//!                                                 or "nothing", or "many": index into
+//!                                                 exact-size arrays (ADD-PATH, 2+ paths)
+//! ```
+//!
+//! The slot array is allocated in chunks of 4096 ids on first write, so a group that
+//! advertises little pays only for the id ranges it touches. The attribute sets are shared
+//! with the Adj-RIBs-In whenever export leaves them unchanged (a reflector reflecting to
+//! iBGP clients).
+//!
+//! A dest stays in the tries, without paths, while any group still has something
+//! advertised for it: export runs after the RIB removed a prefix's last path and must still
+//! find what it sent in order to withdraw it. Queries never show such a dest, and it is
+//! freed when the last group withdraws it or is cleared.
 
 use bgp_wire::attr::{NextHop, PathAttributes};
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use prefix_trie::PrefixMap;
+use ipnet::IpNet;
 
+use crate::chunked::Sparse;
 use crate::intern::{AttrId, AttrStore, InternError};
 use crate::nexthop::{NextHopId, NextHopStore};
+use crate::path::DestId;
 use crate::table::Rib;
 
 /// An export group as the tables know it.
@@ -32,17 +47,160 @@ pub struct Sent {
     pub next_hop: NextHopId,
 }
 
+/// Tags kept in a slot's `attrs`: the store hands out ids from 0 up, and 2^32 - 2 sets
+/// would take hundreds of gigabytes, so real ids never reach these.
+const NOTHING: AttrId = AttrId(u32::MAX);
+/// The slot's `path_id` is an index into the group's spill.
+const MANY: AttrId = AttrId(u32::MAX - 1);
+
+const EMPTY: Sent = Sent {
+    path_id: 0,
+    attrs: NOTHING,
+    next_hop: NextHopId(0),
+};
+
+/// The slot of a dest whose paths are `multi[i]`.
+fn many(i: u32) -> Sent {
+    Sent {
+        path_id: i,
+        attrs: MANY,
+        next_hop: NextHopId(0),
+    }
+}
+
+/// Exact-size arrays for the dests a group advertised two or more paths of (ADD-PATH).
+#[derive(Debug, Default)]
+struct Multi {
+    arrays: Vec<Box<[Sent]>>,
+    free: Vec<u32>,
+}
+
+impl Multi {
+    fn get(&self, i: u32) -> &[Sent] {
+        self.arrays.get(i as usize).map_or(&[], |v| v)
+    }
+
+    fn put(&mut self, v: Box<[Sent]>) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.arrays[i as usize] = v;
+                i
+            }
+            None => {
+                self.arrays.push(v);
+                u32::try_from(self.arrays.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn take(&mut self, i: u32) -> Box<[Sent]> {
+        self.free.push(i);
+        std::mem::take(&mut self.arrays[i as usize])
+    }
+}
+
+/// One group's Adj-RIB-Out, by dest id.
 #[derive(Debug, Default)]
 struct GroupTable {
-    v4: PrefixMap<Ipv4Net, Box<[Sent]>>,
-    v6: PrefixMap<Ipv6Net, Box<[Sent]>>,
+    /// Per dest: [`EMPTY`], the one path advertised, or (tagged [`MANY`]) which array of
+    /// `multi` holds the paths.
+    slots: Sparse<Sent>,
+    multi: Multi,
     paths: u64,
+}
+
+impl GroupTable {
+    fn sent(&self, id: DestId) -> &[Sent] {
+        self.slots.get(id.index()).map_or(&[], |s| self.expand(s))
+    }
+
+    fn expand<'a>(&'a self, s: &'a Sent) -> &'a [Sent] {
+        match s.attrs {
+            NOTHING => &[],
+            MANY => self.multi.get(s.path_id),
+            _ => std::slice::from_ref(s),
+        }
+    }
+
+    fn holds(&self, id: DestId) -> bool {
+        self.slots
+            .get(id.index())
+            .is_some_and(|s| s.attrs != NOTHING)
+    }
+
+    /// Records `new`; `None` when it was advertised exactly so already, else the path it
+    /// replaced (`Some(None)` when it adds one).
+    fn upsert(&mut self, id: DestId, new: Sent) -> Option<Option<Sent>> {
+        let slot = self.slots.get_or_fill(id.index(), EMPTY);
+        let old = *slot;
+        match old.attrs {
+            NOTHING => *slot = new,
+            MANY => {
+                let v = &mut self.multi.arrays[old.path_id as usize];
+                if let Some(s) = v.iter_mut().find(|s| s.path_id == new.path_id) {
+                    return (*s != new).then(|| Some(std::mem::replace(s, new)));
+                }
+                let mut grown = Vec::with_capacity(v.len() + 1);
+                grown.extend_from_slice(v);
+                grown.push(new);
+                *v = grown.into_boxed_slice();
+            }
+            _ if old.path_id == new.path_id => {
+                if old == new {
+                    return None;
+                }
+                *slot = new;
+                return Some(Some(old));
+            }
+            _ => *slot = many(self.multi.put(Box::new([old, new]))),
+        }
+        self.paths += 1;
+        Some(None)
+    }
+
+    /// Removes the path advertised with `path_id`, returning it.
+    fn remove(&mut self, id: DestId, path_id: u32) -> Option<Sent> {
+        let slot = self.slots.get_mut(id.index())?;
+        let old = *slot;
+        let gone = match old.attrs {
+            NOTHING => return None,
+            MANY => {
+                let at = self
+                    .multi
+                    .get(old.path_id)
+                    .iter()
+                    .position(|s| s.path_id == path_id)?;
+                let mut kept = self.multi.take(old.path_id).into_vec();
+                let gone = kept.remove(at);
+                *slot = match kept[..] {
+                    [one] => one,
+                    _ => many(self.multi.put(kept.into_boxed_slice())),
+                };
+                gone
+            }
+            _ if old.path_id == path_id => {
+                *slot = EMPTY;
+                old
+            }
+            _ => return None,
+        };
+        self.paths -= 1;
+        Some(gone)
+    }
 }
 
 /// Every group's Adj-RIB-Out.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
     tables: Vec<Option<GroupTable>>,
+}
+
+impl Groups {
+    /// Whether some group has something advertised for the dest (which must then stay, even
+    /// without paths, until the group withdraws it).
+    pub(crate) fn hold(&self, id: DestId) -> bool {
+        self.tables.iter().flatten().any(|t| t.holds(id))
+    }
 }
 
 /// What export should do after recording an advertisement.
@@ -52,13 +210,6 @@ pub enum Advertise {
     Unchanged,
     /// New or different: send it.
     Send,
-}
-
-fn slot(t: &mut GroupTable, prefix: IpNet) -> (&mut Box<[Sent]>, &mut u64) {
-    match prefix.trunc() {
-        IpNet::V4(p) => (t.v4.entry(p).or_default(), &mut t.paths),
-        IpNet::V6(p) => (t.v6.entry(p).or_default(), &mut t.paths),
-    }
 }
 
 fn release(attrs: &mut AttrStore, nhs: &mut NextHopStore, s: &Sent) {
@@ -96,11 +247,30 @@ impl Rib {
         let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
             return;
         };
-        let sent = t.v4.values().chain(t.v6.values()).flat_map(|s| s.iter());
-        for s in sent {
-            release(&mut core.attrs, &mut core.next_hops, s);
+        let old = std::mem::take(t);
+        let mut held = Vec::new();
+        for (i, s) in old.slots.iter() {
+            let sent = old.expand(s);
+            if sent.is_empty() {
+                continue;
+            }
+            for s in sent {
+                release(&mut core.attrs, &mut core.next_hops, s);
+            }
+            held.push(DestId(u32::try_from(i).unwrap_or(u32::MAX)));
         }
-        *t = GroupTable::default();
+        drop(old);
+        // Dests kept only for this group go now. Their prefixes are not stored with them,
+        // so one walk of the tries finds them (ids ascend: `held` is sorted).
+        held.retain(|&id| core.dests[id].is_empty() && !core.groups.hold(id));
+        if held.is_empty() {
+            return;
+        }
+        self.v4.retain(|_, id| held.binary_search(id).is_err());
+        self.v6.retain(|_, id| held.binary_search(id).is_err());
+        for id in held {
+            self.core.dests.free(id);
+        }
     }
 
     /// Records that `group` is to advertise `prefix` (with `path_id`) carrying `attrs` and
@@ -132,6 +302,16 @@ impl Rib {
         attrs: AttrId,
         next_hop: NextHopId,
     ) -> Advertise {
+        if !matches!(
+            self.core.groups.tables.get(usize::from(group.0)),
+            Some(Some(_))
+        ) {
+            return Advertise::Send;
+        }
+        debug_assert!(attrs != NOTHING && attrs != MANY);
+        // Normally the prefix is in the table (export follows the Loc-RIB); if not, a
+        // path-less dest records what was sent.
+        let id = self.dest_or_insert(prefix);
         let core = &mut self.core;
         let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
             return Advertise::Send;
@@ -141,61 +321,34 @@ impl Rib {
             attrs,
             next_hop,
         };
-        let (sent, count) = slot(t, prefix);
-        if let Some(s) = sent.iter_mut().find(|s| s.path_id == path_id) {
-            if *s == new {
-                return Advertise::Unchanged;
+        match t.upsert(id, new) {
+            None => Advertise::Unchanged,
+            Some(old) => {
+                core.attrs.retain(attrs);
+                core.next_hops.retain(next_hop);
+                if let Some(old) = old {
+                    release(&mut core.attrs, &mut core.next_hops, &old);
+                }
+                Advertise::Send
             }
-            let old = std::mem::replace(s, new);
-            core.attrs.retain(attrs);
-            core.next_hops.retain(next_hop);
-            release(&mut core.attrs, &mut core.next_hops, &old);
-            return Advertise::Send;
         }
-        let mut v = Vec::with_capacity(sent.len() + 1);
-        v.extend_from_slice(sent);
-        v.push(new);
-        *sent = v.into_boxed_slice();
-        *count += 1;
-        core.attrs.retain(attrs);
-        core.next_hops.retain(next_hop);
-        Advertise::Send
     }
 
     /// Records a withdraw of `prefix` (`path_id`) from `group`. Returns whether it had been
     /// advertised, i.e. whether a withdraw must be sent.
     pub fn withdraw_advertised(&mut self, group: GroupId, prefix: IpNet, path_id: u32) -> bool {
+        let Some(id) = self.dest_id(prefix) else {
+            return false;
+        };
         let core = &mut self.core;
         let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
             return false;
         };
-        let prefix = prefix.trunc();
-        let sent = match prefix {
-            IpNet::V4(p) => t.v4.get_mut(&p),
-            IpNet::V6(p) => t.v6.get_mut(&p),
-        };
-        let Some(sent) = sent else {
+        let Some(old) = t.remove(id, path_id) else {
             return false;
         };
-        let Some(at) = sent.iter().position(|s| s.path_id == path_id) else {
-            return false;
-        };
-        let mut v = sent.to_vec();
-        let old = v.remove(at);
         release(&mut core.attrs, &mut core.next_hops, &old);
-        t.paths -= 1;
-        if v.is_empty() {
-            match prefix {
-                IpNet::V4(p) => {
-                    t.v4.remove(&p);
-                }
-                IpNet::V6(p) => {
-                    t.v6.remove(&p);
-                }
-            }
-        } else {
-            *sent = v.into_boxed_slice();
-        }
+        self.drop_if_unused(prefix, id);
         true
     }
 
@@ -204,11 +357,7 @@ impl Rib {
         let Some(Some(t)) = self.core.groups.tables.get(usize::from(group.0)) else {
             return &[];
         };
-        let found = match prefix.trunc() {
-            IpNet::V4(p) => t.v4.get(&p),
-            IpNet::V6(p) => t.v6.get(&p),
-        };
-        found.map_or(&[], |s| s)
+        self.dest_id(prefix).map_or(&[], |id| t.sent(id))
     }
 
     /// Paths `group` has advertised (all families).
@@ -216,6 +365,323 @@ impl Rib {
         match self.core.groups.tables.get(usize::from(group.0)) {
             Some(Some(t)) => t.paths,
             _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use bgp_wire::attr::{AsPath, AttrValue, Origin};
+    use bgp_wire::{Family, Nlri};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{AllReachable, Options, PeerId, PeerInfo};
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn set(lp: u32) -> PathAttributes {
+        PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::sequence(&[65001])),
+            AttrValue::LocalPref(lp),
+        ])
+    }
+
+    fn nh(i: u8) -> NextHop {
+        NextHop::V4(Ipv4Addr::new(192, 0, 2, i))
+    }
+
+    fn rib_with_peer() -> (Rib, PeerId) {
+        let mut rib = Rib::new(Options::default());
+        let a = Ipv4Addr::new(10, 9, 9, 1);
+        let p = rib
+            .add_peer(PeerInfo::ibgp(IpAddr::V4(a), a, 65000))
+            .unwrap();
+        (rib, p)
+    }
+
+    fn announce(rib: &mut Rib, peer: PeerId, prefix: &str) {
+        let mut b = rib.batch(peer);
+        b.announce(&set(100), nh(1), &[Nlri::new(net(prefix))])
+            .unwrap();
+        b.commit(&AllReachable);
+    }
+
+    fn withdraw(rib: &mut Rib, peer: PeerId, prefix: &str) {
+        let mut b = rib.batch(peer);
+        b.withdraw(&[Nlri::new(net(prefix))]);
+        b.commit(&AllReachable);
+    }
+
+    /// Dests in the tries (with paths or not) and ids in use in the arena.
+    fn held(rib: &Rib) -> usize {
+        rib.v4.len() + rib.v6.len()
+    }
+
+    #[test]
+    fn a_path_less_dest_stays_for_the_group_but_is_no_route() {
+        let (mut rib, peer) = rib_with_peer();
+        let g = rib.add_group();
+        announce(&mut rib, peer, "10.0.0.0/8");
+        announce(&mut rib, peer, "10.1.0.0/16");
+        let pfx = net("10.1.0.0/16");
+        let path = *rib.get(pfx).unwrap().best().unwrap();
+        let out = rib.advertise_interned(g, pfx, 0, path.attrs(), path.next_hop());
+        assert_eq!(out, Advertise::Send);
+        withdraw(&mut rib, peer, "10.1.0.0/16");
+        // Export runs after the RIB removed the last path: what was sent is still known.
+        assert_eq!(rib.advertised(g, pfx).len(), 1);
+        assert_eq!(rib.advertised(g, pfx)[0].attrs, path.attrs());
+        assert_eq!(held(&rib), 2);
+        // ... but no query shows the prefix.
+        assert!(rib.get(pfx).is_none());
+        assert_eq!(rib.prefix_count(Family::Ipv4Unicast), 1);
+        let all: Vec<IpNet> = rib.iter(Family::Ipv4Unicast).map(|d| d.prefix).collect();
+        assert_eq!(all, [net("10.0.0.0/8")]);
+        assert_eq!(
+            rib.longest_match(net("10.1.2.3/32")).unwrap().prefix,
+            net("10.0.0.0/8")
+        );
+        assert!(!rib.has_more_specific(net("10.0.0.0/8")));
+        assert_eq!(rib.more_specifics(pfx, true).count(), 0);
+        assert_eq!(rib.routes_of(peer, Family::Ipv4Unicast).count(), 1);
+        assert!(rib.explain(pfx, &AllReachable).is_none());
+        assert!(rib.recompute(&AllReachable).is_empty());
+        // The withdraw lets it go, and its id is reused.
+        assert!(rib.withdraw_advertised(g, pfx, 0));
+        assert_eq!(held(&rib), 1);
+        assert_eq!(rib.advertised_count(g), 0);
+        assert_eq!(rib.attrs().len(), 1);
+        announce(&mut rib, peer, "192.0.2.0/24");
+        assert!(rib.advertised(g, net("192.0.2.0/24")).is_empty());
+    }
+
+    #[test]
+    fn a_path_less_dest_goes_with_the_last_group_holding_it() {
+        let (mut rib, peer) = rib_with_peer();
+        let (g1, g2) = (rib.add_group(), rib.add_group());
+        let pfx = net("2001:db8::/32");
+        // Advertised before the RIB has it (an originated route, a test).
+        assert_eq!(
+            rib.advertise(g1, pfx, 0, &set(1), nh(1)).unwrap(),
+            Advertise::Send
+        );
+        assert_eq!(
+            rib.advertise(g2, pfx, 0, &set(1), nh(1)).unwrap(),
+            Advertise::Send
+        );
+        assert_eq!(held(&rib), 1);
+        assert_eq!(rib.prefix_count(Family::Ipv6Unicast), 0);
+        announce(&mut rib, peer, "2001:db8::/32");
+        assert_eq!(rib.prefix_count(Family::Ipv6Unicast), 1);
+        withdraw(&mut rib, peer, "2001:db8::/32");
+        assert_eq!(rib.prefix_count(Family::Ipv6Unicast), 0);
+        rib.clear_group(g1);
+        assert_eq!(held(&rib), 1);
+        assert_eq!(rib.advertised(g2, pfx).len(), 1);
+        rib.remove_group(g2);
+        assert_eq!(held(&rib), 0);
+        assert_eq!(rib.attrs().len(), 0);
+        // A dest with paths survives its group's clear.
+        let g = rib.add_group();
+        announce(&mut rib, peer, "10.0.0.0/8");
+        rib.advertise(g, net("10.0.0.0/8"), 0, &set(1), nh(1))
+            .unwrap();
+        rib.clear_group(g);
+        assert_eq!(held(&rib), 1);
+        assert!(rib.get(net("10.0.0.0/8")).is_some());
+    }
+
+    #[test]
+    fn add_path_slots_spill_and_shrink_back() {
+        let mut rib = Rib::new(Options::default());
+        let g = rib.add_group();
+        let pfx = net("10.0.0.0/24");
+        for id in 0..4 {
+            let out = rib.advertise(g, pfx, id, &set(id), nh(1)).unwrap();
+            assert_eq!(out, Advertise::Send);
+        }
+        assert_eq!(
+            rib.advertise(g, pfx, 2, &set(2), nh(1)).unwrap(),
+            Advertise::Unchanged
+        );
+        assert_eq!(
+            rib.advertise(g, pfx, 2, &set(2), nh(2)).unwrap(),
+            Advertise::Send
+        );
+        let ids: Vec<u32> = rib.advertised(g, pfx).iter().map(|s| s.path_id).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+        assert_eq!(rib.advertised_count(g), 4);
+        for id in [1, 3, 0] {
+            assert!(rib.withdraw_advertised(g, pfx, id));
+            assert!(!rib.withdraw_advertised(g, pfx, id));
+        }
+        let left = rib.advertised(g, pfx);
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].path_id, left[0].next_hop), (2, rib.dest_nh(2)));
+        assert_eq!(rib.attrs().len(), 1);
+        assert!(rib.withdraw_advertised(g, pfx, 2));
+        assert_eq!(held(&rib), 0);
+        assert_eq!(rib.attrs().len(), 0);
+        assert_eq!(rib.advertised_count(g), 0);
+    }
+
+    impl Rib {
+        /// The id of an interned test next hop.
+        fn dest_nh(&mut self, i: u8) -> NextHopId {
+            let id = self.core.next_hops.intern(nh(i));
+            self.core.next_hops.release(id);
+            id
+        }
+    }
+
+    const PREFIXES: &[&str] = &[
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+        "2001:db8::/32",
+        "2001:db8:1::/48",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Peer announces (Some(set)) or withdraws a prefix.
+        Route(usize, Option<u32>),
+        ClearPeer,
+        Advertise(u16, usize, u32, u32),
+        Withdraw(u16, usize, u32),
+        ClearGroup(u16),
+        RemoveGroup(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let p = 0..PREFIXES.len();
+        prop_oneof![
+            4 => (p.clone(), prop::option::of(0u32..3)).prop_map(|(p, a)| Op::Route(p, a)),
+            1 => Just(Op::ClearPeer),
+            6 => (0u16..2, p.clone(), 0u32..3, 0u32..3)
+                .prop_map(|(g, p, id, a)| Op::Advertise(g, p, id, a)),
+            4 => (0u16..2, p, 0u32..3).prop_map(|(g, p, id)| Op::Withdraw(g, p, id)),
+            1 => (0u16..2).prop_map(Op::ClearGroup),
+            1 => (0u16..2).prop_map(Op::RemoveGroup),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Against a model: what each group advertised, which prefixes are routes, and that
+        /// a dest stays exactly while it has a path or some group holds it.
+        #[test]
+        fn adj_out_matches_model(ops in prop::collection::vec(op(), 1..60)) {
+            let (mut rib, peer) = rib_with_peer();
+            let mut groups = [rib.add_group(), rib.add_group()];
+            let mut routes: BTreeMap<usize, u32> = BTreeMap::new();
+            // (group index, prefix, path id) -> (set, advertised path id)
+            let mut out: BTreeMap<(u16, usize, u32), u32> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Route(p, Some(a)) => {
+                        let mut b = rib.batch(peer);
+                        b.announce(&set(a), nh(1), &[Nlri::new(net(PREFIXES[p]))]).unwrap();
+                        b.commit(&AllReachable);
+                        routes.insert(p, a);
+                    }
+                    Op::Route(p, None) => {
+                        withdraw(&mut rib, peer, PREFIXES[p]);
+                        routes.remove(&p);
+                    }
+                    Op::ClearPeer => {
+                        rib.clear_peer(peer, None, &AllReachable);
+                        routes.clear();
+                    }
+                    Op::Advertise(g, p, id, a) => {
+                        let got = rib
+                            .advertise(groups[usize::from(g)], net(PREFIXES[p]), id, &set(a), nh(1))
+                            .unwrap();
+                        let was = out.insert((g, p, id), a);
+                        let want = if was == Some(a) { Advertise::Unchanged } else { Advertise::Send };
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Withdraw(g, p, id) => {
+                        let got = rib.withdraw_advertised(groups[usize::from(g)], net(PREFIXES[p]), id);
+                        prop_assert_eq!(got, out.remove(&(g, p, id)).is_some());
+                    }
+                    Op::ClearGroup(g) => {
+                        rib.clear_group(groups[usize::from(g)]);
+                        out.retain(|k, _| k.0 != g);
+                    }
+                    Op::RemoveGroup(g) => {
+                        rib.remove_group(groups[usize::from(g)]);
+                        groups[usize::from(g)] = rib.add_group();
+                        out.retain(|k, _| k.0 != g);
+                    }
+                }
+                for (g, &gid) in groups.iter().enumerate() {
+                    let g = u16::try_from(g).unwrap();
+                    for (p, s) in PREFIXES.iter().enumerate() {
+                        let mut got: Vec<(u32, AttrId)> = rib
+                            .advertised(gid, net(s))
+                            .iter()
+                            .map(|s| (s.path_id, s.attrs))
+                            .collect();
+                        got.sort_unstable();
+                        let want: Vec<u32> = out
+                            .range((g, p, 0)..=(g, p, u32::MAX))
+                            .map(|(k, _)| k.2)
+                            .collect();
+                        let got_ids: Vec<u32> = got.iter().map(|x| x.0).collect();
+                        prop_assert_eq!(got_ids, want);
+                        for (id, a) in got {
+                            prop_assert_eq!(rib.attrs().info(a).local_pref, out[&(g, p, id)]);
+                        }
+                    }
+                    let n = out.keys().filter(|k| k.0 == g).count() as u64;
+                    prop_assert_eq!(rib.advertised_count(gid), n);
+                }
+                let shown: Vec<IpNet> = rib
+                    .iter(Family::Ipv4Unicast)
+                    .chain(rib.iter(Family::Ipv6Unicast))
+                    .map(|d| d.prefix)
+                    .collect();
+                let want: Vec<IpNet> = routes.keys().map(|&p| net(PREFIXES[p])).collect();
+                prop_assert_eq!(&shown, &want);
+                prop_assert_eq!(
+                    rib.prefix_count(Family::Ipv4Unicast) + rib.prefix_count(Family::Ipv6Unicast),
+                    routes.len()
+                );
+                for (p, s) in PREFIXES.iter().enumerate() {
+                    prop_assert_eq!(rib.get(net(s)).is_some(), routes.contains_key(&p));
+                    let lpm = rib.longest_match(net(s)).map(|d| d.prefix);
+                    let want = routes
+                        .keys()
+                        .map(|&q| net(PREFIXES[q]))
+                        .filter(|q| q.contains(&net(s)))
+                        .max_by_key(|q| q.prefix_len());
+                    prop_assert_eq!(lpm, want);
+                }
+                let kept = (0..PREFIXES.len())
+                    .filter(|p| routes.contains_key(p) || out.keys().any(|k| k.1 == *p))
+                    .count();
+                prop_assert_eq!(held(&rib), kept);
+                // Every id in the tries is distinct and in use.
+                let mut ids: Vec<DestId> = rib.v4.values().chain(rib.v6.values()).copied().collect();
+                ids.sort_unstable();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), kept);
+            }
+            rib.clear_peer(peer, None, &AllReachable);
+            for g in groups {
+                rib.clear_group(g);
+            }
+            prop_assert_eq!(held(&rib), 0);
+            prop_assert_eq!(rib.attrs().len(), 0);
         }
     }
 }

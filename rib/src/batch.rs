@@ -167,6 +167,7 @@ fn apply<P: Key>(
         };
         // A copy, written back after the decision: `decide` needs the rest of `core`.
         let mut dest = core.dests[id];
+        let had = !dest.is_empty();
         let old = Selected::of(dest.paths(&core.spill));
         for op in group {
             let gone = match op.route {
@@ -192,7 +193,8 @@ fn apply<P: Key>(
         }
         let new = core.decide(&mut dest, resolver);
         core.dests[id] = dest;
-        if dest.is_empty() {
+        core.count_prefix(P::V6, had, !dest.is_empty());
+        if core.unused(id) {
             trie.remove(&prefix);
             core.dests.free(id);
         }

@@ -63,3 +63,50 @@ impl<T> std::ops::IndexMut<usize> for Chunked<T> {
         &mut self.chunks[i / CHUNK][i % CHUNK]
     }
 }
+
+/// A sparse array of [`CHUNK`]-element chunks, each allocated (filled with a given value) on
+/// the first write into it: indexed by dest id, it costs nothing for the ranges of ids never
+/// written.
+#[derive(Debug)]
+pub(crate) struct Sparse<T> {
+    chunks: Vec<Option<Box<[T]>>>,
+}
+
+impl<T> Default for Sparse<T> {
+    fn default() -> Self {
+        Sparse { chunks: Vec::new() }
+    }
+}
+
+impl<T: Copy> Sparse<T> {
+    /// The element, `None` when its chunk was never written.
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        self.chunks.get(i / CHUNK)?.as_ref()?.get(i % CHUNK)
+    }
+
+    /// The element, allocating its chunk filled with `fill` first if needed.
+    pub(crate) fn get_or_fill(&mut self, i: usize, fill: T) -> &mut T {
+        let c = i / CHUNK;
+        if self.chunks.len() <= c {
+            self.chunks.resize_with(c + 1, || None);
+        }
+        let chunk = self.chunks[c].get_or_insert_with(|| vec![fill; CHUNK].into_boxed_slice());
+        &mut chunk[i % CHUNK]
+    }
+
+    /// The element, `None` when its chunk was never written.
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.chunks.get_mut(i / CHUNK)?.as_mut()?.get_mut(i % CHUNK)
+    }
+
+    /// Every element of the allocated chunks, with its index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk
+                .iter()
+                .flat_map(|ch| ch.iter())
+                .enumerate()
+                .map(move |(j, v)| (c * CHUNK + j, v))
+        })
+    }
+}

@@ -265,7 +265,7 @@ impl Dest {
 /// costs 4 bytes and the trie's growth slack (its cell vector doubles) is paid in 4-byte
 /// cells rather than 16-byte dests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct DestId(u32);
+pub(crate) struct DestId(pub(crate) u32);
 
 impl DestId {
     pub(crate) fn index(self) -> usize {

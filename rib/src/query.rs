@@ -33,11 +33,24 @@ impl DestView<'_> {
     }
 }
 
-fn view<'a, P: Into<IpNet>>(core: &'a Core, (p, &id): (P, &'a DestId)) -> DestView<'a> {
-    DestView {
+/// The view of a trie entry; `None` for a dest without paths (kept only because an export
+/// group still has it advertised): queries never show those.
+fn view<'a, P: Into<IpNet>>(core: &'a Core, (p, &id): (P, &'a DestId)) -> Option<DestView<'a>> {
+    let paths = core.dests[id].paths(&core.spill);
+    (!paths.is_empty()).then(|| DestView {
         prefix: p.into(),
-        paths: core.dests[id].paths(&core.spill),
-    }
+        paths,
+    })
+}
+
+/// The longest match with paths: the trie's own longest match, unless that is path-less.
+fn lpm<'a, P: prefix_trie::Prefix + Into<IpNet>>(
+    trie: &'a PrefixMap<P, DestId>,
+    core: &'a Core,
+    p: &P,
+) -> Option<DestView<'a>> {
+    let found = trie.get_lpm(p)?;
+    view(core, found).or_else(|| trie.cover(p).filter_map(|e| view(core, e)).last())
 }
 
 /// Either family's iterator.
@@ -62,7 +75,7 @@ fn walk<'a, P: prefix_trie::Prefix + Into<IpNet> + 'a>(
     trie: &'a PrefixMap<P, DestId>,
     core: &'a Core,
 ) -> impl Iterator<Item = DestView<'a>> + 'a {
-    trie.iter().map(move |e| view(core, e))
+    trie.iter().filter_map(move |e| view(core, e))
 }
 
 impl Rib {
@@ -70,8 +83,8 @@ impl Rib {
     pub fn get(&self, prefix: IpNet) -> Option<DestView<'_>> {
         let core = &self.core;
         match prefix.trunc() {
-            IpNet::V4(p) => self.v4.get(&p).map(|d| view(core, (p, d))),
-            IpNet::V6(p) => self.v6.get(&p).map(|d| view(core, (p, d))),
+            IpNet::V4(p) => view(core, (p, self.v4.get(&p)?)),
+            IpNet::V6(p) => view(core, (p, self.v6.get(&p)?)),
         }
     }
 
@@ -79,8 +92,8 @@ impl Rib {
     pub fn longest_match(&self, prefix: IpNet) -> Option<DestView<'_>> {
         let core = &self.core;
         match prefix.trunc() {
-            IpNet::V4(p) => self.v4.get_lpm(&p).map(|e| view(core, e)),
-            IpNet::V6(p) => self.v6.get_lpm(&p).map(|e| view(core, e)),
+            IpNet::V4(p) => lpm(&self.v4, core, &p),
+            IpNet::V6(p) => lpm(&self.v6, core, &p),
         }
     }
 
@@ -94,8 +107,8 @@ impl Rib {
         let core = &self.core;
         let prefix = prefix.trunc();
         let it = match prefix {
-            IpNet::V4(p) => Both::V4(self.v4.children(&p).map(move |e| view(core, e))),
-            IpNet::V6(p) => Both::V6(self.v6.children(&p).map(move |e| view(core, e))),
+            IpNet::V4(p) => Both::V4(self.v4.children(&p).filter_map(move |e| view(core, e))),
+            IpNet::V6(p) => Both::V6(self.v6.children(&p).filter_map(move |e| view(core, e))),
         };
         it.filter(move |d| include_self || d.prefix != prefix)
     }

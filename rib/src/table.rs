@@ -74,6 +74,9 @@ pub(crate) struct Core {
     pub(crate) cands: Vec<Candidate>,
     /// Paths per family: [IPv4, IPv6].
     pub(crate) paths: [u64; 2],
+    /// Prefixes with at least one path per family (the tries also hold path-less dests an
+    /// export group still has advertised).
+    pub(crate) prefixes: [usize; 2],
     pub(crate) groups: Groups,
 }
 
@@ -141,6 +144,21 @@ impl Core {
             peer_address: address,
             peer: p.peer(),
             path_id: p.path_id(),
+        }
+    }
+
+    /// Whether a dest can go: no path, and no group has anything advertised for it.
+    pub(crate) fn unused(&self, id: DestId) -> bool {
+        self.dests[id].is_empty() && !self.groups.hold(id)
+    }
+
+    /// Counts a prefix in or out as its dest gains its first path or loses its last.
+    pub(crate) fn count_prefix(&mut self, v6: bool, had: bool, has: bool) {
+        let n = &mut self.prefixes[usize::from(v6)];
+        match (had, has) {
+            (false, true) => *n += 1,
+            (true, false) => *n = n.saturating_sub(1),
+            _ => {}
         }
     }
 
@@ -214,6 +232,7 @@ impl Core {
             let new = self.decide(&mut dest, resolver);
             self.dests[id] = dest;
             if dest.is_empty() {
+                self.count_prefix(P::V6, true, false);
                 emptied.push((prefix, id));
             }
             if new != old {
@@ -225,8 +244,10 @@ impl Core {
             }
         }
         for (p, id) in emptied {
-            trie.remove(&p);
-            self.dests.free(id);
+            if self.unused(id) {
+                trie.remove(&p);
+                self.dests.free(id);
+            }
         }
     }
 
@@ -239,6 +260,9 @@ impl Core {
     ) {
         for (prefix, &id) in trie.iter() {
             let mut dest = self.dests[id];
+            if dest.is_empty() {
+                continue; // kept for an export group only
+            }
             let old = Selected::of(dest.paths(&self.spill));
             let new = self.decide(&mut dest, resolver);
             self.dests[id] = dest;
@@ -250,6 +274,37 @@ impl Core {
                 });
             }
         }
+    }
+}
+
+impl Rib {
+    /// The dest id of a prefix (with paths or not).
+    pub(crate) fn dest_id(&self, prefix: IpNet) -> Option<DestId> {
+        match prefix.trunc() {
+            IpNet::V4(p) => self.v4.get(&p).copied(),
+            IpNet::V6(p) => self.v6.get(&p).copied(),
+        }
+    }
+
+    /// The dest id of a prefix, adding a path-less dest if it has none.
+    pub(crate) fn dest_or_insert(&mut self, prefix: IpNet) -> DestId {
+        let dests = &mut self.core.dests;
+        match prefix.trunc() {
+            IpNet::V4(p) => *self.v4.entry(p).or_insert_with(|| dests.alloc()),
+            IpNet::V6(p) => *self.v6.entry(p).or_insert_with(|| dests.alloc()),
+        }
+    }
+
+    /// Removes a prefix's dest if nothing needs it any more.
+    pub(crate) fn drop_if_unused(&mut self, prefix: IpNet, id: DestId) {
+        if !self.core.unused(id) {
+            return;
+        }
+        match prefix.trunc() {
+            IpNet::V4(p) => self.v4.remove(&p),
+            IpNet::V6(p) => self.v6.remove(&p),
+        };
+        self.core.dests.free(id);
     }
 }
 
@@ -404,8 +459,8 @@ impl Rib {
     /// Prefixes held in a family.
     pub fn prefix_count(&self, family: Family) -> usize {
         match family {
-            Family::Ipv4Unicast => self.v4.len(),
-            Family::Ipv6Unicast => self.v6.len(),
+            Family::Ipv4Unicast => self.core.prefixes[0],
+            Family::Ipv6Unicast => self.core.prefixes[1],
             Family::Other { .. } => 0,
         }
     }

@@ -1,11 +1,12 @@
 //! Route tables and the BGP decision process, sans-IO.
 //!
 //! One [`Rib`] holds, per address family (IPv4 and IPv6 unicast), a prefix trie from each
-//! prefix to its paths: one per (peer, ADD-PATH path id), each a 16-byte record pointing at
-//! an interned attribute set and an interned next hop. That one structure is every peer's
-//! Adj-RIB-In (post-policy) and, through the selection flags on the paths, the Loc-RIB
-//! (RFC 4271 section 3.2). Each export group's Adj-RIB-Out is a small trie of what it was
-//! told ([`adj_out`]).
+//! prefix to a dest id, and one arena of dests holding each prefix's paths: one per (peer,
+//! ADD-PATH path id), each a 16-byte record pointing at an interned attribute set and an
+//! interned next hop. That one structure is every peer's Adj-RIB-In (post-policy) and,
+//! through the selection flags on the paths, the Loc-RIB (RFC 4271 section 3.2). Each
+//! export group's Adj-RIB-Out is an array of what it was told, indexed by the same dest ids
+//! ([`adj_out`]).
 //!
 //! ```text
 //! daemon ──Batch(peer): announce/withdraw──► Rib ──decision (RFC 4271 9.1, RFC 4456)──►
@@ -19,8 +20,15 @@
 //! # Memory
 //!
 //! Attribute sets are interned in their wire encoding ([`intern`]), next hops separately
-//! ([`nexthop`]), so a path is 16 bytes and a prefix with one path costs 16 bytes in the
-//! trie. `examples/memory.rs` measures the whole with a counting allocator.
+//! ([`nexthop`]), so a path is 16 bytes and a prefix with one path costs a 16-byte dest.
+//! The dests live in an arena grown in fixed chunks; the tries hold only 4-byte dest ids,
+//! because a trie's cell vector grows by doubling with tiered per-node slots (about two
+//! cells per prefix), and that slack is cheaper paid in 4-byte ids than 16-byte dests.
+//! `examples/memory.rs` measures the whole with a counting allocator. For a synthetic
+//! 1,000,000-prefix table over 284,000 attribute sets: 69 bytes per path all-in for one
+//! peer (trie nodes 17, trie cells 8, dests 16, attribute sets and their index 28), 19.6
+//! bytes per further iBGP peer's path, and 12 bytes per prefix for each export group told
+//! the whole table.
 //!
 //! # Supported standards
 //!

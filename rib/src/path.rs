@@ -1,15 +1,19 @@
-//! The per-path record (16 bytes) and the per-prefix destination that holds a prefix's
-//! paths (16 bytes in the trie).
+//! The per-path record (16 bytes), the per-prefix destination that holds a prefix's paths
+//! (16 bytes), and the arena of dests the tries point into (a 4-byte [`DestId`] per trie
+//! cell).
 //!
 //! ```text
-//! Path:  attrs u32 | next_hop u32 | path_id u32 | peer u16 | flags u8 | (niche) u8
-//! Dest:  Empty | One(Path) | Many(index into Spill)        -- 16 bytes, niche-packed
-//! Spill: Vec<Box<[Path]>>: exact-size arrays for prefixes with two or more paths
+//! Path:   attrs u32 | next_hop u32 | path_id u32 | peer u16 | flags u8 | (niche) u8
+//! Dest:   Empty | One(Path) | Many(index into Spill)       -- 16 bytes, niche-packed
+//! Dests:  Chunked<Dest> (4096 per chunk) + free list of ids  -- indexed by DestId
+//! Spill:  Vec<Box<[Path]>>: exact-size arrays for prefixes with two or more paths
 //! ```
 //!
-//! Most prefixes of a router with one upstream have one path, kept inline in the trie; a
+//! Most prefixes of a router with one upstream have one path, kept inline in its dest; a
 //! prefix with several paths moves them to an exact-size array in the spill slab, so each
-//! further peer's path costs its 16 bytes and no growth slack.
+//! further peer's path costs its 16 bytes and no growth slack. The arena grows by whole
+//! chunks (at most one partly used) and reuses freed ids, and the ids are stable, so export
+//! groups index their Adj-RIB-Out by them.
 
 use crate::chunked::Chunked;
 use crate::intern::AttrId;
@@ -119,7 +123,8 @@ impl Path {
 /// A prefix's paths, as stored in the trie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum Dest {
-    /// No path (only between operations of a batch; removed from the trie after).
+    /// No path: a fresh or freed dest, or one kept only because an export group still has
+    /// something advertised for its prefix.
     #[default]
     Empty,
     /// One path, inline.

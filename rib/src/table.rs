@@ -4,10 +4,17 @@
 //! (RFC 4724, RFC 9494), and re-running the decision when next hops change.
 //!
 //! ```text
-//! Rib ─ v4: PrefixMap<Ipv4Net, Dest> ─┐
-//!     ─ v6: PrefixMap<Ipv6Net, Dest> ─┴─ Dest ─► Path{attrs, next_hop, peer, path_id, flags}
-//!     ─ Core: AttrStore, NextHopStore, Peers, Spill, decision scratch, Adj-RIBs-Out
+//! Rib ─ v4: PrefixMap<Ipv4Net, DestId> ─┐
+//!     ─ v6: PrefixMap<Ipv6Net, DestId> ─┴─► Core.dests[id]: Dest ─► Path{attrs, next_hop,
+//!     ─ Core: Dests, Spill, AttrStore, NextHopStore,                   peer, path_id, flags}
+//!             Peers, decision scratch, Adj-RIBs-Out (by DestId)
 //! ```
+//!
+//! The tries hold 4-byte ids into one dest arena shared by both families (see `path.rs`);
+//! operations copy a dest out (16 bytes), change it, and write it back, so the decision can
+//! use the rest of `Core` meanwhile. A trie entry goes when its dest has no path left and no
+//! export group still has something advertised for it (see `adj_out.rs`); until then the
+//! path-less dest stays, and no query or count shows it.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -456,7 +463,7 @@ impl Rib {
         self.v4.mem_size() + self.v6.mem_size() + self.core.dests.mem_size()
     }
 
-    /// Prefixes held in a family.
+    /// Prefixes with at least one path in a family.
     pub fn prefix_count(&self, family: Family) -> usize {
         match family {
             Family::Ipv4Unicast => self.core.prefixes[0],

@@ -111,7 +111,9 @@ pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<
         peer_restart_time: Duration::ZERO,
         peer_llgr_time: Duration::ZERO,
     };
-    tokio::spawn(driver.run(rx));
+    // Boxed: an `async fn` taking `self` by value keeps it twice in its future (the
+    // argument and the moved local), 5.7 KB per session instead of 16 bytes.
+    tokio::spawn(Box::new(driver).run(rx));
     Ok(handle)
 }
 
@@ -119,7 +121,8 @@ struct Driver {
     spec: PeerSpec,
     main: Slot,
     /// A second connection from the peer while `main` has one (RFC 4271 section 6.8).
-    extra: Option<Slot>,
+    /// Boxed: rarely present, and a Slot is 1 KB in every session's task.
+    extra: Option<Box<Slot>>,
     connecting: Option<Connecting>,
     import: ImportContext,
     routing: mpsc::Sender<RoutingInput>,
@@ -136,7 +139,7 @@ struct Driver {
 }
 
 /// Read buffer of a session: first size, and size once a read has filled it.
-const READ_BUF_MIN: usize = 4096;
+const READ_BUF_MIN: usize = 1024;
 const READ_BUF_MAX: usize = 64 * 1024;
 
 async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {
@@ -147,7 +150,7 @@ async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> 
 }
 
 impl Driver {
-    async fn run(mut self, mut commands: mpsc::Receiver<PeerCommand>) {
+    async fn run(mut self: Box<Self>, mut commands: mpsc::Receiver<PeerCommand>) {
         let now = Instant::now();
         if self.spec.start {
             self.main.session.handle(now, Input::Start);
@@ -416,10 +419,10 @@ impl Driver {
         }
         match Session::incoming(self.spec.session.clone(), now) {
             Ok(session) => {
-                self.extra = Some(Slot {
+                self.extra = Some(Box::new(Slot {
                     session,
                     conn: Some(attach(stream)),
-                })
+                }))
             }
             Err(e) => warn!(neighbor = %self.spec.name, error = %e, "cannot start session"),
         }
@@ -495,7 +498,7 @@ impl Driver {
         }
         if let Some(mut winner) = self.extra.take() {
             winner.session.promote(&self.main.session);
-            self.main = winner;
+            self.main = *winner;
             if let Ok(mut s) = self.status.lock() {
                 s.local_address = self.main.conn.as_ref().and_then(|c| c.local);
                 s.state = self.main.session.state();

@@ -13,8 +13,10 @@
 //!                                                 exact-size arrays (ADD-PATH, 2+ paths)
 //! ```
 //!
-//! The slot array is allocated in chunks of 4096 ids on first write, so a group that
-//! advertises little pays only for the id ranges it touches. The attribute sets are shared
+//! The slot array is kept in chunks of 1024 ids, each nothing, a sorted list of up to 128
+//! (offset, slot) pairs, or a full 12 KB array, by how many slots it holds; so a group told a
+//! full table pays 12 bytes per prefix, and a group told a few prefixes scattered over the
+//! id space (ids follow arrival order, not address order) about a list entry each. The attribute sets are shared
 //! with the Adj-RIBs-In whenever export leaves them unchanged (a reflector reflecting to
 //! iBGP clients).
 //!
@@ -100,7 +102,7 @@ impl Multi {
 }
 
 /// One group's Adj-RIB-Out, by dest id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct GroupTable {
     /// Per dest: [`EMPTY`], the one path advertised, or (tagged [`MANY`]) which array of
     /// `multi` holds the paths.
@@ -109,9 +111,19 @@ struct GroupTable {
     paths: u64,
 }
 
+impl Default for GroupTable {
+    fn default() -> Self {
+        GroupTable {
+            slots: Sparse::new(EMPTY),
+            multi: Multi::default(),
+            paths: 0,
+        }
+    }
+}
+
 impl GroupTable {
     fn sent(&self, id: DestId) -> &[Sent] {
-        self.slots.get(id.index()).map_or(&[], |s| self.expand(s))
+        self.expand(self.slots.get(id.index()))
     }
 
     fn expand<'a>(&'a self, s: &'a Sent) -> &'a [Sent] {
@@ -123,18 +135,15 @@ impl GroupTable {
     }
 
     fn holds(&self, id: DestId) -> bool {
-        self.slots
-            .get(id.index())
-            .is_some_and(|s| s.attrs != NOTHING)
+        self.slots.get(id.index()).attrs != NOTHING
     }
 
     /// Records `new`; `None` when it was advertised exactly so already, else the path it
     /// replaced (`Some(None)` when it adds one).
     fn upsert(&mut self, id: DestId, new: Sent) -> Option<Option<Sent>> {
-        let slot = self.slots.get_or_fill(id.index(), EMPTY);
-        let old = *slot;
+        let old = *self.slots.get(id.index());
         match old.attrs {
-            NOTHING => *slot = new,
+            NOTHING => self.slots.set(id.index(), new),
             MANY => {
                 let v = &mut self.multi.arrays[old.path_id as usize];
                 if let Some(s) = v.iter_mut().find(|s| s.path_id == new.path_id) {
@@ -149,10 +158,13 @@ impl GroupTable {
                 if old == new {
                     return None;
                 }
-                *slot = new;
+                self.slots.set(id.index(), new);
                 return Some(Some(old));
             }
-            _ => *slot = many(self.multi.put(Box::new([old, new]))),
+            _ => {
+                let i = self.multi.put(Box::new([old, new]));
+                self.slots.set(id.index(), many(i));
+            }
         }
         self.paths += 1;
         Some(None)
@@ -160,8 +172,7 @@ impl GroupTable {
 
     /// Removes the path advertised with `path_id`, returning it.
     fn remove(&mut self, id: DestId, path_id: u32) -> Option<Sent> {
-        let slot = self.slots.get_mut(id.index())?;
-        let old = *slot;
+        let old = *self.slots.get(id.index());
         let gone = match old.attrs {
             NOTHING => return None,
             MANY => {
@@ -172,14 +183,15 @@ impl GroupTable {
                     .position(|s| s.path_id == path_id)?;
                 let mut kept = self.multi.take(old.path_id).into_vec();
                 let gone = kept.remove(at);
-                *slot = match kept[..] {
+                let slot = match kept[..] {
                     [one] => one,
                     _ => many(self.multi.put(kept.into_boxed_slice())),
                 };
+                self.slots.set(id.index(), slot);
                 gone
             }
             _ if old.path_id == path_id => {
-                *slot = EMPTY;
+                self.slots.set(id.index(), EMPTY);
                 old
             }
             _ => return None,
@@ -249,16 +261,12 @@ impl Rib {
         };
         let old = std::mem::take(t);
         let mut held = Vec::new();
-        for (i, s) in old.slots.iter() {
-            let sent = old.expand(s);
-            if sent.is_empty() {
-                continue;
-            }
-            for s in sent {
+        old.slots.for_each(|i, s| {
+            for s in old.expand(s) {
                 release(&mut core.attrs, &mut core.next_hops, s);
             }
             held.push(DestId(u32::try_from(i).unwrap_or(u32::MAX)));
-        }
+        });
         drop(old);
         // Dests kept only for this group go now. Their prefixes are not stored with them,
         // so one walk of the tries finds them (ids ascend: `held` is sorted).

@@ -28,7 +28,7 @@
 //! 1,000,000-prefix table over 284,000 attribute sets: 69 bytes per path all-in for one
 //! peer (trie nodes 17, trie cells 8, dests 16, attribute sets and their index 28), 19.6
 //! bytes per further iBGP peer's path, and 12 bytes per prefix for each export group told
-//! the whole table.
+//! the whole table (about 50 for a group told one prefix in 1000).
 //!
 //! # Supported standards
 //!

@@ -436,3 +436,25 @@ fn end_of_rib_markers() {
     }
     assert_eq!(code::MP_UNREACH_NLRI, 15);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The route table's form of a set equals encoding the list with the next hop and MP
+    /// attributes removed.
+    #[test]
+    fn encode_without_next_hop_equals_encoding_the_filtered_list((ctx, msg) in context_and_message()) {
+        let Message::Update(u) = msg else { return Ok(()) };
+        let mut filtered = u.attributes.clone();
+        filtered.list.retain(|a| {
+            !matches!(a.value.type_code(), code::NEXT_HOP | code::MP_REACH_NLRI | code::MP_UNREACH_NLRI)
+        });
+        let (mut want, mut got) = (BytesMut::new(), BytesMut::new());
+        let want_ok = filtered.encode(&ctx, &mut want).is_ok();
+        let got_ok = u.attributes.encode_without_next_hop(&ctx, &mut got).is_ok();
+        prop_assert_eq!(want_ok, got_ok);
+        if want_ok {
+            prop_assert_eq!(&got[..], &want[..]);
+        }
+    }
+}

@@ -176,20 +176,9 @@ impl AttrStore {
     /// are kept per path), returning its id with one reference taken.
     pub fn intern(&mut self, attrs: &PathAttributes) -> Result<AttrId, InternError> {
         self.scratch.clear();
-        if attrs.list.iter().any(|a| is_stripped(a.value.type_code())) {
-            let kept = PathAttributes {
-                list: attrs
-                    .list
-                    .iter()
-                    .filter(|a| !is_stripped(a.value.type_code()))
-                    .cloned()
-                    .collect(),
-            };
-            kept.encode(&STORE_CONTEXT, &mut self.scratch)
-        } else {
-            attrs.encode(&STORE_CONTEXT, &mut self.scratch)
-        }
-        .map_err(InternError::Encode)?;
+        attrs
+            .encode_without_next_hop(&STORE_CONTEXT, &mut self.scratch)
+            .map_err(InternError::Encode)?;
         let hash = self.hasher.hash_one(&self.scratch[..]);
         let slots = &self.slots;
         let bytes = &self.scratch[..];

@@ -117,6 +117,25 @@ impl PathAttributes {
         self.encode_as4(ctx, out)
     }
 
+    /// Writes every attribute but NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI, as
+    /// [`PathAttributes::encode`] would after removing them, without copying the list:
+    /// the form a route table keeps a set in, apart from its next hop and NLRI.
+    pub fn encode_without_next_hop(
+        &self,
+        ctx: &Context,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        for a in &self.list {
+            if !matches!(
+                a.value.type_code(),
+                NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI
+            ) {
+                a.encode(ctx, out)?;
+            }
+        }
+        self.encode_as4(ctx, out)
+    }
+
     /// Writes the attributes of classic IPv4 announcements: the list without NEXT_HOP,
     /// MP_REACH_NLRI and MP_UNREACH_NLRI, and `next_hop` as NEXT_HOP where
     /// [`PathAttributes::set`] would insert it (before the first higher type code). The same

@@ -76,3 +76,23 @@ pub struct Change {
     /// The selection after.
     pub new: Selected,
 }
+
+/// Where peer-wide operations report selection changes. A `Vec<Change>` keeps them whole;
+/// a caller that only needs the prefixes passes a set of them and saves the ~110 bytes a
+/// `Change` takes while they pile up (a full table's peer going down is a million).
+pub trait ChangeSink {
+    /// Takes one change.
+    fn change(&mut self, change: Change);
+}
+
+impl ChangeSink for Vec<Change> {
+    fn change(&mut self, change: Change) {
+        self.push(change);
+    }
+}
+
+impl ChangeSink for std::collections::BTreeSet<IpNet> {
+    fn change(&mut self, change: Change) {
+        self.insert(change.prefix);
+    }
+}

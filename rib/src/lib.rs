@@ -55,7 +55,7 @@ mod table;
 
 pub use adj_out::{Advertise, GroupId, Sent};
 pub use batch::Batch;
-pub use change::{Change, RouteRef, Selected};
+pub use change::{Change, ChangeSink, RouteRef, Selected};
 pub use decision::{Options, Step};
 pub use intern::{AttrId, AttrStore, Decisive, InternError};
 pub use nexthop::{NextHopId, NextHopStore};

@@ -24,7 +24,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
 use crate::adj_out::Groups;
-use crate::change::{Change, Selected};
+use crate::change::{Change, ChangeSink, Selected};
 use crate::decision::{Candidate, Decision, Options};
 use crate::intern::AttrStore;
 use crate::nexthop::NextHopStore;
@@ -197,7 +197,7 @@ impl Core {
         peer: PeerId,
         resolver: &dyn Resolver,
         f: &mut dyn FnMut(&mut Path, &crate::intern::Decisive) -> Touch,
-        changes: &mut Vec<Change>,
+        changes: &mut dyn ChangeSink,
     ) {
         let mut emptied = Vec::new();
         for (prefix, &id) in trie.iter() {
@@ -243,7 +243,7 @@ impl Core {
                 emptied.push((prefix, id));
             }
             if new != old {
-                changes.push(Change {
+                changes.change(Change {
                     prefix: prefix.into(),
                     old,
                     new,
@@ -355,9 +355,20 @@ impl Rib {
 
     /// Removes every route of a peer and unregisters it; its id may be reused.
     pub fn remove_peer(&mut self, peer: PeerId, resolver: &dyn Resolver) -> Vec<Change> {
-        let changes = self.clear_peer(peer, None, resolver);
-        self.core.peers.remove(peer);
+        let mut changes = Vec::new();
+        self.remove_peer_into(peer, resolver, &mut changes);
         changes
+    }
+
+    /// [`Rib::remove_peer`], reporting the changes to `changes`.
+    pub fn remove_peer_into(
+        &mut self,
+        peer: PeerId,
+        resolver: &dyn Resolver,
+        changes: &mut dyn ChangeSink,
+    ) {
+        self.touch_peer(peer, None, resolver, &mut |_, _| Touch::Remove, changes);
+        self.core.peers.remove(peer);
     }
 
     /// Removes a peer's routes of one family (or all), as on session down (RFC 4271
@@ -368,7 +379,15 @@ impl Rib {
         family: Option<Family>,
         resolver: &dyn Resolver,
     ) -> Vec<Change> {
-        self.touch_peer(peer, family, resolver, &mut |_, _| Touch::Remove)
+        let mut changes = Vec::new();
+        self.touch_peer(
+            peer,
+            family,
+            resolver,
+            &mut |_, _| Touch::Remove,
+            &mut changes,
+        );
+        changes
     }
 
     /// Graceful restart, the session went down (RFC 4724 section 4.2): marks the peer's
@@ -381,7 +400,21 @@ impl Rib {
         llgr: bool,
         resolver: &dyn Resolver,
     ) -> Vec<Change> {
-        self.touch_peer(peer, family, resolver, &mut |p, attrs| {
+        let mut changes = Vec::new();
+        self.mark_stale_into(peer, family, llgr, resolver, &mut changes);
+        changes
+    }
+
+    /// [`Rib::mark_stale`], reporting the changes to `changes`.
+    pub fn mark_stale_into(
+        &mut self,
+        peer: PeerId,
+        family: Option<Family>,
+        llgr: bool,
+        resolver: &dyn Resolver,
+        changes: &mut dyn ChangeSink,
+    ) {
+        let mark = &mut |p: &mut Path, attrs: &crate::intern::Decisive| {
             if llgr && attrs.no_llgr {
                 return Touch::Remove;
             }
@@ -391,7 +424,8 @@ impl Rib {
                 return Touch::Changed;
             }
             Touch::Keep
-        })
+        };
+        self.touch_peer(peer, family, resolver, mark, changes);
     }
 
     /// End-of-RIB or restart timer expiry (RFC 4724 section 4.2): removes the routes of the
@@ -402,13 +436,27 @@ impl Rib {
         family: Option<Family>,
         resolver: &dyn Resolver,
     ) -> Vec<Change> {
-        self.touch_peer(peer, family, resolver, &mut |p, _| {
+        let mut changes = Vec::new();
+        self.sweep_stale_into(peer, family, resolver, &mut changes);
+        changes
+    }
+
+    /// [`Rib::sweep_stale`], reporting the changes to `changes`.
+    pub fn sweep_stale_into(
+        &mut self,
+        peer: PeerId,
+        family: Option<Family>,
+        resolver: &dyn Resolver,
+        changes: &mut dyn ChangeSink,
+    ) {
+        let sweep = &mut |p: &mut Path, _: &crate::intern::Decisive| {
             if p.is_stale() {
                 Touch::Remove
             } else {
                 Touch::Keep
             }
-        })
+        };
+        self.touch_peer(peer, family, resolver, sweep, changes);
     }
 
     fn touch_peer(
@@ -417,19 +465,18 @@ impl Rib {
         family: Option<Family>,
         resolver: &dyn Resolver,
         f: &mut dyn FnMut(&mut Path, &crate::intern::Decisive) -> Touch,
-    ) -> Vec<Change> {
+        changes: &mut dyn ChangeSink,
+    ) {
         self.core.collect();
         let (v4, v6) = families(family);
-        let mut changes = Vec::new();
         if v4 {
             self.core
-                .touch_peer(&mut self.v4, peer, resolver, f, &mut changes);
+                .touch_peer(&mut self.v4, peer, resolver, f, changes);
         }
         if v6 {
             self.core
-                .touch_peer(&mut self.v6, peer, resolver, f, &mut changes);
+                .touch_peer(&mut self.v6, peer, resolver, f, changes);
         }
-        changes
     }
 
     /// Reruns the decision for every prefix (after next-hop reachability or IGP costs

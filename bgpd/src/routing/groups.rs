@@ -170,14 +170,20 @@ impl Pending {
 
     fn encode(&self, rib: &Rib, packer: &UpdatePacker, out: &mut BytesMut) {
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            let w: Vec<Nlri> = self
-                .withdraw
-                .iter()
-                .filter(|n| n.family() == family)
-                .copied()
-                .collect();
+            let filtered: Vec<Nlri>;
+            let w = if self.withdraw.iter().all(|n| n.family() == family) {
+                &self.withdraw[..] // the usual case: no copy
+            } else {
+                filtered = self
+                    .withdraw
+                    .iter()
+                    .filter(|n| n.family() == family)
+                    .copied()
+                    .collect();
+                &filtered[..]
+            };
             if !w.is_empty() {
-                if let Err(e) = packer.withdraw(family, &w, out) {
+                if let Err(e) = packer.withdraw(family, w, out) {
                     warn!(error = %e, "cannot encode withdrawals");
                 }
             }
@@ -341,19 +347,12 @@ impl Groups {
             let mut pending = Pending::for_rules(&g.rules);
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
-                for prefix in all.iter() {
-                    export_prefix(rib, ctx, g, *prefix, &mut pending);
-                }
+                export_chunked(rib, ctx, g, all.iter(), &mut pending, &mut resync);
             } else {
-                for prefix in prefixes.clone() {
-                    export_prefix(rib, ctx, g, *prefix, &mut pending);
-                }
+                export_chunked(rib, ctx, g, prefixes.clone(), &mut pending, &mut resync);
             }
             release_suppressed(rib, ctx, g, &mut pending);
-            let mut out = BytesMut::new();
-            pending.encode(rib, &g.packer, &mut out);
-            pending.finish(rib);
-            send(g, &out.freeze(), None, &mut resync);
+            flush(g, rib, &mut pending, None, &mut resync);
         }
         resync
     }
@@ -500,7 +499,10 @@ impl Groups {
             .collect();
         let mut pending = Pending::for_rules(&g.rules);
         if g.primed {
-            for prefix in &prefixes {
+            for (n, prefix) in prefixes.iter().enumerate() {
+                if n > 0 && n % EXPORT_CHUNK == 0 {
+                    flush(g, rib, &mut pending, Some(member), &mut resync);
+                }
                 for sent in rib.advertised(g.gid, *prefix) {
                     pending.announce(
                         (sent.attrs, sent.next_hop),
@@ -516,7 +518,10 @@ impl Groups {
                     .and_then(|d| d.best().map(|b| b.peer()))
                     .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
             });
-            for prefix in local.iter().chain(&others) {
+            for (n, prefix) in local.iter().chain(&others).enumerate() {
+                if n > 0 && n % EXPORT_CHUNK == 0 {
+                    flush(g, rib, &mut pending, Some(member), &mut resync);
+                }
                 export_prefix(rib, ctx, g, *prefix, &mut pending);
             }
             g.primed = true;
@@ -533,6 +538,42 @@ impl Groups {
         send(g, &out.freeze(), Some(member), &mut resync);
         resync
     }
+}
+
+/// Prefixes exported into one batch before it is encoded and queued: bounds what a large
+/// change (a full-table peer going down, a new member's table) holds in memory at once.
+const EXPORT_CHUNK: usize = 16_384;
+
+/// Exports `prefixes` to the whole group, queueing every [`EXPORT_CHUNK`] of them.
+fn export_chunked<'p>(
+    rib: &mut Rib,
+    ctx: &ExportCtx<'_>,
+    g: &mut Group,
+    prefixes: impl Iterator<Item = &'p IpNet>,
+    pending: &mut Pending,
+    resync: &mut Vec<PeerKey>,
+) {
+    for (n, prefix) in prefixes.enumerate() {
+        if n > 0 && n % EXPORT_CHUNK == 0 {
+            flush(g, rib, pending, None, resync);
+        }
+        export_prefix(rib, ctx, g, *prefix, pending);
+    }
+}
+
+/// Encodes a batch, queues it to the group (or one member), and starts a new one.
+fn flush(
+    g: &mut Group,
+    rib: &mut Rib,
+    pending: &mut Pending,
+    only: Option<PeerKey>,
+    resync: &mut Vec<PeerKey>,
+) {
+    let done = std::mem::replace(pending, Pending::for_rules(&g.rules));
+    let mut out = BytesMut::new();
+    done.encode(rib, &g.packer, &mut out);
+    done.finish(rib);
+    send(g, &out.freeze(), only, resync);
 }
 
 /// Every prefix of the Loc-RIB (of one family, or both).

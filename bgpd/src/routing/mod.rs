@@ -495,23 +495,26 @@ impl Routing {
         peer.up = None;
         let id = peer.id;
         touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-        let changes = if stale_for.is_zero() && llgr_for.is_zero() {
+        // Changes go straight into `dirty`: a full table's worth of `Change` records would
+        // be the largest allocation of a session going down.
+        if stale_for.is_zero() && llgr_for.is_zero() {
             self.peers.remove(&key);
             self.by_id.remove(&id);
-            self.rib.remove_peer(id, &r)
+            self.rib.remove_peer_into(id, &r, &mut self.dirty);
         } else if stale_for.is_zero() {
             peer.llgr_for = Duration::ZERO;
             peer.stale_until = Some(Instant::now() + llgr_for);
-            self.rib.mark_stale(id, None, true, &r)
+            self.rib
+                .mark_stale_into(id, None, true, &r, &mut self.dirty);
         } else {
             peer.llgr_for = llgr_for;
             // A peer that drops again before its End-of-RIB does not get a fresh restart
             // time: stale routes live at most one restart window, however often it flaps.
             let deadline = Instant::now() + stale_for;
             peer.stale_until = Some(peer.stale_until.map_or(deadline, |d| d.min(deadline)));
-            self.rib.mark_stale(id, None, false, &r)
-        };
-        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+            self.rib
+                .mark_stale_into(id, None, false, &r, &mut self.dirty);
+        }
     }
 
     fn sweep_expired(&mut self, now: Instant) {
@@ -533,16 +536,14 @@ impl Routing {
                 info!(neighbor = %peer.name, "restart time over: keeping the routes as long-lived stale");
                 peer.stale_until = Some(now + peer.llgr_for);
                 peer.llgr_for = Duration::ZERO;
-                let changes = self.rib.mark_stale(id, None, true, &r);
-                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+                self.rib
+                    .mark_stale_into(id, None, true, &r, &mut self.dirty);
                 continue;
             }
-            let changes = self.rib.sweep_stale(id, None, &r);
-            self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+            self.rib.sweep_stale_into(id, None, &r, &mut self.dirty);
             if peer.group.is_none() {
                 // Still down: forget it.
-                let changes = self.rib.remove_peer(id, &r);
-                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+                self.rib.remove_peer_into(id, &r, &mut self.dirty);
                 self.peers.remove(&key);
                 self.by_id.remove(&id);
             }
@@ -573,12 +574,12 @@ impl Routing {
         }
         if let Some(family) = imported.end_of_rib {
             if peer.stale_until.is_some() {
-                let changes = self.rib.sweep_stale(
+                self.rib.sweep_stale_into(
                     id,
                     Some(family),
                     &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+                    &mut self.dirty,
                 );
-                self.dirty.extend(changes.into_iter().map(|c| c.prefix));
                 peer.stale_until = None;
             }
         }
@@ -637,7 +638,7 @@ impl Routing {
         let Some(id) = self.peers.get(&key).map(|p| p.id) else {
             return;
         };
-        let changes = match subtype {
+        match subtype {
             RefreshSubtype::Request => {
                 let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
                     return;
@@ -651,17 +652,19 @@ impl Routing {
                     .groups
                     .refresh_member(&mut self.rib, &ctx, g, key, family);
                 self.resync(resync);
-                return;
             }
-            RefreshSubtype::Begin => self.rib.mark_stale(id, Some(family), false, &r),
+            RefreshSubtype::Begin => {
+                self.rib
+                    .mark_stale_into(id, Some(family), false, &r, &mut self.dirty);
+            }
             RefreshSubtype::End => {
                 touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-                self.rib.sweep_stale(id, Some(family), &r)
+                self.rib
+                    .sweep_stale_into(id, Some(family), &r, &mut self.dirty);
             }
             // RFC 7313 section 5: other subtypes are ignored.
-            RefreshSubtype::Other(_) => return,
-        };
-        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+            RefreshSubtype::Other(_) => {}
+        }
     }
 
     /// Lagging members whose queues have room get the whole table again.

@@ -34,6 +34,21 @@ use crate::nexthop::{NextHopId, NextHopStore};
 use crate::path::DestId;
 use crate::table::Rib;
 
+/// Where a prefix is in the tables, from [`Rib::locate`]. Valid until the prefix may have
+/// left the table: the next batch, peer operation, or withdraw of its last advertisement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    prefix: IpNet,
+    id: DestId,
+}
+
+impl Located {
+    /// The prefix.
+    pub fn prefix(&self) -> IpNet {
+        self.prefix
+    }
+}
+
 /// An export group as the tables know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupId(pub u16);
@@ -316,10 +331,50 @@ impl Rib {
         ) {
             return Advertise::Send;
         }
-        debug_assert!(attrs != NOTHING && attrs != MANY);
         // Normally the prefix is in the table (export follows the Loc-RIB); if not, a
         // path-less dest records what was sent.
         let id = self.dest_or_insert(prefix);
+        self.advertise_at(group, Located { prefix, id }, path_id, attrs, next_hop)
+    }
+
+    /// A prefix's place in the tables, looked up once for the operations export runs on
+    /// it in a row (read its paths, what a group was told, record the new advertisement).
+    pub fn locate(&self, prefix: IpNet) -> Option<Located> {
+        let prefix = prefix.trunc();
+        self.dest_id(prefix).map(|id| Located { prefix, id })
+    }
+
+    /// The prefix's paths, as [`Rib::get`] (`None` when it has none).
+    pub fn get_at(&self, at: Located) -> Option<crate::DestView<'_>> {
+        debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
+        let paths = self.core.dests[at.id].paths(&self.core.spill);
+        (!paths.is_empty()).then_some(crate::DestView {
+            prefix: at.prefix,
+            paths,
+        })
+    }
+
+    /// As [`Rib::advertised`].
+    pub fn advertised_at(&self, group: GroupId, at: Located) -> &[Sent] {
+        debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
+        match self.core.groups.tables.get(usize::from(group.0)) {
+            Some(Some(t)) => t.sent(at.id),
+            _ => &[],
+        }
+    }
+
+    /// As [`Rib::advertise_interned`].
+    pub fn advertise_at(
+        &mut self,
+        group: GroupId,
+        at: Located,
+        path_id: u32,
+        attrs: AttrId,
+        next_hop: NextHopId,
+    ) -> Advertise {
+        debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
+        debug_assert!(attrs != NOTHING && attrs != MANY);
+        let id = at.id;
         let core = &mut self.core;
         let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
             return Advertise::Send;
@@ -345,9 +400,17 @@ impl Rib {
     /// Records a withdraw of `prefix` (`path_id`) from `group`. Returns whether it had been
     /// advertised, i.e. whether a withdraw must be sent.
     pub fn withdraw_advertised(&mut self, group: GroupId, prefix: IpNet, path_id: u32) -> bool {
-        let Some(id) = self.dest_id(prefix) else {
-            return false;
-        };
+        match self.locate(prefix) {
+            Some(at) => self.withdraw_advertised_at(group, at, path_id),
+            None => false,
+        }
+    }
+
+    /// As [`Rib::withdraw_advertised`]. A prefix left with no paths and nothing advertised
+    /// leaves the table: `at` must not be used after this returns true for such a prefix.
+    pub fn withdraw_advertised_at(&mut self, group: GroupId, at: Located, path_id: u32) -> bool {
+        debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
+        let (prefix, id) = (at.prefix, at.id);
         let core = &mut self.core;
         let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
             return false;

@@ -53,7 +53,7 @@ mod peer;
 mod query;
 mod table;
 
-pub use adj_out::{Advertise, GroupId, Sent};
+pub use adj_out::{Advertise, GroupId, Located, Sent};
 pub use batch::Batch;
 pub use change::{Change, ChangeSink, RouteRef, Selected};
 pub use decision::{Options, Step};

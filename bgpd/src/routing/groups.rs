@@ -13,7 +13,7 @@ use bgp_wire::{encode, Family, Message, Nlri, Update, UpdatePacker};
 use bytes::{Bytes, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashMap as FastMap};
 use ipnet::IpNet;
-use rib::{Advertise, AttrId, GroupId, NextHopId, PeerId, Rib};
+use rib::{Advertise, AttrId, GroupId, Located, NextHopId, PeerId, Rib};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -54,6 +54,8 @@ struct Group {
     warned_limit: bool,
     /// The export policy was replaced: everything must be exported again.
     policy_changed: bool,
+    /// The export batch, kept between exports for its allocations.
+    scratch: Pending,
 }
 
 /// A peer receiving a group's updates.
@@ -93,7 +95,7 @@ struct Shape {
 
 /// Routes to announce and withdraw for one group, in encounter order, keyed by interned ids
 /// so that grouping prefixes into UPDATEs never hashes or clones attributes.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Pending {
     /// Export results per path shape; only used when `memoize` is set.
     memo: FastMap<Shape, Option<Exported>, DefaultHashBuilder>,
@@ -214,11 +216,16 @@ impl Pending {
         }
     }
 
-    /// Gives back the references taken while exporting.
-    fn finish(self, rib: &mut Rib) {
-        for (attrs, next_hop) in self.held {
+    /// Gives back the references taken while exporting and empties the batch, keeping
+    /// its tables' capacity for the next one (regrowing them cost 4 % of a full-table load).
+    fn finish(&mut self, rib: &mut Rib) {
+        for (attrs, next_hop) in self.held.drain(..) {
             rib.release_export(attrs, next_hop);
         }
+        self.memo.clear();
+        self.index.clear();
+        self.announce.clear();
+        self.withdraw.clear();
     }
 }
 
@@ -268,6 +275,7 @@ impl Groups {
             suppressed: BTreeSet::new(),
             warned_limit: false,
             policy_changed: false,
+            scratch: Pending::default(),
         };
         let i = match self.groups.iter().position(Option::is_none) {
             Some(i) => {
@@ -344,7 +352,8 @@ impl Groups {
             if !g.primed {
                 continue;
             }
-            let mut pending = Pending::for_rules(&g.rules);
+            let mut pending = std::mem::take(&mut g.scratch);
+            pending.memoize = !g.rules.per_prefix();
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
                 export_chunked(rib, ctx, g, all.iter(), &mut pending, &mut resync);
@@ -353,6 +362,7 @@ impl Groups {
             }
             release_suppressed(rib, ctx, g, &mut pending);
             flush(g, rib, &mut pending, None, &mut resync);
+            g.scratch = pending;
         }
         resync
     }
@@ -569,10 +579,9 @@ fn flush(
     only: Option<PeerKey>,
     resync: &mut Vec<PeerKey>,
 ) {
-    let done = std::mem::replace(pending, Pending::for_rules(&g.rules));
     let mut out = BytesMut::new();
-    done.encode(rib, &g.packer, &mut out);
-    done.finish(rib);
+    pending.encode(rib, &g.packer, &mut out);
+    pending.finish(rib);
     send(g, &out.freeze(), only, resync);
 }
 
@@ -600,20 +609,27 @@ fn export_prefix(
     if !g.rules.key.families.contains(&family) {
         return;
     }
+    // One lookup for the whole prefix. Not in the table: no paths and nothing advertised.
+    let Some(at) = rib.locate(prefix) else {
+        return;
+    };
+    let prefix = at.prefix();
     let mut wanted = std::mem::take(&mut pending.wanted);
     let mut sent = std::mem::take(&mut pending.sent);
     wanted.clear();
     sent.clear();
-    collect_wanted(rib, ctx, g, prefix, pending, &mut wanted);
-    sent.extend(rib.advertised(g.gid, prefix).iter().map(|s| s.path_id));
+    collect_wanted(rib, ctx, g, at, pending, &mut wanted);
+    sent.extend(rib.advertised_at(g.gid, at).iter().map(|s| s.path_id));
     if within_limit(rib, g, prefix, !wanted.is_empty() && sent.is_empty()) {
+        // Withdrawing the last advertisement of a path-less prefix removes it from the
+        // table; `at` is not used after that (nothing is wanted then).
         for id in sent.iter().filter(|id| !wanted.iter().any(|w| w.0 == **id)) {
-            if rib.withdraw_advertised(g.gid, prefix, *id) {
+            if rib.withdraw_advertised_at(g.gid, at, *id) {
                 pending.withdraw.push(Nlri::with_path_id(prefix, *id));
             }
         }
         for &(id, (attrs, next_hop)) in &wanted {
-            if rib.advertise_interned(g.gid, prefix, id, attrs, next_hop) == Advertise::Send {
+            if rib.advertise_at(g.gid, at, id, attrs, next_hop) == Advertise::Send {
                 pending.announce((attrs, next_hop), Nlri::with_path_id(prefix, id));
             }
         }
@@ -628,10 +644,11 @@ fn collect_wanted(
     rib: &mut Rib,
     ctx: &ExportCtx<'_>,
     g: &Group,
-    prefix: IpNet,
+    at: Located,
     pending: &mut Pending,
     wanted: &mut Vec<(u32, Exported)>,
 ) {
+    let prefix = at.prefix();
     let add_path = g
         .rules
         .key
@@ -639,7 +656,7 @@ fn collect_wanted(
         .add_path
         .contains(Nlri::new(prefix).family());
     if !add_path {
-        let Some(best) = rib.get(prefix).and_then(|d| d.best().copied()) else {
+        let Some(best) = rib.get_at(at).and_then(|d| d.best().copied()) else {
             return;
         };
         if let Some(e) = pending.export_path(rib, ctx, &g.rules, prefix, &best) {
@@ -647,7 +664,7 @@ fn collect_wanted(
         }
         return;
     }
-    let Some(dest) = rib.get(prefix) else { return };
+    let Some(dest) = rib.get_at(at) else { return };
     let mut all: Vec<rib::Path> = dest.paths.to_vec();
     all.sort_by_key(|p| (p.peer(), p.path_id()));
     for path in &all {

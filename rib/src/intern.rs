@@ -13,6 +13,16 @@
 //! ([`AttrStore::attributes`]) is only for the export path and `bgpctl`; the decision process
 //! reads the [`Decisive`] fields computed once at interning.
 //!
+//! Storage: the encodings live in a byte arena (`arena.rs`), and each distinct
+//! [`Decisive`] once in a table of its own, shared by all the sets that have it (sets differ
+//! in communities and transit ASes far more than in the decision fields), so a set costs a
+//! 16-byte slot, its encoding and its index entry.
+//!
+//! ```text
+//! AttrId ─► Slot{bytes: Handle, info, refs} ─► arena: encoding
+//!                                  └─► infos[info]: Decisive, sets sharing it
+//! ```
+//!
 //! Freeing is deferred: a set whose count drops to zero stays readable (and can be revived
 //! by interning the same set again) until [`AttrStore::collect`], which the RIB calls at the
 //! start of each mutating operation. So the ids in a reported change stay valid until the
@@ -26,6 +36,7 @@ use bytes::{BufMut, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+use crate::arena::{Arena, Handle, MAX_LEN};
 use crate::chunked::Chunked;
 
 /// Handle of an interned attribute set.
@@ -110,9 +121,43 @@ const FREE: u32 = u32::MAX;
 #[derive(Debug)]
 struct Slot {
     /// Wire encoding (4-octet AS numbers, without NEXT_HOP, MP_REACH_NLRI, MP_UNREACH_NLRI).
-    bytes: Box<[u8]>,
-    info: Decisive,
+    bytes: Handle,
+    /// Index of its decision fields in `infos`.
+    info: u32,
     refs: u32,
+}
+
+/// A distinct [`Decisive`] and how many allocated (live or dying) slots point at it.
+#[derive(Debug)]
+struct Shared {
+    info: Decisive,
+    sets: u32,
+}
+
+fn hash_info(hasher: &DefaultHashBuilder, d: &Decisive) -> u64 {
+    // Destructured so that a field added to `Decisive` cannot be left out here.
+    let Decisive {
+        local_pref,
+        med,
+        neighbor_as,
+        originator_id,
+        as_path_len,
+        cluster_list_len,
+        origin,
+        llgr_stale,
+        no_llgr,
+    } = *d;
+    hasher.hash_one((
+        local_pref,
+        med,
+        neighbor_as,
+        originator_id,
+        as_path_len,
+        cluster_list_len,
+        origin,
+        llgr_stale,
+        no_llgr,
+    ))
 }
 
 /// The interning table: a slab of sets addressed by [`AttrId`] plus a hash index over their
@@ -126,6 +171,11 @@ pub struct AttrStore {
     hasher: DefaultHashBuilder,
     scratch: BytesMut,
     live: usize,
+    arena: Arena,
+    /// The distinct decision fields, indexed by `Slot::info`.
+    infos: Chunked<Shared>,
+    infos_free: Vec<u32>,
+    infos_index: HashTable<u32>,
 }
 
 impl fmt::Debug for AttrStore {
@@ -133,6 +183,7 @@ impl fmt::Debug for AttrStore {
         f.debug_struct("AttrStore")
             .field("live", &self.live)
             .field("slots", &self.slots.len())
+            .field("infos", &self.infos.len())
             .finish()
     }
 }
@@ -169,6 +220,10 @@ impl AttrStore {
             hasher: DefaultHashBuilder::default(),
             scratch: BytesMut::with_capacity(256),
             live: 0,
+            arena: Arena::default(),
+            infos: Chunked::default(),
+            infos_free: Vec::new(),
+            infos_index: HashTable::new(),
         }
     }
 
@@ -180,18 +235,27 @@ impl AttrStore {
             .encode_without_next_hop(&STORE_CONTEXT, &mut self.scratch)
             .map_err(InternError::Encode)?;
         let hash = self.hasher.hash_one(&self.scratch[..]);
-        let slots = &self.slots;
+        let (slots, arena) = (&self.slots, &self.arena);
         let bytes = &self.scratch[..];
         if let Some(&i) = self
             .index
-            .find(hash, |&i| slots[i as usize].bytes[..] == *bytes)
+            .find(hash, |&i| arena.get(slots[i as usize].bytes) == bytes)
         {
             self.retain(AttrId(i));
             return Ok(AttrId(i));
         }
+        let too_long = EncodeError::TooLong {
+            what: "attribute set",
+            len: bytes.len(),
+            max: MAX_LEN,
+        };
+        let stored = self
+            .arena
+            .alloc(bytes)
+            .ok_or(InternError::Encode(too_long))?;
         let slot = Slot {
-            bytes: self.scratch[..].into(),
-            info: Decisive::of(attrs),
+            bytes: stored,
+            info: self.share(Decisive::of(attrs)),
             refs: 1,
         };
         let i = match self.free.pop() {
@@ -205,11 +269,57 @@ impl AttrStore {
                 i
             }
         };
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index
-            .insert_unique(hash, i, |&j| hasher.hash_one(&slots[j as usize].bytes[..]));
+        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        self.index.insert_unique(hash, i, |&j| {
+            hasher.hash_one(arena.get(slots[j as usize].bytes))
+        });
         self.live += 1;
         Ok(AttrId(i))
+    }
+
+    /// The index of `info` in the shared table, counting one more set on it.
+    fn share(&mut self, info: Decisive) -> u32 {
+        let hash = hash_info(&self.hasher, &info);
+        let infos = &self.infos;
+        if let Some(&j) = self
+            .infos_index
+            .find(hash, |&j| infos[j as usize].info == info)
+        {
+            let e = &mut self.infos[j as usize];
+            e.sets = e.sets.saturating_add(1);
+            return j;
+        }
+        let e = Shared { info, sets: 1 };
+        let j = match self.infos_free.pop() {
+            Some(j) => {
+                self.infos[j as usize] = e;
+                j
+            }
+            None => {
+                let j = u32::try_from(self.infos.len()).unwrap_or(FREE);
+                self.infos.push(e);
+                j
+            }
+        };
+        let (infos, hasher) = (&self.infos, &self.hasher);
+        self.infos_index
+            .insert_unique(hash, j, |&k| hash_info(hasher, &infos[k as usize].info));
+        j
+    }
+
+    /// Counts one set less on a shared entry, freeing it with the last.
+    fn unshare(&mut self, j: u32) {
+        let Some(e) = self.infos.get_mut(j as usize) else {
+            return;
+        };
+        e.sets = e.sets.saturating_sub(1);
+        if e.sets == 0 {
+            let hash = hash_info(&self.hasher, &e.info);
+            if let Ok(entry) = self.infos_index.find_entry(hash, |&k| k == j) {
+                entry.remove();
+            }
+            self.infos_free.push(j);
+        }
     }
 
     /// Takes one more reference.
@@ -251,26 +361,30 @@ impl AttrStore {
             if slot.refs != 0 {
                 continue; // revived, or already freed by an earlier entry of the list
             }
-            let hash = self.hasher.hash_one(&slot.bytes[..]);
+            let hash = self.hasher.hash_one(self.arena.get(slot.bytes));
             if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
                 entry.remove();
             }
             let slot = &mut self.slots[i as usize];
-            slot.bytes = Box::default();
+            let (bytes, info) = (slot.bytes, slot.info);
+            // A freed slot reads as an empty set, as before the arena; its `info` is stale.
+            slot.bytes = Handle::EMPTY;
             slot.refs = FREE;
+            self.arena.free(bytes);
+            self.unshare(info);
             self.free.push(i);
         }
     }
 
     /// The decision fields of a set.
     pub fn info(&self, id: AttrId) -> &Decisive {
-        &self.slots[id.0 as usize].info
+        &self.infos[self.slots[id.0 as usize].info as usize].info
     }
 
     /// The set's wire encoding (4-octet AS numbers, no NEXT_HOP or MP attributes): can be
     /// copied as is into an UPDATE for a 4-octet AS session.
     pub fn wire(&self, id: AttrId) -> &[u8] {
-        &self.slots[id.0 as usize].bytes
+        self.arena.get(self.slots[id.0 as usize].bytes)
     }
 
     /// The set decoded back into attributes (without NEXT_HOP: the path has it).
@@ -377,5 +491,124 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(s.info(b).local_pref, 2);
         assert_eq!(s.intern(&set(1, &[1])).unwrap().0, 1);
+    }
+
+    #[test]
+    fn shares_decision_fields_between_sets() {
+        let mut s = AttrStore::new();
+        // Other transit AS, same decision fields.
+        let a = s.intern(&set(200, &[65001, 65002])).unwrap();
+        let b = s.intern(&set(200, &[65001, 65003])).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(s.slots[a.0 as usize].info, s.slots[b.0 as usize].info);
+        let c = s.intern(&set(300, &[65001, 65002])).unwrap();
+        assert_eq!(s.infos.len(), 2);
+        s.release(a);
+        s.collect();
+        assert_eq!(s.info(b).local_pref, 200);
+        assert!(s.infos_free.is_empty());
+        s.release(b);
+        s.collect();
+        assert_eq!(s.infos_free.len(), 1);
+        // The freed entry serves the next new fields.
+        let d = s.intern(&set(400, &[1])).unwrap();
+        assert_eq!(s.infos.len(), 2);
+        assert_eq!((s.info(d).local_pref, s.info(c).local_pref), (400, 300));
+    }
+
+    #[test]
+    fn large_sets_and_freed_ones_read_back() {
+        let mut s = AttrStore::new();
+        let mut big = set(1, &[1]);
+        big.set(AttrValue::Communities(
+            (0..3000).map(|i| Community::new(1, i)).collect(),
+        ));
+        let a = s.intern(&big).unwrap();
+        assert!(s.wire(a).len() > 12_000);
+        big.remove(code::NEXT_HOP);
+        assert_eq!(s.attributes(a).unwrap(), big);
+        s.release(a);
+        s.collect();
+        assert!(s.wire(a).is_empty());
+    }
+
+    /// Set `k` of the model: four sizes of AS path, three LOCAL_PREFs (so sets share
+    /// decision fields), and from 20 on an encoding too large for the arena's pages.
+    fn model_set(k: u8) -> PathAttributes {
+        let path: Vec<u32> = (0..=u32::from(k % 4)).map(|i| 65000 + i).collect();
+        let mut a = set(u32::from(k % 3), &path);
+        let n = if k >= 20 { 1100 } else { u16::from(k) };
+        a.set(AttrValue::Communities(
+            (0..n).map(|i| Community::new(2, i)).collect(),
+        ));
+        a
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Intern(u8),
+        Release(usize),
+        Collect,
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..24).prop_map(Op::Intern),
+            3 => any::<usize>().prop_map(Op::Release),
+            1 => Just(Op::Collect),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Against a list of the references held: ids, counts, bytes and decision fields
+        /// stay right through deferred frees, revivals and reuse.
+        #[test]
+        fn matches_a_model(ops in proptest::collection::vec(op(), 1..300)) {
+            use proptest::prop_assert_eq;
+            let mut s = AttrStore::new();
+            let mut held: Vec<(AttrId, u8)> = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Intern(k) => {
+                        let id = s.intern(&model_set(k)).unwrap();
+                        if let Some(&(same, _)) = held.iter().find(|h| h.1 == k) {
+                            prop_assert_eq!(id, same);
+                        }
+                        held.push((id, k));
+                    }
+                    Op::Release(i) if !held.is_empty() => {
+                        let (id, _) = held.swap_remove(i % held.len());
+                        s.release(id);
+                    }
+                    Op::Release(_) => {}
+                    Op::Collect => s.collect(),
+                }
+                let mut distinct: Vec<u8> = held.iter().map(|h| h.1).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                prop_assert_eq!(s.len(), distinct.len());
+                for &(id, k) in &held {
+                    let attrs = model_set(k);
+                    let mut want = BytesMut::new();
+                    attrs.encode_without_next_hop(&STORE_CONTEXT, &mut want).unwrap();
+                    prop_assert_eq!(s.wire(id), &want[..]);
+                    prop_assert_eq!(*s.info(id), Decisive::of(&attrs));
+                    let n = held.iter().filter(|h| h.1 == k).count();
+                    prop_assert_eq!(s.refs(id) as usize, n);
+                }
+            }
+            s.collect();
+            // One shared entry per distinct decision fields still in use.
+            let mut unique: Vec<Decisive> = Vec::new();
+            for &(id, _) in &held {
+                if !unique.contains(s.info(id)) {
+                    unique.push(*s.info(id));
+                }
+            }
+            prop_assert_eq!(s.infos.len() - s.infos_free.len(), unique.len());
+        }
     }
 }

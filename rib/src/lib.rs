@@ -41,6 +41,7 @@
 //!   restart (LLGR_STALE depreference, NO_LLGR)
 
 pub mod adj_out;
+mod arena;
 mod batch;
 mod change;
 mod chunked;

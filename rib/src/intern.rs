@@ -52,7 +52,7 @@ impl AttrId {
 
 /// The attributes the decision process (RFC 4271 section 9.1, RFC 4456 section 9) reads,
 /// computed once when the set is interned so comparisons never walk the attribute list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decisive {
     /// LOCAL_PREF, or 100 when absent (the common default; RFC 4271 leaves it to policy).
     pub local_pref: u32,
@@ -135,29 +135,7 @@ struct Shared {
 }
 
 fn hash_info(hasher: &DefaultHashBuilder, d: &Decisive) -> u64 {
-    // Destructured so that a field added to `Decisive` cannot be left out here.
-    let Decisive {
-        local_pref,
-        med,
-        neighbor_as,
-        originator_id,
-        as_path_len,
-        cluster_list_len,
-        origin,
-        llgr_stale,
-        no_llgr,
-    } = *d;
-    hasher.hash_one((
-        local_pref,
-        med,
-        neighbor_as,
-        originator_id,
-        as_path_len,
-        cluster_list_len,
-        origin,
-        llgr_stale,
-        no_llgr,
-    ))
+    hasher.hash_one(d)
 }
 
 /// The interning table: a slab of sets addressed by [`AttrId`] plus a hash index over their

@@ -357,6 +357,9 @@ impl Groups {
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
                 export_chunked(rib, ctx, g, all.iter(), &mut pending, &mut resync);
+                // And the changed prefixes: those that just lost their last path are not in
+                // the Loc-RIB but may still need a withdraw (a repeat is a no-op).
+                export_chunked(rib, ctx, g, prefixes.clone(), &mut pending, &mut resync);
             } else {
                 export_chunked(rib, ctx, g, prefixes.clone(), &mut pending, &mut resync);
             }
@@ -391,6 +394,14 @@ impl Groups {
         let bytes = refresh_table(rib, &g.rules, g.gid, &g.packer, &[family]);
         send(g, &bytes, Some(member), &mut resync);
         resync
+    }
+
+    /// Whether a group's export policy was replaced and its table awaits re-export.
+    pub fn any_policy_changed(&self) -> bool {
+        self.groups
+            .iter()
+            .flatten()
+            .any(|g| g.primed && g.policy_changed)
     }
 
     /// Whether a member is waiting to catch up.
@@ -611,6 +622,7 @@ fn export_prefix(
     }
     // One lookup for the whole prefix. Not in the table: no paths and nothing advertised.
     let Some(at) = rib.locate(prefix) else {
+        g.suppressed.remove(&prefix.trunc());
         return;
     };
     let prefix = at.prefix();
@@ -929,5 +941,57 @@ mod tests {
             Some(&*format!("{:?}", RefreshSubtype::End))
         );
         assert_eq!(routes, 3);
+    }
+
+    #[test]
+    fn a_held_back_prefix_that_is_withdrawn_is_no_longer_held_back() {
+        let mut rib = Rib::new(rib::Options::default());
+        let src = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.9".parse().unwrap(),
+                "192.0.2.9".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        let mut peers = HashMap::new();
+        peers.insert(
+            src,
+            PeerView {
+                kind: Some(PeerKind::IbgpClient),
+                name: "src".into(),
+                bgp_id: "192.0.2.9".parse().unwrap(),
+            },
+        );
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["198.18.0.0/26", "198.18.0.64/26"]);
+        let (tx, _rx) = mpsc::channel(16);
+        let mut limited = up(7, tx);
+        limited.max_prefixes_out = Some(config::PrefixLimit {
+            limit: 1,
+            warning_percent: 90,
+        });
+        let mut groups = Groups::default();
+        let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
+        assert_eq!(
+            groups.advertised(&rib, g),
+            (1, 1),
+            "one sent, one held back"
+        );
+        // The held-back prefix loses its only path: it leaves the table and the list.
+        let gone: IpNet = "198.18.0.64/26".parse().unwrap();
+        let mut b = rib.batch(src);
+        b.withdraw(&[Nlri::new(gone)]);
+        b.commit(&rib::AllReachable);
+        assert!(rib.locate(gone).is_none());
+        assert!(groups.export(&mut rib, &ctx, [gone].iter()).is_empty());
+        assert_eq!(groups.advertised(&rib, g), (1, 0));
     }
 }

@@ -324,7 +324,11 @@ impl Routing {
             } else if !self.dirty.is_empty() {
                 export_due = Some(last_export + EXPORT_INTERVAL);
             }
-            self.check_kernel_sync();
+            // Only once the kernel has every change: ending the initial sync deletes the
+            // adopted routes not replaced yet (RFC 4724 4.1: forwarding must not lapse).
+            if self.dirty.is_empty() {
+                self.check_kernel_sync();
+            }
             if self.batch_times.len() < 4096 {
                 self.batch_times.push(started.elapsed());
             }
@@ -368,6 +372,8 @@ impl Routing {
             }
             RoutingInput::Regroup { key, export } => self.regroup(key, export),
             RoutingInput::DetachKernel(done) => {
+                // Changes held back by the export interval reach the kernel first.
+                self.export();
                 if self.kernel.take().is_some() {
                     info!("kernel routes left in place for the next run");
                 }
@@ -607,7 +613,7 @@ impl Routing {
 
     /// Exports every dirty prefix to every group.
     fn export(&mut self) {
-        if self.dirty.is_empty() {
+        if self.dirty.is_empty() && !self.groups.any_policy_changed() {
             return;
         }
         let dirty = std::mem::take(&mut self.dirty);

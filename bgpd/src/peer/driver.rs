@@ -162,7 +162,9 @@ impl Driver {
         // there is one, so hundreds of idle sessions do not each hold a buffer.
         let mut extra_buf = BytesMut::new();
         loop {
-            self.flush().await;
+            // Boxed: its 1 KB of state would otherwise sit in every idle session's task for
+            // good; one allocation per read is cheap next to decoding it.
+            Box::pin(self.flush()).await;
             match &self.extra {
                 Some(_) if extra_buf.capacity() == 0 => extra_buf.reserve(4096),
                 None if extra_buf.capacity() != 0 => extra_buf = BytesMut::new(),
@@ -210,7 +212,7 @@ impl Driver {
                     Some(cmd) => self.command(cmd),
                     None => {
                         self.main.session.handle(Instant::now(), Input::Stop { graceful: true, notification: None });
-                        self.flush().await;
+                        Box::pin(self.flush()).await;
                         return;
                     }
                 },

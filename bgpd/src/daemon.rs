@@ -339,7 +339,10 @@ impl Daemon {
             }
         };
         if let Some(h) = self.peers.get(&key) {
-            let _ = h.commands.send(PeerCommand::Incoming(stream)).await;
+            let _ = h
+                .commands
+                .send(PeerCommand::Incoming(Box::new(stream)))
+                .await;
         }
     }
 
@@ -464,7 +467,7 @@ impl Daemon {
                 .commands
                 .send(PeerCommand::Stop {
                     graceful,
-                    notification,
+                    notification: notification.map(Box::new),
                 })
                 .await;
         }

@@ -83,7 +83,7 @@ impl Daemon {
                 );
                 self.command(&neighbor, || PeerCommand::Stop {
                     graceful: false,
-                    notification: Some(notification.clone()),
+                    notification: Some(Box::new(notification.clone())),
                 })
                 .await
             }

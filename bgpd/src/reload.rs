@@ -85,10 +85,10 @@ impl Daemon {
                     } else {
                         PeerCommand::Stop {
                             graceful: false,
-                            notification: Some(Notification::cease_with_message(
+                            notification: Some(Box::new(Notification::cease_with_message(
                                 cease::ADMIN_SHUTDOWN,
                                 "disabled in the configuration",
-                            )),
+                            ))),
                         }
                     }
                 };
@@ -155,11 +155,11 @@ impl Daemon {
                     .commands
                     .send(PeerCommand::Stop {
                         graceful: false,
-                        notification: Some(Notification::new(
+                        notification: Some(Box::new(Notification::new(
                             bgp_wire::notification::CEASE,
                             subcode,
                             bytes::Bytes::new(),
-                        )),
+                        ))),
                     })
                     .await;
                 if let Ok(s) = h.status.lock() {

@@ -296,7 +296,7 @@ impl Driver {
                 now,
                 Input::Stop {
                     graceful,
-                    notification,
+                    notification: notification.map(|n| *n),
                 },
             ),
             PeerCommand::Clear => {
@@ -338,7 +338,7 @@ impl Driver {
                     }
                 }
             }
-            PeerCommand::Incoming(stream) => self.incoming(stream, now),
+            PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r, now),
         }
     }

@@ -36,8 +36,9 @@ pub enum PeerCommand {
     Stop {
         /// Close without NOTIFICATION where graceful restart allows it.
         graceful: bool,
-        /// The NOTIFICATION otherwise.
-        notification: Option<Notification>,
+        /// The NOTIFICATION otherwise (boxed, as the stream below: every session's command
+        /// queue holds a block of 32 commands, so the enum is kept small).
+        notification: Option<Box<Notification>>,
     },
     /// Reset the session (`bgpctl neighbor X clear`): Cease / Administrative Reset, then
     /// start again.
@@ -51,7 +52,7 @@ pub enum PeerCommand {
     /// Ask the peer to send its routes again (RFC 2918).
     Refresh,
     /// A connection the listener accepted from this peer's address.
-    Incoming(TcpStream),
+    Incoming(Box<TcpStream>),
     /// A reload changed settings that apply without a reset.
     Reconfigure(Box<Reconfigure>),
 }

@@ -306,12 +306,10 @@ impl Rib {
         attrs: &PathAttributes,
         next_hop: NextHop,
     ) -> Result<Advertise, InternError> {
-        let a = self.core.attrs.intern(attrs)?;
-        let nh = self.core.next_hops.intern(next_hop);
+        let (a, nh) = self.intern_export(attrs, next_hop)?;
         let out = self.advertise_interned(group, prefix, path_id, a, nh);
         // advertise_interned took its own references.
-        self.core.attrs.release(a);
-        self.core.next_hops.release(nh);
+        self.release_export(a, nh);
         Ok(out)
     }
 

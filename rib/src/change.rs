@@ -78,7 +78,7 @@ pub struct Change {
 }
 
 /// Where peer-wide operations report selection changes. A `Vec<Change>` keeps them whole;
-/// a caller that only needs the prefixes passes a set of them and saves the ~110 bytes a
+/// a caller that only needs the prefixes passes a set of them and saves the 104 bytes a
 /// `Change` takes while they pile up (a full table's peer going down is a million).
 pub trait ChangeSink {
     /// Takes one change.

@@ -20,13 +20,7 @@ impl Rib {
         Ok((a, self.core.next_hops.intern(next_hop)))
     }
 
-    /// Takes one more reference on an interned set and next hop.
-    pub fn retain_export(&mut self, attrs: AttrId, next_hop: NextHopId) {
-        self.core.attrs.retain(attrs);
-        self.core.next_hops.retain(next_hop);
-    }
-
-    /// Gives back a reference taken by [`Rib::intern_export`] or [`Rib::retain_export`].
+    /// Gives back a reference taken by [`Rib::intern_export`].
     pub fn release_export(&mut self, attrs: AttrId, next_hop: NextHopId) {
         self.core.attrs.release(attrs);
         self.core.next_hops.release(next_hop);

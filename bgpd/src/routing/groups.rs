@@ -111,14 +111,6 @@ struct Pending {
 }
 
 impl Pending {
-    /// A batch for a group with these rules.
-    fn for_rules(rules: &ExportRules) -> Self {
-        Pending {
-            memoize: !rules.per_prefix(),
-            ..Pending::default()
-        }
-    }
-
     fn announce(&mut self, route: Exported, nlri: Nlri) {
         match self.index.get(&route) {
             Some(&i) => self.announce[i].1.push(nlri),
@@ -172,20 +164,9 @@ impl Pending {
 
     fn encode(&self, rib: &Rib, packer: &UpdatePacker, out: &mut BytesMut) {
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-            let filtered: Vec<Nlri>;
-            let w = if self.withdraw.iter().all(|n| n.family() == family) {
-                &self.withdraw[..] // the usual case: no copy
-            } else {
-                filtered = self
-                    .withdraw
-                    .iter()
-                    .filter(|n| n.family() == family)
-                    .copied()
-                    .collect();
-                &filtered[..]
-            };
+            let w = of_family(&self.withdraw, family);
             if !w.is_empty() {
-                if let Err(e) = packer.withdraw(family, w, out) {
+                if let Err(e) = packer.withdraw(family, &w, out) {
                     warn!(error = %e, "cannot encode withdrawals");
                 }
             }
@@ -201,11 +182,7 @@ impl Pending {
             };
             let next_hop = *rib.next_hops().get(*next_hop);
             for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-                let n: Vec<Nlri> = nlri
-                    .iter()
-                    .filter(|n| n.family() == family)
-                    .copied()
-                    .collect();
+                let n = of_family(nlri, family);
                 if n.is_empty() {
                     continue;
                 }
@@ -214,6 +191,11 @@ impl Pending {
                 }
             }
         }
+    }
+
+    /// Readies the (reused) batch for a group with these rules.
+    fn start(&mut self, rules: &ExportRules) {
+        self.memoize = !rules.per_prefix();
     }
 
     /// Gives back the references taken while exporting and empties the batch, keeping
@@ -353,15 +335,31 @@ impl Groups {
                 continue;
             }
             let mut pending = std::mem::take(&mut g.scratch);
-            pending.memoize = !g.rules.per_prefix();
+            pending.start(&g.rules);
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
-                export_chunked(rib, ctx, g, all.iter(), &mut pending, &mut resync);
+                export_chunked(rib, ctx, g, all.iter(), None, &mut pending, &mut resync);
                 // And the changed prefixes: those that just lost their last path are not in
                 // the Loc-RIB but may still need a withdraw (a repeat is a no-op).
-                export_chunked(rib, ctx, g, prefixes.clone(), &mut pending, &mut resync);
+                export_chunked(
+                    rib,
+                    ctx,
+                    g,
+                    prefixes.clone(),
+                    None,
+                    &mut pending,
+                    &mut resync,
+                );
             } else {
-                export_chunked(rib, ctx, g, prefixes.clone(), &mut pending, &mut resync);
+                export_chunked(
+                    rib,
+                    ctx,
+                    g,
+                    prefixes.clone(),
+                    None,
+                    &mut pending,
+                    &mut resync,
+                );
             }
             release_suppressed(rib, ctx, g, &mut pending);
             flush(g, rib, &mut pending, None, &mut resync);
@@ -518,7 +516,8 @@ impl Groups {
             .iter()
             .flat_map(|f| loc_rib_prefixes(rib, Some(*f)))
             .collect();
-        let mut pending = Pending::for_rules(&g.rules);
+        let mut pending = std::mem::take(&mut g.scratch);
+        pending.start(&g.rules);
         if g.primed {
             for (n, prefix) in prefixes.iter().enumerate() {
                 if n > 0 && n % EXPORT_CHUNK == 0 {
@@ -539,17 +538,14 @@ impl Groups {
                     .and_then(|d| d.best().map(|b| b.peer()))
                     .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
             });
-            for (n, prefix) in local.iter().chain(&others).enumerate() {
-                if n > 0 && n % EXPORT_CHUNK == 0 {
-                    flush(g, rib, &mut pending, Some(member), &mut resync);
-                }
-                export_prefix(rib, ctx, g, *prefix, &mut pending);
-            }
+            let all = local.iter().chain(&others);
+            export_chunked(rib, ctx, g, all, Some(member), &mut pending, &mut resync);
             g.primed = true;
         }
         let mut out = BytesMut::new();
         pending.encode(rib, &g.packer, &mut out);
         pending.finish(rib);
+        g.scratch = pending;
         for f in families {
             let eor = Message::Update(Update::end_of_rib(f));
             if let Err(e) = encode(&eor, &g.rules.key.encode, &mut out) {
@@ -565,18 +561,20 @@ impl Groups {
 /// change (a full-table peer going down, a new member's table) holds in memory at once.
 const EXPORT_CHUNK: usize = 16_384;
 
-/// Exports `prefixes` to the whole group, queueing every [`EXPORT_CHUNK`] of them.
+/// Exports `prefixes` to the group (or one member), queueing every [`EXPORT_CHUNK`] of
+/// them.
 fn export_chunked<'p>(
     rib: &mut Rib,
     ctx: &ExportCtx<'_>,
     g: &mut Group,
     prefixes: impl Iterator<Item = &'p IpNet>,
+    only: Option<PeerKey>,
     pending: &mut Pending,
     resync: &mut Vec<PeerKey>,
 ) {
     for (n, prefix) in prefixes.enumerate() {
         if n > 0 && n % EXPORT_CHUNK == 0 {
-            flush(g, rib, pending, None, resync);
+            flush(g, rib, pending, only, resync);
         }
         export_prefix(rib, ctx, g, *prefix, pending);
     }
@@ -594,6 +592,19 @@ fn flush(
     pending.encode(rib, &g.packer, &mut out);
     pending.finish(rib);
     send(g, &out.freeze(), only, resync);
+}
+
+/// The routes of `list` in `family`: the list itself in the usual single-family case,
+/// else a filtered copy.
+fn of_family(list: &[Nlri], family: Family) -> std::borrow::Cow<'_, [Nlri]> {
+    if list.iter().all(|n| n.family() == family) {
+        std::borrow::Cow::Borrowed(list)
+    } else {
+        list.iter()
+            .filter(|n| n.family() == family)
+            .copied()
+            .collect()
+    }
 }
 
 /// Every prefix of the Loc-RIB (of one family, or both).
@@ -864,25 +875,8 @@ mod tests {
         b.commit(&rib::AllReachable);
     }
 
-    /// Message types and refresh subtypes in a buffer, with the routes announced.
-    fn read(bytes: &Bytes) -> (Vec<String>, usize) {
-        let mut buf = BytesMut::from(&bytes[..]);
-        let (mut kinds, mut routes) = (Vec::new(), 0);
-        while let Some(m) = Framer::new().next_message(&mut buf).unwrap() {
-            match decode(&m, &Context::four_octet()).unwrap() {
-                Message::RouteRefresh(r) => kinds.push(format!("{:?}", r.subtype)),
-                Message::Update(u) => {
-                    routes += u.announced().count();
-                    kinds.push("update".into());
-                }
-                other => kinds.push(other.kind_name().into()),
-            }
-        }
-        (kinds, routes)
-    }
-
-    #[test]
-    fn a_member_that_overflows_catches_up_with_an_enhanced_route_refresh() {
+    /// A RIB with one iBGP client (`src`) routes come from, as the reflector sees it.
+    fn reflector() -> (Rib, PeerId, HashMap<PeerId, PeerView>, Local) {
         let mut rib = Rib::new(rib::Options::default());
         let src = rib
             .add_peer(PeerInfo::ibgp(
@@ -904,6 +898,29 @@ mod tests {
             asn: 64512,
             cluster_id: "192.0.2.1".parse().unwrap(),
         };
+        (rib, src, peers, local)
+    }
+
+    /// Message types and refresh subtypes in a buffer, with the routes announced.
+    fn read(bytes: &Bytes) -> (Vec<String>, usize) {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let (mut kinds, mut routes) = (Vec::new(), 0);
+        while let Some(m) = Framer::new().next_message(&mut buf).unwrap() {
+            match decode(&m, &Context::four_octet()).unwrap() {
+                Message::RouteRefresh(r) => kinds.push(format!("{:?}", r.subtype)),
+                Message::Update(u) => {
+                    routes += u.announced().count();
+                    kinds.push("update".into());
+                }
+                other => kinds.push(other.kind_name().into()),
+            }
+        }
+        (kinds, routes)
+    }
+
+    #[test]
+    fn a_member_that_overflows_catches_up_with_an_enhanced_route_refresh() {
+        let (mut rib, src, peers, local) = reflector();
         let ctx = ExportCtx {
             local: &local,
             peers: &peers,
@@ -945,27 +962,7 @@ mod tests {
 
     #[test]
     fn a_held_back_prefix_that_is_withdrawn_is_no_longer_held_back() {
-        let mut rib = Rib::new(rib::Options::default());
-        let src = rib
-            .add_peer(PeerInfo::ibgp(
-                "192.0.2.9".parse().unwrap(),
-                "192.0.2.9".parse().unwrap(),
-                64512,
-            ))
-            .unwrap();
-        let mut peers = HashMap::new();
-        peers.insert(
-            src,
-            PeerView {
-                kind: Some(PeerKind::IbgpClient),
-                name: "src".into(),
-                bgp_id: "192.0.2.9".parse().unwrap(),
-            },
-        );
-        let local = Local {
-            asn: 64512,
-            cluster_id: "192.0.2.1".parse().unwrap(),
-        };
+        let (mut rib, src, peers, local) = reflector();
         let ctx = ExportCtx {
             local: &local,
             peers: &peers,

@@ -645,20 +645,9 @@ impl Routing {
             return;
         };
         match subtype {
-            RefreshSubtype::Request => {
-                let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
-                    return;
-                };
-                let peers = self.peers_view();
-                let ctx = groups::ExportCtx {
-                    local: &self.local,
-                    peers: &peers,
-                };
-                let resync = self
-                    .groups
-                    .refresh_member(&mut self.rib, &ctx, g, key, family);
-                self.resync(resync);
-            }
+            RefreshSubtype::Request => self.for_member(key, |groups, rib, ctx, g| {
+                groups.refresh_member(rib, ctx, g, key, family)
+            }),
             RefreshSubtype::Begin => {
                 self.rib
                     .mark_stale_into(id, Some(family), false, &r, &mut self.dirty);
@@ -683,6 +672,18 @@ impl Routing {
 
     /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB.
     fn resend(&mut self, key: PeerKey, family: Option<Family>) {
+        self.for_member(key, |groups, rib, ctx, g| {
+            groups.send_table(rib, ctx, g, key, family)
+        });
+    }
+
+    /// Runs a group operation aimed at one member (of group `g`), then resyncs whom it
+    /// hands back.
+    fn for_member(
+        &mut self,
+        key: PeerKey,
+        op: impl FnOnce(&mut Groups, &mut Rib, &groups::ExportCtx<'_>, usize) -> Vec<PeerKey>,
+    ) {
         let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
             return;
         };
@@ -691,7 +692,7 @@ impl Routing {
             local: &self.local,
             peers: &peers,
         };
-        let resync = self.groups.send_table(&mut self.rib, &ctx, g, key, family);
+        let resync = op(&mut self.groups, &mut self.rib, &ctx, g);
         self.resync(resync);
     }
 

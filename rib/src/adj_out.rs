@@ -708,7 +708,9 @@ mod tests {
                         let got_ids: Vec<u32> = got.iter().map(|x| x.0).collect();
                         prop_assert_eq!(got_ids, want);
                         for (id, a) in got {
-                            prop_assert_eq!(rib.attrs().info(a).local_pref, out[&(g, p, id)]);
+                            // Exported sets are unranked: read the set itself.
+                            let attrs = rib.attrs().attributes(a).unwrap();
+                            prop_assert_eq!(attrs.local_pref().copied(), Some(out[&(g, p, id)]));
                         }
                     }
                     let n = out.keys().filter(|k| k.0 == g).count() as u64;

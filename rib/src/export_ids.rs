@@ -16,7 +16,8 @@ impl Rib {
         attrs: &PathAttributes,
         next_hop: NextHop,
     ) -> Result<(AttrId, NextHopId), InternError> {
-        let a = self.core.attrs.intern(attrs)?;
+        // Exported sets are never ranked: no decision fields for them.
+        let a = self.core.attrs.intern_unranked(attrs)?;
         Ok((a, self.core.next_hops.intern(next_hop)))
     }
 

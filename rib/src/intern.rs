@@ -118,6 +118,22 @@ impl std::error::Error for InternError {}
 /// Reference count value marking a free slot.
 const FREE: u32 = u32::MAX;
 
+/// A slot's `info` when the set was interned unranked (no shared entry).
+const UNRANKED: u32 = u32::MAX;
+
+/// What [`AttrStore::info`] reads for an unranked set: the defaults of a bare set.
+static UNRANKED_INFO: Decisive = Decisive {
+    local_pref: 100,
+    med: 0,
+    neighbor_as: 0,
+    originator_id: None,
+    as_path_len: 0,
+    cluster_list_len: 0,
+    origin: Origin::Igp,
+    llgr_stale: false,
+    no_llgr: false,
+};
+
 #[derive(Debug)]
 struct Slot {
     /// Wire encoding (4-octet AS numbers, without NEXT_HOP, MP_REACH_NLRI, MP_UNREACH_NLRI).
@@ -208,6 +224,18 @@ impl AttrStore {
     /// Interns a set (NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI are left out: next hops
     /// are kept per path), returning its id with one reference taken.
     pub fn intern(&mut self, attrs: &PathAttributes) -> Result<AttrId, InternError> {
+        self.intern_as(attrs, true)
+    }
+
+    /// Interns a set that no decision will rank (one rewritten for export): its decision
+    /// fields are not computed or shared, which for a reflector is one shared entry saved
+    /// per exported set. [`AttrStore::info`] reads defaults for it until the same set is
+    /// interned with [`AttrStore::intern`].
+    pub fn intern_unranked(&mut self, attrs: &PathAttributes) -> Result<AttrId, InternError> {
+        self.intern_as(attrs, false)
+    }
+
+    fn intern_as(&mut self, attrs: &PathAttributes, ranked: bool) -> Result<AttrId, InternError> {
         self.scratch.clear();
         attrs
             .encode_without_next_hop(&STORE_CONTEXT, &mut self.scratch)
@@ -220,6 +248,10 @@ impl AttrStore {
             .find(hash, |&i| arena.get(slots[i as usize].bytes) == bytes)
         {
             self.retain(AttrId(i));
+            if ranked && self.slots[i as usize].info == UNRANKED {
+                let info = self.share(Decisive::of(attrs));
+                self.slots[i as usize].info = info;
+            }
             return Ok(AttrId(i));
         }
         let too_long = EncodeError::TooLong {
@@ -233,7 +265,11 @@ impl AttrStore {
             .ok_or(InternError::Encode(too_long))?;
         let slot = Slot {
             bytes: stored,
-            info: self.share(Decisive::of(attrs)),
+            info: if ranked {
+                self.share(Decisive::of(attrs))
+            } else {
+                UNRANKED
+            },
             refs: 1,
         };
         let i = match self.free.pop() {
@@ -356,7 +392,10 @@ impl AttrStore {
 
     /// The decision fields of a set.
     pub fn info(&self, id: AttrId) -> &Decisive {
-        &self.infos[self.slots[id.0 as usize].info as usize].info
+        match self.slots[id.0 as usize].info {
+            UNRANKED => &UNRANKED_INFO,
+            j => &self.infos[j as usize].info,
+        }
     }
 
     /// The set's wire encoding (4-octet AS numbers, no NEXT_HOP or MP attributes): can be
@@ -525,6 +564,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Intern(u8),
+        InternUnranked(u8),
         Release(usize),
         Collect,
     }
@@ -533,6 +573,7 @@ mod tests {
         use proptest::prelude::*;
         prop_oneof![
             4 => (0u8..24).prop_map(Op::Intern),
+            2 => (0u8..24).prop_map(Op::InternUnranked),
             3 => any::<usize>().prop_map(Op::Release),
             1 => Just(Op::Collect),
         ]
@@ -542,16 +583,26 @@ mod tests {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
         /// Against a list of the references held: ids, counts, bytes and decision fields
-        /// stay right through deferred frees, revivals and reuse.
+        /// stay right through deferred frees, revivals and reuse; a set interned unranked
+        /// only reads the defaults, and gets its own fields once interned ranked.
         #[test]
         fn matches_a_model(ops in proptest::collection::vec(op(), 1..300)) {
             use proptest::prop_assert_eq;
             let mut s = AttrStore::new();
             let mut held: Vec<(AttrId, u8)> = Vec::new();
+            // Sets interned ranked since their slot was allocated.
+            let mut ranked: Vec<u8> = Vec::new();
             for op in ops {
                 match op {
-                    Op::Intern(k) => {
-                        let id = s.intern(&model_set(k)).unwrap();
+                    Op::Intern(k) | Op::InternUnranked(k) => {
+                        let id = if matches!(op, Op::Intern(_)) {
+                            if !ranked.contains(&k) {
+                                ranked.push(k);
+                            }
+                            s.intern(&model_set(k)).unwrap()
+                        } else {
+                            s.intern_unranked(&model_set(k)).unwrap()
+                        };
                         if let Some(&(same, _)) = held.iter().find(|h| h.1 == k) {
                             prop_assert_eq!(id, same);
                         }
@@ -562,7 +613,10 @@ mod tests {
                         s.release(id);
                     }
                     Op::Release(_) => {}
-                    Op::Collect => s.collect(),
+                    Op::Collect => {
+                        s.collect();
+                        ranked.retain(|k| held.iter().any(|h| h.1 == *k));
+                    }
                 }
                 let mut distinct: Vec<u8> = held.iter().map(|h| h.1).collect();
                 distinct.sort_unstable();
@@ -573,16 +627,21 @@ mod tests {
                     let mut want = BytesMut::new();
                     attrs.encode_without_next_hop(&STORE_CONTEXT, &mut want).unwrap();
                     prop_assert_eq!(s.wire(id), &want[..]);
-                    prop_assert_eq!(*s.info(id), Decisive::of(&attrs));
+                    let info = if ranked.contains(&k) {
+                        Decisive::of(&attrs)
+                    } else {
+                        UNRANKED_INFO
+                    };
+                    prop_assert_eq!(*s.info(id), info);
                     let n = held.iter().filter(|h| h.1 == k).count();
                     prop_assert_eq!(s.refs(id) as usize, n);
                 }
             }
             s.collect();
-            // One shared entry per distinct decision fields still in use.
+            // One shared entry per distinct decision fields of ranked sets still in use.
             let mut unique: Vec<Decisive> = Vec::new();
-            for &(id, _) in &held {
-                if !unique.contains(s.info(id)) {
+            for &(id, k) in &held {
+                if ranked.contains(&k) && !unique.contains(s.info(id)) {
                     unique.push(*s.info(id));
                 }
             }

@@ -322,11 +322,11 @@ impl Groups {
     }
 
     /// Exports `prefixes` to every primed group; returns the members to resync.
-    pub fn export<'p>(
+    pub fn export(
         &mut self,
         rib: &mut Rib,
         ctx: &ExportCtx<'_>,
-        prefixes: impl Iterator<Item = &'p IpNet> + Clone,
+        prefixes: impl Iterator<Item = IpNet> + Clone,
     ) -> Vec<PeerKey> {
         let mut resync = Vec::new();
         let mut all: Option<Vec<IpNet>> = None;
@@ -338,7 +338,15 @@ impl Groups {
             pending.start(&g.rules);
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
-                export_chunked(rib, ctx, g, all.iter(), None, &mut pending, &mut resync);
+                export_chunked(
+                    rib,
+                    ctx,
+                    g,
+                    all.iter().copied(),
+                    None,
+                    &mut pending,
+                    &mut resync,
+                );
                 // And the changed prefixes: those that just lost their last path are not in
                 // the Loc-RIB but may still need a withdraw (a repeat is a no-op).
                 export_chunked(
@@ -538,7 +546,7 @@ impl Groups {
                     .and_then(|d| d.best().map(|b| b.peer()))
                     .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
             });
-            let all = local.iter().chain(&others);
+            let all = local.iter().chain(&others).copied();
             export_chunked(rib, ctx, g, all, Some(member), &mut pending, &mut resync);
             g.primed = true;
         }
@@ -563,11 +571,11 @@ const EXPORT_CHUNK: usize = 16_384;
 
 /// Exports `prefixes` to the group (or one member), queueing every [`EXPORT_CHUNK`] of
 /// them.
-fn export_chunked<'p>(
+fn export_chunked(
     rib: &mut Rib,
     ctx: &ExportCtx<'_>,
     g: &mut Group,
-    prefixes: impl Iterator<Item = &'p IpNet>,
+    prefixes: impl Iterator<Item = IpNet>,
     only: Option<PeerKey>,
     pending: &mut Pending,
     resync: &mut Vec<PeerKey>,
@@ -576,7 +584,7 @@ fn export_chunked<'p>(
         if n > 0 && n % EXPORT_CHUNK == 0 {
             flush(g, rib, pending, only, resync);
         }
-        export_prefix(rib, ctx, g, *prefix, pending);
+        export_prefix(rib, ctx, g, prefix, pending);
     }
 }
 
@@ -934,7 +942,9 @@ mod tests {
         announce(&mut rib, src, &["198.18.0.128/26"]);
         let dirty: Vec<IpNet> = vec!["198.18.0.128/26".parse().unwrap()];
         assert!(
-            groups.export(&mut rib, &ctx, dirty.iter()).is_empty(),
+            groups
+                .export(&mut rib, &ctx, dirty.iter().copied())
+                .is_empty(),
             "no reset"
         );
         assert!(groups.any_lagging());
@@ -988,7 +998,7 @@ mod tests {
         b.withdraw(&[Nlri::new(gone)]);
         b.commit(&rib::AllReachable);
         assert!(rib.locate(gone).is_none());
-        assert!(groups.export(&mut rib, &ctx, [gone].iter()).is_empty());
+        assert!(groups.export(&mut rib, &ctx, [gone].into_iter()).is_empty());
         assert_eq!(groups.advertised(&rib, g), (1, 0));
     }
 }

@@ -2,10 +2,11 @@
 //! selections (best path and its ECMP set) go to the FIB task, filtered by the `[kernel]`
 //! export policy; next-hop reachability from the kernel comes back as a resolver.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::dirty::Dirty;
 
 use bgp_wire::attr::NextHop;
 use config::Policy;
@@ -67,16 +68,11 @@ impl Kernel {
     }
 
     /// Sends the selection of every prefix in `prefixes` to the kernel.
-    pub fn sync(
-        &self,
-        rib: &Rib,
-        prefixes: &BTreeSet<IpNet>,
-        names: &dyn Fn(PeerId) -> Option<String>,
-    ) {
-        for prefix in prefixes {
-            match self.route_for(rib, *prefix, names) {
+    pub fn sync(&self, rib: &Rib, prefixes: &Dirty, names: &dyn Fn(PeerId) -> Option<String>) {
+        for prefix in prefixes.iter() {
+            match self.route_for(rib, prefix, names) {
                 Some(route) => self.fib.replace(route),
-                None => self.fib.delete(*prefix),
+                None => self.fib.delete(prefix),
             }
         }
     }

@@ -9,6 +9,7 @@
 //!                                                  members' writer queues (never waited on)
 //! ```
 
+mod dirty;
 pub mod export;
 mod groups;
 mod kernel;
@@ -16,7 +17,7 @@ mod originate;
 pub mod policy;
 mod query;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,6 @@ use std::time::{Duration, Instant};
 use bgp_wire::{Family, RefreshSubtype};
 use bytes::Bytes;
 use config::{Policy, PrefixLimit};
-use ipnet::IpNet;
 use rib::{PeerId, PeerInfo, Rib};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -32,6 +32,7 @@ use tracing::{info, warn};
 use crate::peer::import::Imported;
 use crate::peer::{PeerCommand, PeerKey};
 use crate::session::Negotiated;
+use dirty::Dirty;
 use export::{Local, PeerKind};
 use groups::Groups;
 use kernel::{Kernel, KernelResolver};
@@ -183,7 +184,7 @@ pub struct Routing {
     groups: Groups,
     originator: Originator,
     /// Prefixes whose selection changed since the last export.
-    dirty: BTreeSet<IpNet>,
+    dirty: Dirty,
     /// The kernel FIB, when configured.
     kernel: Option<Kernel>,
     /// Time to apply and export each batch, collected for the metrics (bounded).
@@ -243,7 +244,7 @@ impl Routing {
             by_id: HashMap::new(),
             groups: Groups::default(),
             originator,
-            dirty: BTreeSet::new(),
+            dirty: Dirty::default(),
             kernel,
             batch_times: Vec::new(),
         }
@@ -616,7 +617,7 @@ impl Routing {
         if self.dirty.is_empty() && !self.groups.any_policy_changed() {
             return;
         }
-        let dirty = std::mem::take(&mut self.dirty);
+        let dirty = self.dirty.take();
         if let Some(k) = &self.kernel {
             let names = |id: PeerId| {
                 self.by_id
@@ -737,7 +738,7 @@ impl Routing {
 
 /// With ADD-PATH groups every path counts, not only best ones: marks every prefix the peer
 /// has a path for (the RIB reports selection changes only).
-fn touch_all_paths_of(groups: &Groups, rib: &Rib, dirty: &mut BTreeSet<IpNet>, id: PeerId) {
+fn touch_all_paths_of(groups: &Groups, rib: &Rib, dirty: &mut Dirty, id: PeerId) {
     if !groups.any_add_path() {
         return;
     }

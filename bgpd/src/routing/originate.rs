@@ -8,6 +8,8 @@ use bgp_wire::attr::{AsPath, AttrValue, NextHop, Origin, PathAttributes};
 use bgp_wire::Nlri;
 use ipnet::IpNet;
 use rib::{PeerId, Resolver, Rib};
+
+use super::dirty::Dirty;
 use tracing::{info, warn};
 
 /// The configured aggregates and whether each is in the table.
@@ -68,12 +70,7 @@ impl Originator {
     /// Brings the aggregates in line with the table; returns the prefixes whose
     /// selection changed. `dirty` are the prefixes changed since the last run, checked for
     /// imported routes that cover an aggregate.
-    pub fn run(
-        &mut self,
-        rib: &mut Rib,
-        dirty: &BTreeSet<IpNet>,
-        resolver: &dyn Resolver,
-    ) -> Vec<IpNet> {
+    pub fn run(&mut self, rib: &mut Rib, dirty: &Dirty, resolver: &dyn Resolver) -> Vec<IpNet> {
         let mut changed = Vec::new();
         for (entry, active) in &mut self.entries {
             let want = !entry.require_more_specific || rib.has_more_specific(entry.prefix);
@@ -95,9 +92,9 @@ impl Originator {
             changed.extend(batch.commit(resolver).into_iter().map(|c| c.prefix));
         }
         for (entry, _) in &self.entries {
-            for p in dirty {
-                let covers = p.contains(&entry.prefix) && *p != entry.prefix;
-                if covers && rib.get(*p).is_some() && self.warned_cover.insert(*p) {
+            for p in dirty.iter() {
+                let covers = p.contains(&entry.prefix) && p != entry.prefix;
+                if covers && rib.get(p).is_some() && self.warned_cover.insert(p) {
                     warn!(route = %p, aggregate = %entry.prefix, "an imported route covers an originated aggregate: traffic for unused parts of the aggregate follows it");
                 }
             }

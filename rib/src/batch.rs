@@ -12,7 +12,7 @@ use bgp_wire::Nlri;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
-use crate::change::{Change, Selected};
+use crate::change::{Change, ChangeSink, Selected};
 use crate::intern::{AttrId, InternError};
 use crate::nexthop::NextHopId;
 use crate::path::{DestId, Path};
@@ -65,6 +65,7 @@ impl Batch<'_> {
         let core = &mut self.rib.core;
         let a = core.attrs.intern(attrs)?;
         let nh = core.next_hops.intern(next_hop);
+        self.reserve(nlri);
         for (i, n) in nlri.iter().enumerate() {
             if i > 0 {
                 self.rib.core.attrs.retain(a);
@@ -87,8 +88,18 @@ impl Batch<'_> {
 
     /// Withdraws `nlri` (a prefix the peer does not have is ignored).
     pub fn withdraw(&mut self, nlri: &[Nlri]) {
+        self.reserve(nlri);
         for n in nlri {
             self.push(n, None);
+        }
+    }
+
+    /// Room for `nlri` in the list of its (first route's) family.
+    fn reserve(&mut self, nlri: &[Nlri]) {
+        match nlri.first().map(|n| n.prefix) {
+            Some(IpNet::V4(_)) => self.v4.reserve(nlri.len()),
+            Some(IpNet::V6(_)) => self.v6.reserve(nlri.len()),
+            None => {}
         }
     }
 
@@ -109,28 +120,19 @@ impl Batch<'_> {
 
     /// Applies the batch and returns the prefixes whose best path or multipath set
     /// changed, with the selection before and after.
-    pub fn commit(mut self, resolver: &dyn Resolver) -> Vec<Change> {
+    pub fn commit(self, resolver: &dyn Resolver) -> Vec<Change> {
         let mut changes = Vec::new();
+        self.commit_into(resolver, &mut changes);
+        changes
+    }
+
+    /// Applies the batch, reporting the changed prefixes to `changes` (no list built).
+    pub fn commit_into(mut self, resolver: &dyn Resolver, changes: &mut dyn ChangeSink) {
         let v4 = std::mem::take(&mut self.v4);
         let v6 = std::mem::take(&mut self.v6);
         let rib = &mut *self.rib;
-        apply(
-            &mut rib.v4,
-            &mut rib.core,
-            self.peer,
-            v4,
-            resolver,
-            &mut changes,
-        );
-        apply(
-            &mut rib.v6,
-            &mut rib.core,
-            self.peer,
-            v6,
-            resolver,
-            &mut changes,
-        );
-        changes
+        apply(&mut rib.v4, &mut rib.core, self.peer, v4, resolver, changes);
+        apply(&mut rib.v6, &mut rib.core, self.peer, v6, resolver, changes);
     }
 }
 
@@ -151,7 +153,7 @@ fn apply<P: Key>(
     peer: PeerId,
     mut ops: Vec<Op<P>>,
     resolver: &dyn Resolver,
-    changes: &mut Vec<Change>,
+    changes: &mut dyn ChangeSink,
 ) {
     ops.sort_by_key(|o| o.prefix);
     for group in ops.chunk_by(|a, b| a.prefix == b.prefix) {
@@ -199,7 +201,7 @@ fn apply<P: Key>(
             core.dests.free(id);
         }
         if new != old {
-            changes.push(Change {
+            changes.change(Change {
                 prefix: prefix.into(),
                 old,
                 new,

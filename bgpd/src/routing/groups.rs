@@ -116,7 +116,10 @@ impl Pending {
             Some(&i) => self.announce[i].1.push(nlri),
             None => {
                 self.index.insert(route, self.announce.len());
-                self.announce.push((route, vec![nlri]));
+                // A reflector sees three to four prefixes per set.
+                let mut list = Vec::with_capacity(4);
+                list.push(nlri);
+                self.announce.push((route, list));
             }
         }
     }

@@ -569,8 +569,10 @@ impl Routing {
                 warn!(neighbor = %peer.name, error = %e, "cannot store routes");
             }
         }
-        let changes = batch.commit(&KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)));
-        self.dirty.extend(changes.into_iter().map(|c| c.prefix));
+        batch.commit_into(
+            &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
+            &mut self.dirty,
+        );
         if self.groups.any_add_path() {
             let touched = imported.announce.iter().flat_map(|a| a.nlri.iter());
             self.dirty

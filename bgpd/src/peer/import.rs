@@ -115,9 +115,28 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
     out
 }
 
+/// Routes of one UPDATE without an import policy: they all have the same set, so a new
+/// group starts only where the next hop changes (no copy or comparison of the set per
+/// route).
 fn group(announce: &mut Vec<Announce>, attrs: PathAttributes, routes: &[(Nlri, NextHop)]) {
-    for (nlri, next_hop) in routes {
-        push(announce, attrs.clone(), *next_hop, *nlri);
+    let mut attrs = Some(attrs);
+    for (i, (nlri, next_hop)) in routes.iter().enumerate() {
+        match announce.last_mut() {
+            Some(last) if last.next_hop == *next_hop => last.nlri.push(*nlri),
+            last => {
+                let attrs = match attrs.take() {
+                    Some(a) => a,
+                    None => last.map(|l| l.attrs.clone()).unwrap_or_default(),
+                };
+                let mut nlri_list = Vec::with_capacity(routes.len() - i);
+                nlri_list.push(*nlri);
+                announce.push(Announce {
+                    attrs,
+                    next_hop: *next_hop,
+                    nlri: nlri_list,
+                });
+            }
+        }
     }
 }
 

@@ -230,6 +230,31 @@ mod tests {
     }
 
     #[test]
+    fn routes_are_grouped_by_next_hop_with_one_set() {
+        // Two IPv4 routes with NEXT_HOP, two IPv6 routes in MP_REACH_NLRI: two groups.
+        let v6 = |s: &str| Nlri::new(s.parse::<IpNet>().unwrap());
+        let mut u = update(&[], vec![]);
+        u.nlri
+            .push(Nlri::new("198.18.1.0/26".parse::<IpNet>().unwrap()));
+        u.attributes
+            .set(AttrValue::MpReach(bgp_wire::attr::MpReach {
+                family: bgp_wire::Family::Ipv6Unicast,
+                next_hop: NextHop::V6 {
+                    global: "2001:db8::9".parse().unwrap(),
+                    link_local: None,
+                },
+                nlri: vec![v6("2001:db8:1::/48"), v6("2001:db8:2::/48")],
+            }));
+        let got = import(u, &ctx(false));
+        assert_eq!(got.received, 4);
+        assert_eq!(got.announce.len(), 2);
+        assert!(got.announce.iter().all(|a| a.nlri.len() == 2));
+        assert_eq!(got.announce[0].attrs, got.announce[1].attrs);
+        assert_ne!(got.announce[0].next_hop, got.announce[1].next_hop);
+        assert_eq!(got.announce[0].attrs.next_hop(), None);
+    }
+
+    #[test]
     fn ebgp_without_policy_refuses() {
         let got = import(update(&[45104], vec![]), &ctx(true));
         assert!(got.announce.is_empty());

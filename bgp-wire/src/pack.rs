@@ -6,7 +6,9 @@ use std::net::Ipv4Addr;
 use bytes::{BufMut, BytesMut};
 
 use crate::attr::code::{MP_REACH_NLRI, MP_UNREACH_NLRI, NEXT_HOP};
-use crate::attr::{flags, MpReach, MpUnreach, NextHop, PathAttributes};
+use crate::attr::{
+    flags, put_next_hop, raw_attributes, MpReach, MpUnreach, NextHop, PathAttributes,
+};
 use crate::context::{Context, HEADER_LEN};
 use crate::error::{checked_len, EncodeError};
 use crate::family::Family;
@@ -27,6 +29,11 @@ impl UpdatePacker {
     /// A packer for messages in this context.
     pub fn new(ctx: Context) -> Self {
         Self { ctx }
+    }
+
+    /// The session context the messages are written for.
+    pub fn context(&self) -> &Context {
+        &self.ctx
     }
 
     /// Appends UPDATEs announcing `nlri` (all of one family) with `attributes` and
@@ -53,7 +60,12 @@ impl UpdatePacker {
         let add_path = self.ctx.add_path.contains(family);
         if let (Family::Ipv4Unicast, NextHop::V4(nh)) = (family, next_hop) {
             let start = out.len();
-            let written = self.announce_classic(attributes, nh, nlri, add_path, out);
+            let written = self.announce_classic(
+                |out| attributes.encode_with_next_hop(&self.ctx, nh, out),
+                nlri,
+                add_path,
+                out,
+            );
             if written.is_err() {
                 out.truncate(start);
             }
@@ -74,6 +86,64 @@ impl UpdatePacker {
         };
         let mut attr_buf = BytesMut::new();
         attrs.encode(&self.ctx, &mut attr_buf)?;
+        self.announce_mp(&attr_buf, family, next_hop, nlri, add_path, out)
+    }
+
+    /// [`UpdatePacker::announce`] for a set already encoded for a 4-octet AS session
+    /// (`encoded`, as a route table stores it): the same bytes, without decoding it. Only for
+    /// contexts with 4-octet AS numbers (else an error: the AS numbers need rewriting).
+    pub fn announce_encoded(
+        &self,
+        encoded: &[u8],
+        next_hop: NextHop,
+        nlri: &[Nlri],
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
+        if !self.ctx.four_octet_as {
+            return Err(EncodeError::Invalid(
+                "a stored attribute set needs a 4-octet AS session",
+            ));
+        }
+        let Some(first) = nlri.first() else {
+            return Ok(0);
+        };
+        let family = first.family();
+        if nlri.iter().any(|n| n.family() != family) {
+            return Err(EncodeError::Invalid(
+                "routes of mixed families in one UPDATE",
+            ));
+        }
+        let add_path = self.ctx.add_path.contains(family);
+        let start = out.len();
+        let written = match (family, next_hop) {
+            (Family::Ipv4Unicast, NextHop::V4(nh)) => self.announce_classic(
+                |out| put_encoded(encoded, Some(nh), out),
+                nlri,
+                add_path,
+                out,
+            ),
+            _ => {
+                let mut attr_buf = BytesMut::with_capacity(encoded.len());
+                put_encoded(encoded, None, &mut attr_buf)?;
+                self.announce_mp(&attr_buf, family, next_hop, nlri, add_path, out)
+            }
+        };
+        if written.is_err() {
+            out.truncate(start);
+        }
+        written
+    }
+
+    /// Announcements in MP_REACH_NLRI, placed first, then `attr_buf` (the other attributes).
+    fn announce_mp(
+        &self,
+        attr_buf: &[u8],
+        family: Family,
+        next_hop: NextHop,
+        nlri: &[Nlri],
+        add_path: bool,
+        out: &mut BytesMut,
+    ) -> Result<usize, EncodeError> {
         let mut mp_head = BytesMut::new();
         MpReach {
             family,
@@ -85,7 +155,7 @@ impl UpdatePacker {
         self.pack_with(nlri, add_path, fixed, out, |msg, body| {
             let mut mp = BytesMut::with_capacity(4 + mp_head.len() + body.len());
             put_attribute(&mut mp, MP_REACH_NLRI, &[&mp_head, body])?;
-            mp.put_slice(&attr_buf);
+            mp.put_slice(attr_buf);
             put_update(msg, &[], &mp, &[])
         })
     }
@@ -96,8 +166,7 @@ impl UpdatePacker {
     /// `out` may hold a partial message: the caller truncates it.
     fn announce_classic(
         &self,
-        attributes: &PathAttributes,
-        next_hop: Ipv4Addr,
+        write_attributes: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
         nlri: &[Nlri],
         add_path: bool,
         out: &mut BytesMut,
@@ -110,7 +179,7 @@ impl UpdatePacker {
         out.put_u16(0); // no withdrawn routes
         out.put_u16(0); // attribute length, set below
         let attr_start = out.len();
-        attributes.encode_with_next_hop(&self.ctx, next_hop, out)?;
+        write_attributes(out)?;
         let fixed = out.len() - attr_start;
         // The same checks, in the same order, as for a message written from parts.
         checked_len::<u16>("UPDATE", UPDATE_OVERHEAD + fixed, 0xffff)?;
@@ -228,6 +297,32 @@ impl UpdatePacker {
         }
         Ok(messages)
     }
+}
+
+/// Copies an encoded set without NEXT_HOP and MP attributes, and puts `next_hop` as
+/// NEXT_HOP where encoding would (before the first higher type code).
+fn put_encoded(
+    encoded: &[u8],
+    next_hop: Option<Ipv4Addr>,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let mut nh = next_hop;
+    for a in raw_attributes(encoded) {
+        let a = a.map_err(|_| EncodeError::Invalid("stored attribute set is truncated"))?;
+        if matches!(a.type_code, NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI) {
+            continue;
+        }
+        if a.type_code > NEXT_HOP {
+            if let Some(nh) = nh.take() {
+                put_next_hop(nh, out);
+            }
+        }
+        a.put(out)?;
+    }
+    if let Some(nh) = nh {
+        put_next_hop(nh, out);
+    }
+    Ok(())
 }
 
 /// Writes one attribute from parts, with the Extended Length flag only when needed.

@@ -203,7 +203,7 @@ impl PathAttributes {
 }
 
 /// NEXT_HOP as [`Attribute::new`] flags it: well-known transitive, 4 octets.
-fn put_next_hop(next_hop: Ipv4Addr, out: &mut BytesMut) {
+pub(crate) fn put_next_hop(next_hop: Ipv4Addr, out: &mut BytesMut) {
     let o = next_hop.octets();
     out.put_slice(&[TRANSITIVE, NEXT_HOP, 4, o[0], o[1], o[2], o[3]]);
 }

@@ -12,6 +12,7 @@ mod community;
 mod decode;
 mod encode;
 mod mp;
+mod raw;
 
 use std::net::Ipv4Addr;
 
@@ -20,7 +21,9 @@ use bytes::Bytes;
 pub use as_path::{AsPath, Segment, SegmentType};
 pub use community::{Community, ExtCommunity, LargeCommunity};
 pub(crate) use decode::decode_attributes;
+pub(crate) use encode::put_next_hop;
 pub use mp::{MpReach, MpUnreach, NextHop};
+pub use raw::{put_raw, raw_attributes, RawAttr, RawAttrs, Truncated};
 
 /// Attribute type codes (IANA "BGP Path Attributes").
 pub mod code {

@@ -21,6 +21,20 @@ impl Rib {
         Ok((a, self.core.next_hops.intern(next_hop)))
     }
 
+    /// Interns an exported set given as its stored encoding (see
+    /// [`AttrStore::intern_wire_unranked`](crate::AttrStore::intern_wire_unranked)) with an
+    /// already interned next hop, taking one reference on each; give them back with
+    /// [`Rib::release_export`].
+    pub fn intern_export_wire(
+        &mut self,
+        wire: &[u8],
+        next_hop: NextHopId,
+    ) -> Result<(AttrId, NextHopId), InternError> {
+        let a = self.core.attrs.intern_wire_unranked(wire)?;
+        self.core.next_hops.retain(next_hop);
+        Ok((a, next_hop))
+    }
+
     /// Gives back a reference taken by [`Rib::intern_export`].
     pub fn release_export(&mut self, attrs: AttrId, next_hop: NextHopId) {
         self.core.attrs.release(attrs);

@@ -235,22 +235,44 @@ impl AttrStore {
         self.intern_as(attrs, false)
     }
 
+    /// Interns a set given as its stored encoding (what [`AttrStore::wire`] returns, for
+    /// example rewritten for export without decoding it), unranked like
+    /// [`AttrStore::intern_unranked`]. `wire` must be such an encoding: 4-octet AS numbers,
+    /// no NEXT_HOP or MP attributes, each attribute as [`PathAttributes`] encodes it.
+    pub fn intern_wire_unranked(&mut self, wire: &[u8]) -> Result<AttrId, InternError> {
+        self.intern_encoded(wire, None)
+    }
+
     fn intern_as(&mut self, attrs: &PathAttributes, ranked: bool) -> Result<AttrId, InternError> {
-        self.scratch.clear();
-        attrs
-            .encode_without_next_hop(&STORE_CONTEXT, &mut self.scratch)
-            .map_err(InternError::Encode)?;
-        let hash = self.hasher.hash_one(&self.scratch[..]);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let interned = match attrs.encode_without_next_hop(&STORE_CONTEXT, &mut scratch) {
+            Ok(()) => self.intern_encoded(&scratch, ranked.then_some(attrs)),
+            Err(e) => Err(InternError::Encode(e)),
+        };
+        self.scratch = scratch;
+        interned
+    }
+
+    /// Interns an encoding; `ranked` is the decoded set when its decision fields are
+    /// wanted.
+    fn intern_encoded(
+        &mut self,
+        bytes: &[u8],
+        ranked: Option<&PathAttributes>,
+    ) -> Result<AttrId, InternError> {
+        let hash = self.hasher.hash_one(bytes);
         let (slots, arena) = (&self.slots, &self.arena);
-        let bytes = &self.scratch[..];
         if let Some(&i) = self
             .index
             .find(hash, |&i| arena.get(slots[i as usize].bytes) == bytes)
         {
             self.retain(AttrId(i));
-            if ranked && self.slots[i as usize].info == UNRANKED {
-                let info = self.share(Decisive::of(attrs));
-                self.slots[i as usize].info = info;
+            if let Some(attrs) = ranked {
+                if self.slots[i as usize].info == UNRANKED {
+                    let info = self.share(Decisive::of(attrs));
+                    self.slots[i as usize].info = info;
+                }
             }
             return Ok(AttrId(i));
         }
@@ -265,10 +287,9 @@ impl AttrStore {
             .ok_or(InternError::Encode(too_long))?;
         let slot = Slot {
             bytes: stored,
-            info: if ranked {
-                self.share(Decisive::of(attrs))
-            } else {
-                UNRANKED
+            info: match ranked {
+                Some(attrs) => self.share(Decisive::of(attrs)),
+                None => UNRANKED,
             },
             refs: 1,
         };
@@ -565,6 +586,7 @@ mod tests {
     enum Op {
         Intern(u8),
         InternUnranked(u8),
+        InternWire(u8),
         Release(usize),
         Collect,
     }
@@ -574,6 +596,7 @@ mod tests {
         prop_oneof![
             4 => (0u8..24).prop_map(Op::Intern),
             2 => (0u8..24).prop_map(Op::InternUnranked),
+            1 => (0u8..24).prop_map(Op::InternWire),
             3 => any::<usize>().prop_map(Op::Release),
             1 => Just(Op::Collect),
         ]
@@ -594,14 +617,20 @@ mod tests {
             let mut ranked: Vec<u8> = Vec::new();
             for op in ops {
                 match op {
-                    Op::Intern(k) | Op::InternUnranked(k) => {
-                        let id = if matches!(op, Op::Intern(_)) {
-                            if !ranked.contains(&k) {
-                                ranked.push(k);
+                    Op::Intern(k) | Op::InternUnranked(k) | Op::InternWire(k) => {
+                        let id = match op {
+                            Op::Intern(_) => {
+                                if !ranked.contains(&k) {
+                                    ranked.push(k);
+                                }
+                                s.intern(&model_set(k)).unwrap()
                             }
-                            s.intern(&model_set(k)).unwrap()
-                        } else {
-                            s.intern_unranked(&model_set(k)).unwrap()
+                            Op::InternUnranked(_) => s.intern_unranked(&model_set(k)).unwrap(),
+                            _ => {
+                                let mut wire = BytesMut::new();
+                                model_set(k).encode_without_next_hop(&STORE_CONTEXT, &mut wire).unwrap();
+                                s.intern_wire_unranked(&wire).unwrap()
+                            }
                         };
                         if let Some(&(same, _)) = held.iter().find(|h| h.1 == k) {
                             prop_assert_eq!(id, same);

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::export::{prepare, ExportRules, GroupKey, Local, PeerKind, Source};
+use super::reflect::{reflect_encoded, Reflected};
 use super::PeerUp;
 use crate::peer::PeerKey;
 
@@ -108,6 +109,8 @@ struct Pending {
     /// Scratch space of `export_prefix`, kept to avoid an allocation per prefix.
     wanted: Vec<(u32, Exported)>,
     sent: Vec<u32>,
+    /// Scratch space of `reflect_path`.
+    wire: BytesMut,
 }
 
 impl Pending {
@@ -146,16 +149,20 @@ impl Pending {
                 return *done;
             }
         }
-        let out =
-            prepare_path(rib, ctx, rules, prefix, path).and_then(|(attrs, next_hop)| {
-                match rib.intern_export(&attrs, next_hop) {
+        let out = match reflect_path(rib, ctx, rules, prefix, path, &mut self.wire) {
+            Some(reflected) => reflected,
+            None => {
+                prepare_path(rib, ctx, rules, prefix, path).and_then(|(attrs, next_hop)| match rib
+                    .intern_export(&attrs, next_hop)
+                {
                     Ok(e) => Some(e),
                     Err(e) => {
                         warn!(%prefix, error = %e, "cannot record advertisement");
                         None
                     }
-                }
-            });
+                })
+            }
+        };
         if let Some(e) = out {
             self.held.push(e);
         }
@@ -175,6 +182,21 @@ impl Pending {
             }
         }
         for ((attrs, next_hop), nlri) in &self.announce {
+            let next_hop_value = *rib.next_hops().get(*next_hop);
+            if packer.context().four_octet_as {
+                // The stored encoding goes out as it is.
+                let wire = rib.attrs().wire(*attrs);
+                for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+                    let n = of_family(nlri, family);
+                    if n.is_empty() {
+                        continue;
+                    }
+                    if let Err(e) = packer.announce_encoded(wire, next_hop_value, &n, out) {
+                        warn!(error = %e, "cannot encode routes: attributes too large");
+                    }
+                }
+                continue;
+            }
             // Decoded once per distinct set of the batch, not per prefix.
             let attrs = match rib.attrs().attributes(*attrs) {
                 Ok(a) => a,
@@ -183,13 +205,12 @@ impl Pending {
                     continue;
                 }
             };
-            let next_hop = *rib.next_hops().get(*next_hop);
             for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
                 let n = of_family(nlri, family);
                 if n.is_empty() {
                     continue;
                 }
-                if let Err(e) = packer.announce(&attrs, next_hop, &n, out) {
+                if let Err(e) = packer.announce(&attrs, next_hop_value, &n, out) {
                     warn!(error = %e, "cannot encode routes: attributes too large");
                 }
             }
@@ -743,6 +764,45 @@ fn release_suppressed(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending
             return;
         };
         export_prefix(rib, ctx, g, prefix, pending);
+    }
+}
+
+/// Plain reflection of a path, rewritten on its stored encoding and interned (see
+/// [`reflect_encoded`]): `Some(None)` when the group does not get it, `None` when the
+/// general [`prepare_path`] must decide.
+fn reflect_path(
+    rib: &mut Rib,
+    ctx: &ExportCtx<'_>,
+    rules: &ExportRules,
+    prefix: IpNet,
+    path: &rib::Path,
+    buf: &mut BytesMut,
+) -> Option<Option<Exported>> {
+    if path.is_llgr_stale() {
+        return None;
+    }
+    let view = ctx.peers.get(&path.peer())?;
+    let source = Source {
+        kind: view.kind,
+        neighbor: (!view.name.is_empty()).then_some(view.name.as_str()),
+        bgp_id: view.bgp_id,
+    };
+    buf.clear();
+    match reflect_encoded(
+        rules,
+        ctx.local,
+        &source,
+        rib.attrs().wire(path.attrs()),
+        buf,
+    )? {
+        Reflected::Refused => Some(None),
+        Reflected::Written => match rib.intern_export_wire(buf, path.next_hop()) {
+            Ok(e) => Some(Some(e)),
+            Err(e) => {
+                warn!(%prefix, error = %e, "cannot record advertisement");
+                Some(None)
+            }
+        },
     }
 }
 

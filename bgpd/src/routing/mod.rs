@@ -16,6 +16,7 @@ mod kernel;
 mod originate;
 pub mod policy;
 mod query;
+mod reflect;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};

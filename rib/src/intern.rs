@@ -115,6 +115,17 @@ impl fmt::Display for InternError {
 
 impl std::error::Error for InternError {}
 
+/// The part of an encoding's hash kept per set.
+fn short_hash(hasher: &DefaultHashBuilder, bytes: &[u8]) -> u32 {
+    u32::try_from(hasher.hash_one(bytes) >> 32).unwrap_or_default()
+}
+
+/// The index's hash from the kept part: an odd multiplier spreads the 32 bits over the
+/// high bits the table tags entries with and the low bits it places them by.
+fn table_hash(short: u32) -> u64 {
+    u64::from(short).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// Reference count value marking a free slot.
 const FREE: u32 = u32::MAX;
 
@@ -162,6 +173,9 @@ pub struct AttrStore {
     /// Sets whose count reached zero since the last [`AttrStore::collect`].
     dying: Vec<u32>,
     index: HashTable<u32>,
+    /// 32 bits of each set's hash, by id: growing `index` rehashes from these instead of
+    /// reading and hashing every encoding again (that was 6 % of loading a full table).
+    hashes: Chunked<u32>,
     hasher: DefaultHashBuilder,
     scratch: BytesMut,
     live: usize,
@@ -211,6 +225,7 @@ impl AttrStore {
             free: Vec::new(),
             dying: Vec::new(),
             index: HashTable::new(),
+            hashes: Chunked::default(),
             hasher: DefaultHashBuilder::default(),
             scratch: BytesMut::with_capacity(256),
             live: 0,
@@ -261,7 +276,8 @@ impl AttrStore {
         bytes: &[u8],
         ranked: Option<&PathAttributes>,
     ) -> Result<AttrId, InternError> {
-        let hash = self.hasher.hash_one(bytes);
+        let short = short_hash(&self.hasher, bytes);
+        let hash = table_hash(short);
         let (slots, arena) = (&self.slots, &self.arena);
         if let Some(&i) = self
             .index
@@ -296,18 +312,19 @@ impl AttrStore {
         let i = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize] = slot;
+                self.hashes[i as usize] = short;
                 i
             }
             None => {
                 let i = u32::try_from(self.slots.len()).unwrap_or(FREE);
                 self.slots.push(slot);
+                self.hashes.push(short);
                 i
             }
         };
-        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
-        self.index.insert_unique(hash, i, |&j| {
-            hasher.hash_one(arena.get(slots[j as usize].bytes))
-        });
+        let hashes = &self.hashes;
+        self.index
+            .insert_unique(hash, i, |&j| table_hash(hashes[j as usize]));
         self.live += 1;
         Ok(AttrId(i))
     }
@@ -396,7 +413,7 @@ impl AttrStore {
             if slot.refs != 0 {
                 continue; // revived, or already freed by an earlier entry of the list
             }
-            let hash = self.hasher.hash_one(self.arena.get(slot.bytes));
+            let hash = table_hash(self.hashes[i as usize]);
             if let Ok(entry) = self.index.find_entry(hash, |&j| j == i) {
                 entry.remove();
             }

@@ -342,6 +342,26 @@ impl Rib {
         self.dest_id(prefix).map(|id| Located { prefix, id })
     }
 
+    /// As [`Rib::locate`], from the dest id a change came with (no trie lookup). `None`
+    /// when that dest was removed since: the prefix then has no paths and nothing
+    /// advertised, or a later change reported it again. Valid until
+    /// [`Rib::recycle_dest_ids`].
+    pub fn locate_hinted(&self, prefix: IpNet, id: DestId) -> Option<Located> {
+        if id.index() >= self.core.dests.len() || self.core.unused(id) {
+            return None;
+        }
+        let prefix = prefix.trunc();
+        debug_assert_eq!(self.dest_id(prefix), Some(id), "dest id of another prefix");
+        Some(Located { prefix, id })
+    }
+
+    /// Lets the ids of dests removed since the last call be reused. Until then an id handed
+    /// out with a change belongs to its prefix or to no prefix: call this once nothing
+    /// holds such ids (after exporting the changes).
+    pub fn recycle_dest_ids(&mut self) {
+        self.core.dests.recycle();
+    }
+
     /// The prefix's paths, as [`Rib::get`] (`None` when it has none).
     pub fn get_at(&self, at: Located) -> Option<crate::DestView<'_>> {
         debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
@@ -627,6 +647,20 @@ mod tests {
         Withdraw(u16, usize, u32),
         ClearGroup(u16),
         RemoveGroup(u16),
+        /// The dest ids handed out so far may be reused.
+        Recycle,
+    }
+
+    /// Dest ids handed out with changes.
+    #[derive(Default)]
+    struct Hints(Vec<(IpNet, DestId)>);
+
+    impl crate::ChangeSink for Hints {
+        fn change(&mut self, _: crate::Change) {}
+
+        fn change_at(&mut self, change: crate::Change, dest: DestId) {
+            self.0.push((change.prefix, dest));
+        }
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -639,6 +673,7 @@ mod tests {
             4 => (0u16..2, p, 0u32..3).prop_map(|(g, p, id)| Op::Withdraw(g, p, id)),
             1 => (0u16..2).prop_map(Op::ClearGroup),
             1 => (0u16..2).prop_map(Op::RemoveGroup),
+            1 => Just(Op::Recycle),
         ]
     }
 
@@ -654,13 +689,18 @@ mod tests {
             let mut routes: BTreeMap<usize, u32> = BTreeMap::new();
             // (group index, prefix, path id) -> (set, advertised path id)
             let mut out: BTreeMap<(u16, usize, u32), u32> = BTreeMap::new();
+            let mut hints = Hints::default();
             for op in ops {
                 match op {
                     Op::Route(p, Some(a)) => {
                         let mut b = rib.batch(peer);
                         b.announce(&set(a), nh(1), &[Nlri::new(net(PREFIXES[p]))]).unwrap();
-                        b.commit(&AllReachable);
+                        b.commit_into(&AllReachable, &mut hints);
                         routes.insert(p, a);
+                    }
+                    Op::Recycle => {
+                        hints.0.clear();
+                        rib.recycle_dest_ids();
                     }
                     Op::Route(p, None) => {
                         withdraw(&mut rib, peer, PREFIXES[p]);
@@ -691,6 +731,12 @@ mod tests {
                         groups[usize::from(g)] = rib.add_group();
                         out.retain(|k, _| k.0 != g);
                     }
+                }
+                // A hinted id finds its prefix exactly while the prefix still has that dest:
+                // never another prefix's, even after the id was freed.
+                for &(prefix, id) in &hints.0 {
+                    let want = rib.locate(prefix).filter(|at| at.id == id);
+                    prop_assert_eq!(rib.locate_hinted(prefix, id), want);
                 }
                 for (g, &gid) in groups.iter().enumerate() {
                     let g = u16::try_from(g).unwrap();

@@ -201,11 +201,14 @@ fn apply<P: Key>(
             core.dests.free(id);
         }
         if new != old {
-            changes.change(Change {
-                prefix: prefix.into(),
-                old,
-                new,
-            });
+            changes.change_at(
+                Change {
+                    prefix: prefix.into(),
+                    old,
+                    new,
+                },
+                id,
+            );
         }
     }
 }

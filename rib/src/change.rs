@@ -83,6 +83,14 @@ pub struct Change {
 pub trait ChangeSink {
     /// Takes one change.
     fn change(&mut self, change: Change);
+
+    /// Takes one change with the id of the prefix's dest, valid for
+    /// [`Rib::locate_hinted`](crate::Rib::locate_hinted) until the next
+    /// [`Rib::recycle_dest_ids`](crate::Rib::recycle_dest_ids). By default the id is
+    /// dropped.
+    fn change_at(&mut self, change: Change, _dest: crate::DestId) {
+        self.change(change);
+    }
 }
 
 impl ChangeSink for Vec<Change> {

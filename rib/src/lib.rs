@@ -62,7 +62,7 @@ pub use change::{Change, ChangeSink, RouteRef, Selected};
 pub use decision::{Options, Step};
 pub use intern::{AttrId, AttrStore, Decisive, InternError};
 pub use nexthop::{NextHopId, NextHopStore};
-pub use path::Path;
+pub use path::{DestId, Path};
 pub use peer::{PeerCounts, PeerId, PeerInfo, Peers};
 pub use query::DestView;
 pub use table::{AllReachable, Resolver, Rib};

@@ -269,21 +269,37 @@ impl Dest {
 /// Index of a [`Dest`] in the [`Dests`] arena: the value the tries hold, so a trie cell
 /// costs 4 bytes and the trie's growth slack (its cell vector doubles) is paid in 4-byte
 /// cells rather than 16-byte dests.
+///
+/// Handed out with changes ([`ChangeSink::change_at`](crate::ChangeSink::change_at)) so
+/// that a caller can come back to the prefix without a trie lookup
+/// ([`Rib::locate_hinted`](crate::Rib::locate_hinted)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct DestId(pub(crate) u32);
+pub struct DestId(pub(crate) u32);
 
 impl DestId {
     pub(crate) fn index(self) -> usize {
         self.0 as usize
     }
+
+    /// The id as a number, for compact storage.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// Back from [`DestId::raw`]; only ids the RIB handed out mean anything.
+    pub fn from_raw(raw: u32) -> Self {
+        DestId(raw)
+    }
 }
 
 /// Every prefix's [`Dest`], both families, dense and grown in fixed chunks; removed dests'
-/// ids go to a free list and are reused.
+/// ids wait in a quarantine until [`Dests::recycle`], then go to a free list and are
+/// reused: an id handed out with a change stays the same prefix's (or unused) until then.
 #[derive(Debug, Default)]
 pub(crate) struct Dests {
     slots: Chunked<Dest>,
     free: Vec<u32>,
+    quarantine: Vec<u32>,
 }
 
 impl Dests {
@@ -302,12 +318,28 @@ impl Dests {
     pub(crate) fn free(&mut self, id: DestId) {
         debug_assert!(self[id].is_empty(), "freeing dest {} with paths", id.0);
         self[id] = Dest::Empty;
-        self.free.push(id.0);
+        self.quarantine.push(id.0);
+    }
+
+    /// Makes the ids freed since the last call reusable.
+    pub(crate) fn recycle(&mut self) {
+        if self.free.is_empty() {
+            // A whole table's ids can come back at once (a session down): no copy.
+            std::mem::swap(&mut self.free, &mut self.quarantine);
+        } else {
+            self.free.append(&mut self.quarantine);
+        }
+    }
+
+    /// Ids ever allocated (live, free or in quarantine).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
     }
 
     /// Bytes allocated, for metrics.
     pub(crate) fn mem_size(&self) -> usize {
-        self.slots.mem_size() + self.free.capacity() * std::mem::size_of::<u32>()
+        self.slots.mem_size()
+            + (self.free.capacity() + self.quarantine.capacity()) * std::mem::size_of::<u32>()
     }
 }
 

@@ -13,7 +13,7 @@ use bgp_wire::{encode, Family, Message, Nlri, Update, UpdatePacker};
 use bytes::{Bytes, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashMap as FastMap};
 use ipnet::IpNet;
-use rib::{Advertise, AttrId, GroupId, Located, NextHopId, PeerId, Rib};
+use rib::{Advertise, AttrId, DestId, GroupId, Located, NextHopId, PeerId, Rib};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -350,7 +350,7 @@ impl Groups {
         &mut self,
         rib: &mut Rib,
         ctx: &ExportCtx<'_>,
-        prefixes: impl Iterator<Item = IpNet> + Clone,
+        prefixes: impl Iterator<Item = (IpNet, Option<DestId>)> + Clone,
     ) -> Vec<PeerKey> {
         let mut resync = Vec::new();
         let mut all: Option<Vec<IpNet>> = None;
@@ -366,7 +366,7 @@ impl Groups {
                     rib,
                     ctx,
                     g,
-                    all.iter().copied(),
+                    all.iter().map(|p| (*p, None)),
                     None,
                     &mut pending,
                     &mut resync,
@@ -570,7 +570,7 @@ impl Groups {
                     .and_then(|d| d.best().map(|b| b.peer()))
                     .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
             });
-            let all = local.iter().chain(&others).copied();
+            let all = local.iter().chain(&others).map(|p| (*p, None));
             export_chunked(rib, ctx, g, all, Some(member), &mut pending, &mut resync);
             g.primed = true;
         }
@@ -599,16 +599,16 @@ fn export_chunked(
     rib: &mut Rib,
     ctx: &ExportCtx<'_>,
     g: &mut Group,
-    prefixes: impl Iterator<Item = IpNet>,
+    prefixes: impl Iterator<Item = (IpNet, Option<DestId>)>,
     only: Option<PeerKey>,
     pending: &mut Pending,
     resync: &mut Vec<PeerKey>,
 ) {
-    for (n, prefix) in prefixes.enumerate() {
+    for (n, (prefix, hint)) in prefixes.enumerate() {
         if n > 0 && n % EXPORT_CHUNK == 0 {
             flush(g, rib, pending, only, resync);
         }
-        export_prefix(rib, ctx, g, prefix, pending);
+        export_prefix(rib, ctx, g, prefix, hint, pending);
     }
 }
 
@@ -656,6 +656,7 @@ fn export_prefix(
     ctx: &ExportCtx<'_>,
     g: &mut Group,
     prefix: IpNet,
+    hint: Option<DestId>,
     pending: &mut Pending,
 ) {
     let family = Nlri::new(prefix).family();
@@ -663,8 +664,13 @@ fn export_prefix(
     if !g.rules.key.families.contains(&family) {
         return;
     }
-    // One lookup for the whole prefix. Not in the table: no paths and nothing advertised.
-    let Some(at) = rib.locate(prefix) else {
+    // One lookup for the whole prefix, none when the change came with its dest. Not in the
+    // table: no paths and nothing advertised.
+    let at = match hint {
+        Some(id) => rib.locate_hinted(prefix, id),
+        None => rib.locate(prefix),
+    };
+    let Some(at) = at else {
         g.suppressed.remove(&prefix.trunc());
         return;
     };
@@ -763,7 +769,7 @@ fn release_suppressed(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending
         let Some(prefix) = g.suppressed.pop_first() else {
             return;
         };
-        export_prefix(rib, ctx, g, prefix, pending);
+        export_prefix(rib, ctx, g, prefix, None, pending);
     }
 }
 
@@ -1006,7 +1012,7 @@ mod tests {
         let dirty: Vec<IpNet> = vec!["198.18.0.128/26".parse().unwrap()];
         assert!(
             groups
-                .export(&mut rib, &ctx, dirty.iter().copied())
+                .export(&mut rib, &ctx, dirty.iter().map(|p| (*p, None)))
                 .is_empty(),
             "no reset"
         );
@@ -1061,7 +1067,9 @@ mod tests {
         b.withdraw(&[Nlri::new(gone)]);
         b.commit(&rib::AllReachable);
         assert!(rib.locate(gone).is_none());
-        assert!(groups.export(&mut rib, &ctx, [gone].into_iter()).is_empty());
+        assert!(groups
+            .export(&mut rib, &ctx, [(gone, None)].into_iter())
+            .is_empty());
         assert_eq!(groups.advertised(&rib, g), (1, 0));
     }
 }

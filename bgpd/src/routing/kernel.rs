@@ -69,7 +69,7 @@ impl Kernel {
 
     /// Sends the selection of every prefix in `prefixes` to the kernel.
     pub fn sync(&self, rib: &Rib, prefixes: &Dirty, names: &dyn Fn(PeerId) -> Option<String>) {
-        for prefix in prefixes.iter() {
+        for (prefix, _) in prefixes.targets() {
             match self.route_for(rib, prefix, names) {
                 Some(route) => self.fib.replace(route),
                 None => self.fib.delete(prefix),

@@ -618,6 +618,7 @@ impl Routing {
     /// Exports every dirty prefix to every group.
     fn export(&mut self) {
         if self.dirty.is_empty() && !self.groups.any_policy_changed() {
+            self.rib.recycle_dest_ids();
             return;
         }
         let dirty = self.dirty.take();
@@ -635,7 +636,10 @@ impl Routing {
             local: &self.local,
             peers: &peers,
         };
-        let resync = self.groups.export(&mut self.rib, &ctx, dirty.iter());
+        let resync = self.groups.export(&mut self.rib, &ctx, dirty.targets());
+        // The dest ids of `dirty` are used up: removed dests' ids may be reused now.
+        drop(dirty);
+        self.rib.recycle_dest_ids();
         self.resync(resync);
         self.catch_up();
     }

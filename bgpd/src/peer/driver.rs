@@ -138,8 +138,9 @@ struct Driver {
     peer_llgr_time: Duration,
 }
 
-/// Read buffer of a session: first size, and size once a read has filled it.
-const READ_BUF_MIN: usize = 1024;
+/// Read buffer of a session: first size (a KEEPALIVE is 19 bytes, a Calico node's UPDATE about
+/// 100), and size once a read has filled it.
+const READ_BUF_MIN: usize = 256;
 const READ_BUF_MAX: usize = 64 * 1024;
 
 async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> {

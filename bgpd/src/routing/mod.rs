@@ -169,8 +169,9 @@ struct Peer {
     stale_until: Option<Instant>,
     /// Long-lived graceful restart still to come after `stale_until` (RFC 9494).
     llgr_for: Duration,
-    /// How the session came up, kept for regrouping on reload.
-    up: Option<PeerUp>,
+    /// How the session came up, kept for regrouping on reload. Boxed: it is most of a
+    /// peer's size, and the map holds every peer (and its slack) inline.
+    up: Option<Box<PeerUp>>,
     /// The peer sent End-of-RIB since it came up.
     eor: bool,
 }
@@ -357,7 +358,7 @@ impl Routing {
 
     fn handle(&mut self, input: RoutingInput) {
         match input {
-            RoutingInput::PeerUp(up) => self.peer_up(*up),
+            RoutingInput::PeerUp(up) => self.peer_up(up),
             RoutingInput::PeerDown {
                 key,
                 stale_for,
@@ -434,7 +435,7 @@ impl Routing {
         self.resync(resync);
     }
 
-    fn peer_up(&mut self, up: PeerUp) {
+    fn peer_up(&mut self, up: Box<PeerUp>) {
         let n = &up.negotiated;
         let kind = if n.ebgp {
             PeerKind::Ebgp(n.peer_as)
@@ -466,26 +467,27 @@ impl Routing {
         };
         let group = self.groups.join(&mut self.rib, &up, kind);
         let stale_until = self.peers.get(&up.key).and_then(|p| p.stale_until);
+        let key = up.key;
+        info!(neighbor = %up.name, address = %up.address, group, "session up: sending the table");
         self.peers.insert(
-            up.key,
+            key,
             Peer {
                 id,
                 name: up.name.clone(),
                 kind,
-                bgp_id: n.peer_id,
+                bgp_id: up.negotiated.peer_id,
                 group: Some(group),
                 max_prefixes: up.max_prefixes,
                 warned_max: false,
                 commands: Some(up.commands.clone()),
                 stale_until,
                 llgr_for: Duration::ZERO,
-                up: Some(up.clone()),
+                up: Some(up),
                 eor: false,
             },
         );
-        self.by_id.insert(id, up.key);
-        info!(neighbor = %up.name, address = %up.address, group, "session up: sending the table");
-        self.resend(up.key, None);
+        self.by_id.insert(id, key);
+        self.resend(key, None);
     }
 
     /// A session left Established. With graceful restart its routes stay as stale for the

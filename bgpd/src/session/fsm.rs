@@ -195,6 +195,11 @@ impl Session {
                 Err(e) => self.handle(now, Input::DecodeError(e)),
             }
         }
+        // Between messages (almost always, for an idle session) nothing is held: hundreds
+        // of sessions each keeping a buffer of their last read add up.
+        if self.buffer.is_empty() && self.buffer.capacity() != 0 {
+            self.buffer = BytesMut::new();
+        }
     }
 
     /// Encodes and queues an UPDATE, ROUTE-REFRESH or KEEPALIVE over the Established
@@ -224,7 +229,12 @@ impl Session {
 
     /// The next output, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        if out.is_none() && self.outputs.capacity() != 0 {
+            // Drained: an idle session holds no queue.
+            self.outputs = VecDeque::new();
+        }
+        out
     }
 
     /// Every pending output, in order.

@@ -13,34 +13,64 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::Notify;
 
 /// How many update messages may wait for one peer before the routing task stops queueing
 /// and falls back to a resync.
 pub const UPDATE_QUEUE: usize = 16 * 1024;
 
-/// Session messages waiting for the writer. They are few (OPEN, KEEPALIVE, NOTIFICATION),
-/// so a locked queue that allocates only when used rather than a channel, whose first block
-/// (32 slots, 1 KB) each of hundreds of idle sessions would hold.
-#[derive(Debug, Default)]
-struct ControlQueue {
-    queue: Mutex<VecDeque<Bytes>>,
-    /// The handle was dropped: write what is queued, then close.
+/// What waits for the writer: session messages (few, unbounded, written first) and the
+/// routing task's UPDATE buffers (bounded). Two locked queues that allocate only while they
+/// hold something, rather than channels, whose first blocks (32 slots, 1 KB each, plus
+/// about 500 bytes of channel) hundreds of idle sessions would hold.
+#[derive(Debug)]
+struct Queues {
+    pending: Mutex<Pending>,
+    /// Most UPDATE buffers that may wait.
+    update_cap: usize,
+    /// The handle was dropped: write the session messages queued, then close.
     closed: AtomicBool,
     /// The writer task has ended (the connection failed): nothing more is written.
     gone: AtomicBool,
     ready: Notify,
 }
 
-impl ControlQueue {
-    fn push(&self, bytes: Bytes) -> bool {
+#[derive(Debug, Default)]
+struct Pending {
+    control: VecDeque<Bytes>,
+    updates: VecDeque<Bytes>,
+}
+
+/// Takes the first of a queue, dropping its storage once empty.
+fn pop(queue: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    let first = queue.pop_front();
+    if queue.is_empty() && queue.capacity() != 0 {
+        *queue = VecDeque::new();
+    }
+    first
+}
+
+impl Queues {
+    fn new(update_cap: usize) -> Self {
+        Queues {
+            pending: Mutex::default(),
+            update_cap,
+            closed: AtomicBool::new(false),
+            gone: AtomicBool::new(false),
+            ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push_control(&self, bytes: Bytes) -> bool {
         if self.gone.load(Ordering::Acquire) {
             return false;
         }
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(bytes);
+        self.lock().control.push_back(bytes);
         self.ready.notify_one();
         true
     }
@@ -50,25 +80,75 @@ impl ControlQueue {
         self.ready.notify_one();
     }
 
-    /// The next message; `None` once closed and empty. Cancel-safe: a message is only taken
-    /// when it is returned.
-    async fn next(&self) -> Option<Bytes> {
+    /// The next message and whether it came from the routing task; session messages
+    /// first. `None` once closed with no session message left (the routing task's queued
+    /// updates are no longer wanted then). Cancel-safe: a message is only taken when it
+    /// is returned.
+    async fn next(&self) -> Option<(Bytes, bool)> {
         loop {
             // Created before the checks: a push in between leaves a permit behind.
             let notified = self.ready.notified();
-            if let Some(b) = self
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front()
             {
-                return Some(b);
-            }
-            if self.closed.load(Ordering::Acquire) {
-                return None;
+                let mut p = self.lock();
+                if let Some(b) = pop(&mut p.control) {
+                    return Some((b, false));
+                }
+                if self.closed.load(Ordering::Acquire) {
+                    return None;
+                }
+                if let Some(b) = pop(&mut p.updates) {
+                    return Some((b, true));
+                }
             }
             notified.await;
         }
+    }
+}
+
+/// The routing task's end of a connection's UPDATE queue: never waits; a full queue is
+/// the caller's to handle (a resync).
+#[derive(Debug, Clone)]
+pub struct UpdateSender(Arc<Queues>);
+
+impl UpdateSender {
+    /// A queue of at most `cap` buffers with no writer (tests read it with
+    /// [`UpdateSender::try_recv`]).
+    #[cfg(test)]
+    pub fn unattached(cap: usize) -> Self {
+        UpdateSender(Arc::new(Queues::new(cap)))
+    }
+
+    /// Queues a buffer of whole UPDATE messages.
+    pub fn try_send(&self, bytes: Bytes) -> Result<(), TrySendError<Bytes>> {
+        if self.0.gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed(bytes));
+        }
+        let mut p = self.0.lock();
+        if p.updates.len() >= self.0.update_cap {
+            return Err(TrySendError::Full(bytes));
+        }
+        p.updates.push_back(bytes);
+        drop(p);
+        self.0.ready.notify_one();
+        Ok(())
+    }
+
+    /// Room left, in buffers.
+    pub fn capacity(&self) -> usize {
+        self.0
+            .update_cap
+            .saturating_sub(self.0.lock().updates.len())
+    }
+
+    /// Room when empty.
+    pub fn max_capacity(&self) -> usize {
+        self.0.update_cap
+    }
+
+    /// The first queued buffer (tests stand in for the writer).
+    #[cfg(test)]
+    pub fn try_recv(&self) -> Option<Bytes> {
+        pop(&mut self.0.lock().updates)
     }
 }
 
@@ -76,8 +156,7 @@ impl ControlQueue {
 /// what was queued is written.
 #[derive(Debug)]
 pub struct WriterHandle {
-    control: Arc<ControlQueue>,
-    updates: mpsc::Sender<Bytes>,
+    queues: Arc<Queues>,
     /// UPDATE messages from the routing task written since the last `take_updates_sent`.
     updates_sent: Arc<AtomicU64>,
     /// Rung after such messages were written, so the session can count them.
@@ -87,12 +166,12 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a session message; false when the connection is gone.
     pub fn send_control(&self, bytes: Bytes) -> bool {
-        self.control.push(bytes)
+        self.queues.push_control(bytes)
     }
 
     /// The queue the routing task writes updates into.
-    pub fn updates(&self) -> mpsc::Sender<Bytes> {
-        self.updates.clone()
+    pub fn updates(&self) -> UpdateSender {
+        UpdateSender(self.queues.clone())
     }
 
     /// UPDATE messages written from the routing task's queue since the last call.
@@ -103,7 +182,7 @@ impl WriterHandle {
 
 impl Drop for WriterHandle {
     fn drop(&mut self) {
-        self.control.close();
+        self.queues.close();
     }
 }
 
@@ -125,47 +204,103 @@ fn count_messages(bytes: &[u8]) -> u64 {
 
 /// Starts the writer task for a connection's write half.
 pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
-    let control = Arc::new(ControlQueue::default());
-    let (updates, mut updates_rx) = mpsc::channel::<Bytes>(UPDATE_QUEUE);
+    let queues = Arc::new(Queues::new(UPDATE_QUEUE));
     let updates_sent = Arc::new(AtomicU64::new(0));
     let wrote_updates = Arc::new(Notify::new());
-    let (sent, wrote, queue) = (updates_sent.clone(), wrote_updates.clone(), control.clone());
+    let (sent, wrote, queue) = (updates_sent.clone(), wrote_updates.clone(), queues.clone());
     tokio::spawn(async move {
         let write = async {
-            let mut updates_open = true;
-            loop {
-                let next = tokio::select! {
-                    biased;
-                    m = queue.next() => match m {
-                        Some(m) => Some((m, false)),
-                        // The session let go of the connection: it is closing, and
-                        // routing's queued updates are no longer wanted.
-                        None => break,
-                    },
-                    m = updates_rx.recv(), if updates_open => match m {
-                        Some(m) => Some((m, true)),
-                        None => { updates_open = false; None }
-                    },
-                };
-                if let Some((bytes, from_routing)) = next {
-                    if half.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                    if from_routing {
-                        sent.fetch_add(count_messages(&bytes), Ordering::Relaxed);
-                        wrote.notify_one();
-                    }
+            while let Some((bytes, from_routing)) = queue.next().await {
+                if half.write_all(&bytes).await.is_err() {
+                    return;
+                }
+                if from_routing {
+                    sent.fetch_add(count_messages(&bytes), Ordering::Relaxed);
+                    wrote.notify_one();
                 }
             }
             let _ = half.shutdown().await;
         };
         write.await;
         queue.gone.store(true, Ordering::Release);
+        // What is still queued will not be written.
+        *queue.lock() = Pending::default();
     });
     WriterHandle {
-        control,
-        updates,
+        queues,
         updates_sent,
         wrote_updates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn session_messages_first_and_updates_bounded() {
+        let q = Arc::new(Queues::new(2));
+        let tx = UpdateSender(q.clone());
+        assert!(tx.try_send(Bytes::from_static(b"u1")).is_ok());
+        assert!(tx.try_send(Bytes::from_static(b"u2")).is_ok());
+        assert!(matches!(
+            tx.try_send(Bytes::from_static(b"u3")),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!((tx.capacity(), tx.max_capacity()), (0, 2));
+        assert!(q.push_control(Bytes::from_static(b"c1")));
+        let order: Vec<(Bytes, bool)> = vec![
+            q.next().await.unwrap(),
+            q.next().await.unwrap(),
+            q.next().await.unwrap(),
+        ];
+        assert_eq!(
+            order,
+            vec![
+                (Bytes::from_static(b"c1"), false),
+                (Bytes::from_static(b"u1"), true),
+                (Bytes::from_static(b"u2"), true)
+            ]
+        );
+        // Drained: nothing kept allocated.
+        let p = q.lock();
+        assert_eq!((p.control.capacity(), p.updates.capacity()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn closing_writes_session_messages_but_not_updates() {
+        let q = Arc::new(Queues::new(8));
+        let tx = UpdateSender(q.clone());
+        assert!(tx.try_send(Bytes::from_static(b"u")).is_ok());
+        assert!(q.push_control(Bytes::from_static(b"notification")));
+        q.close();
+        assert_eq!(
+            q.next().await,
+            Some((Bytes::from_static(b"notification"), false))
+        );
+        assert_eq!(q.next().await, None);
+        q.gone.store(true, Ordering::Release);
+        assert!(matches!(
+            tx.try_send(Bytes::from_static(b"late")),
+            Err(TrySendError::Closed(_))
+        ));
+        assert!(!q.push_control(Bytes::from_static(b"late")));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_wakes_for_an_update() {
+        let q = Arc::new(Queues::new(8));
+        let tx = UpdateSender(q.clone());
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.next().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(tx.try_send(Bytes::from_static(b"u")).is_ok());
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await;
+        assert_eq!(
+            got.ok().and_then(Result::ok).flatten(),
+            Some((Bytes::from_static(b"u"), true))
+        );
     }
 }

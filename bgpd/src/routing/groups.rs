@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use super::export::{prepare, ExportRules, GroupKey, Local, PeerKind, Source};
 use super::reflect::{reflect_encoded, Reflected};
 use super::PeerUp;
+use crate::peer::writer::UpdateSender;
 use crate::peer::PeerKey;
 
 /// Who a RIB peer is, for export.
@@ -63,7 +64,7 @@ struct Group {
 #[derive(Debug)]
 struct Member {
     key: PeerKey,
-    tx: mpsc::Sender<Bytes>,
+    tx: UpdateSender,
     /// The peer negotiated enhanced route refresh (RFC 7313): it can be resynchronised
     /// without a reset.
     enhanced_refresh: bool,
@@ -915,7 +916,7 @@ mod tests {
     use super::*;
     use crate::session::{negotiate, PeerAs, SessionConfig};
 
-    fn up(key: PeerKey, tx: mpsc::Sender<Bytes>) -> PeerUp {
+    fn up(key: PeerKey, tx: UpdateSender) -> PeerUp {
         let mine = SessionConfig::new(64512, "192.0.2.1".parse().unwrap(), PeerAs::Fixed(64512));
         let theirs = SessionConfig::new(64512, "192.0.2.2".parse().unwrap(), PeerAs::Fixed(64512));
         let negotiated = negotiate(&mine, &mine.build_open(), &theirs.build_open()).unwrap();
@@ -1003,7 +1004,8 @@ mod tests {
             peers: &peers,
         };
         announce(&mut rib, src, &["198.18.0.0/26", "198.18.0.64/26"]);
-        let (tx, mut rx) = mpsc::channel(1);
+        let tx = UpdateSender::unattached(1);
+        let rx = tx.clone();
         let mut groups = Groups::default();
         let g = groups.join(&mut rib, &up(7, tx), PeerKind::IbgpClient);
         assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
@@ -1047,7 +1049,7 @@ mod tests {
             peers: &peers,
         };
         announce(&mut rib, src, &["198.18.0.0/26", "198.18.0.64/26"]);
-        let (tx, _rx) = mpsc::channel(16);
+        let tx = UpdateSender::unattached(16);
         let mut limited = up(7, tx);
         limited.max_prefixes_out = Some(config::PrefixLimit {
             limit: 1,

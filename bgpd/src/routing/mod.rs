@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_wire::{Family, RefreshSubtype};
-use bytes::Bytes;
 use config::{Policy, PrefixLimit};
 use rib::{PeerId, PeerInfo, Rib};
 use tokio::sync::{mpsc, oneshot};
@@ -64,7 +63,7 @@ pub struct PeerUp {
     /// Limit on routes advertised.
     pub max_prefixes_out: Option<PrefixLimit>,
     /// The peer's update queue.
-    pub updates: mpsc::Sender<Bytes>,
+    pub updates: crate::peer::writer::UpdateSender,
     /// Commands back to the peer task.
     pub commands: mpsc::Sender<PeerCommand>,
 }

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::commands::{CommandReceiver, CommandSender};
 use super::import::{import, ImportContext};
 use super::writer::{self, WriterHandle};
 use super::{PeerCommand, PeerHandle, PeerKey, PeerStatus};
@@ -77,7 +78,7 @@ type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<PeerHandle> {
     let session = Session::new(spec.session.clone())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let (commands, rx) = mpsc::channel(64);
+    let (commands, rx) = super::commands::channel();
     let status = Arc::new(Mutex::new(PeerStatus {
         name: spec.name.clone(),
         address: spec.remote.ip(),
@@ -127,7 +128,7 @@ struct Driver {
     import: ImportContext,
     routing: mpsc::Sender<RoutingInput>,
     status: Arc<Mutex<PeerStatus>>,
-    self_commands: mpsc::Sender<PeerCommand>,
+    self_commands: CommandSender,
     /// The routing task knows the session as up.
     up: bool,
     /// `Clear`: start again once stopped.
@@ -151,7 +152,7 @@ async fn read(conn: &mut Option<Conn>, buf: &mut BytesMut) -> io::Result<usize> 
 }
 
 impl Driver {
-    async fn run(mut self: Box<Self>, mut commands: mpsc::Receiver<PeerCommand>) {
+    async fn run(mut self: Box<Self>, mut commands: CommandReceiver) {
         let now = Instant::now();
         if self.spec.start {
             self.main.session.handle(now, Input::Start);

@@ -7,6 +7,7 @@
 //! timers (next_deadline) ────┘                       └─► routing task: PeerUp / Update / PeerDown
 //! ```
 
+pub mod commands;
 mod driver;
 pub mod import;
 pub mod writer;
@@ -17,7 +18,6 @@ use std::time::Instant;
 
 use bgp_wire::Notification;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 
 pub use driver::{spawn, PeerSpec};
 
@@ -100,7 +100,7 @@ pub struct PeerHandle {
     /// The key.
     pub key: PeerKey,
     /// Commands to the task.
-    pub commands: mpsc::Sender<PeerCommand>,
+    pub commands: commands::CommandSender,
     /// The task's current status.
     pub status: Arc<Mutex<PeerStatus>>,
 }

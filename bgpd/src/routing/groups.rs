@@ -921,7 +921,7 @@ mod tests {
         let theirs = SessionConfig::new(64512, "192.0.2.2".parse().unwrap(), PeerAs::Fixed(64512));
         let negotiated = negotiate(&mine, &mine.build_open(), &theirs.build_open()).unwrap();
         assert!(negotiated.enhanced_route_refresh);
-        let (commands, _) = mpsc::channel(1);
+        let (commands, _) = crate::peer::commands::channel();
         PeerUp {
             key,
             name: "n".into(),

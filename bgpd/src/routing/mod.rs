@@ -65,7 +65,7 @@ pub struct PeerUp {
     /// The peer's update queue.
     pub updates: crate::peer::writer::UpdateSender,
     /// Commands back to the peer task.
-    pub commands: mpsc::Sender<PeerCommand>,
+    pub commands: crate::peer::commands::CommandSender,
 }
 
 /// What peers and the daemon tell the routing task.
@@ -163,7 +163,7 @@ struct Peer {
     group: Option<usize>,
     max_prefixes: Option<PrefixLimit>,
     warned_max: bool,
-    commands: Option<mpsc::Sender<PeerCommand>>,
+    commands: Option<crate::peer::commands::CommandSender>,
     /// Graceful restart: stale routes are swept at this time.
     stale_until: Option<Instant>,
     /// Long-lived graceful restart still to come after `stale_until` (RFC 9494).

@@ -77,8 +77,14 @@ impl Batch<'_> {
     }
 
     /// Announces `nlri` with an already interned set and next hop, taking a reference on
-    /// them for each route (for locally originated routes and tests).
+    /// them for each route (for locally originated routes and tests). The set must have been
+    /// interned ranked ([`AttrStore::intern`](crate::AttrStore::intern)): one interned for
+    /// export only has no decision fields.
     pub fn announce_interned(&mut self, attrs: AttrId, next_hop: NextHopId, nlri: &[Nlri]) {
+        debug_assert!(
+            self.rib.core.attrs.is_ranked(attrs),
+            "an unranked attribute set announced into the Loc-RIB"
+        );
         for n in nlri {
             self.rib.core.attrs.retain(attrs);
             self.rib.core.next_hops.retain(next_hop);

@@ -436,6 +436,13 @@ impl AttrStore {
         }
     }
 
+    /// Whether the set has decision fields (was interned with [`AttrStore::intern`]).
+    pub fn is_ranked(&self, id: AttrId) -> bool {
+        self.slots
+            .get(id.0 as usize)
+            .is_some_and(|s| s.info != UNRANKED)
+    }
+
     /// The set's wire encoding (4-octet AS numbers, no NEXT_HOP or MP attributes): can be
     /// copied as is into an UPDATE for a 4-octet AS session.
     pub fn wire(&self, id: AttrId) -> &[u8] {

@@ -59,10 +59,11 @@ pub struct CommandSender {
 impl CommandSender {
     /// Queues a command unless the queue is full or the task has ended.
     pub fn try_send(&self, command: PeerCommand) -> Result<(), TrySendError<PeerCommand>> {
+        let mut queue = self.shared.lock();
+        // Checked under the lock the receiver sets it under: nothing is queued after.
         if self.shared.receiver_gone.load(Ordering::Acquire) {
             return Err(TrySendError::Closed(command));
         }
-        let mut queue = self.shared.lock();
         if queue.len() >= CAPACITY {
             return Err(TrySendError::Full(command));
         }
@@ -138,8 +139,11 @@ impl CommandReceiver {
 
 impl Drop for CommandReceiver {
     fn drop(&mut self) {
+        let mut queue = self.shared.lock();
         self.shared.receiver_gone.store(true, Ordering::Release);
-        *self.shared.lock() = VecDeque::new();
+        // Commands not taken (an accepted connection, say) are dropped now.
+        *queue = VecDeque::new();
+        drop(queue);
         self.shared.space.notify_waiters();
     }
 }

@@ -67,12 +67,22 @@ impl Queues {
     }
 
     fn push_control(&self, bytes: Bytes) -> bool {
+        let mut p = self.lock();
+        // Checked under the lock the writer sets it under: nothing is queued after.
         if self.gone.load(Ordering::Acquire) {
             return false;
         }
-        self.lock().control.push_back(bytes);
+        p.control.push_back(bytes);
+        drop(p);
         self.ready.notify_one();
         true
+    }
+
+    /// The writer has ended: refuse and drop whatever comes.
+    fn finish(&self) {
+        let mut p = self.lock();
+        self.gone.store(true, Ordering::Release);
+        *p = Pending::default();
     }
 
     fn close(&self) {
@@ -120,10 +130,10 @@ impl UpdateSender {
 
     /// Queues a buffer of whole UPDATE messages.
     pub fn try_send(&self, bytes: Bytes) -> Result<(), TrySendError<Bytes>> {
+        let mut p = self.0.lock();
         if self.0.gone.load(Ordering::Acquire) {
             return Err(TrySendError::Closed(bytes));
         }
-        let mut p = self.0.lock();
         if p.updates.len() >= self.0.update_cap {
             return Err(TrySendError::Full(bytes));
         }
@@ -222,9 +232,8 @@ pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
             let _ = half.shutdown().await;
         };
         write.await;
-        queue.gone.store(true, Ordering::Release);
         // What is still queued will not be written.
-        *queue.lock() = Pending::default();
+        queue.finish();
     });
     WriterHandle {
         queues,
@@ -279,7 +288,7 @@ mod tests {
             Some((Bytes::from_static(b"notification"), false))
         );
         assert_eq!(q.next().await, None);
-        q.gone.store(true, Ordering::Release);
+        q.finish();
         assert!(matches!(
             tx.try_send(Bytes::from_static(b"late")),
             Err(TrySendError::Closed(_))

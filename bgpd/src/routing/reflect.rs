@@ -48,6 +48,12 @@ pub fn reflect_encoded(
         if !rewritable(a.type_code) {
             return None;
         }
+        // An empty list attribute does not survive decoding (RFC 7606 treat-as-withdraw for
+        // the peer that gets it): a stored set never has one, but if it did, the general
+        // path decides.
+        if a.value.is_empty() && refused_empty(a.type_code) {
+            return None;
+        }
         // RFC 1997: NO_ADVERTISE goes to no peer.
         if a.type_code == code::COMMUNITIES
             && a.value
@@ -104,6 +110,13 @@ fn raw(flags: u8, type_code: u8, value: &[u8]) -> RawAttr<'_> {
         type_code,
         value,
     }
+}
+
+/// List attributes the decoder refuses empty (RFC 7606 sections 7.8, 7.10; RFC 8092
+/// section 6): an empty extended community list is kept, as it round-trips.
+fn refused_empty(type_code: u8) -> bool {
+    use code::*;
+    matches!(type_code, COMMUNITIES | CLUSTER_LIST | LARGE_COMMUNITY)
 }
 
 /// Attributes copied as stored (or, for CLUSTER_LIST, extended): every known type a stored
@@ -251,6 +264,32 @@ mod tests {
                 }
                 PathAttributes { list }
             })
+    }
+
+    #[test]
+    fn an_empty_list_attribute_takes_the_general_path() {
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let source = Source {
+            kind: Some(PeerKind::IbgpClient),
+            neighbor: None,
+            bgp_id: "192.0.2.9".parse().unwrap(),
+        };
+        // ORIGIN IGP, empty AS_PATH, COMMUNITIES with no community.
+        let wire = [0x40, 1, 1, 0, 0x40, 2, 0, 0xc0, 8, 0];
+        let mut out = BytesMut::new();
+        let rules = rules(PeerKind::IbgpClient, false);
+        assert_eq!(
+            reflect_encoded(&rules, &local, &source, &wire, &mut out),
+            None
+        );
+        // Without it, reflected.
+        assert_eq!(
+            reflect_encoded(&rules, &local, &source, &wire[..7], &mut out),
+            Some(Reflected::Written)
+        );
     }
 
     proptest! {

@@ -240,7 +240,12 @@ impl Core {
             self.dests[id] = dest;
             if dest.is_empty() {
                 self.count_prefix(P::V6, true, false);
-                emptied.push((prefix, id));
+                // Only dests no group holds go (nothing here changes what groups hold): a
+                // reflector's peer going down empties every prefix, all still advertised,
+                // and listing them all cost 4 MB per 200,000 for nothing.
+                if self.unused(id) {
+                    emptied.push((prefix, id));
+                }
             }
             if new != old {
                 changes.change(Change {
@@ -250,11 +255,10 @@ impl Core {
                 });
             }
         }
+        // Removed after the walk: the trie cannot change under its iterator.
         for (p, id) in emptied {
-            if self.unused(id) {
-                trie.remove(&p);
-                self.dests.free(id);
-            }
+            trie.remove(&p);
+            self.dests.free(id);
         }
     }
 

@@ -48,15 +48,9 @@ impl UpdatePacker {
         nlri: &[Nlri],
         out: &mut BytesMut,
     ) -> Result<usize, EncodeError> {
-        let Some(first) = nlri.first() else {
+        let Some(family) = one_family(nlri)? else {
             return Ok(0);
         };
-        let family = first.family();
-        if nlri.iter().any(|n| n.family() != family) {
-            return Err(EncodeError::Invalid(
-                "routes of mixed families in one UPDATE",
-            ));
-        }
         let add_path = self.ctx.add_path.contains(family);
         if let (Family::Ipv4Unicast, NextHop::V4(nh)) = (family, next_hop) {
             let start = out.len();
@@ -104,15 +98,9 @@ impl UpdatePacker {
                 "a stored attribute set needs a 4-octet AS session",
             ));
         }
-        let Some(first) = nlri.first() else {
+        let Some(family) = one_family(nlri)? else {
             return Ok(0);
         };
-        let family = first.family();
-        if nlri.iter().any(|n| n.family() != family) {
-            return Err(EncodeError::Invalid(
-                "routes of mixed families in one UPDATE",
-            ));
-        }
         let add_path = self.ctx.add_path.contains(family);
         let start = out.len();
         let written = match (family, next_hop) {
@@ -297,6 +285,21 @@ impl UpdatePacker {
         }
         Ok(messages)
     }
+}
+
+/// The family of routes to announce in one UPDATE (`None`: no routes); an error when they
+/// mix families.
+fn one_family(nlri: &[Nlri]) -> Result<Option<Family>, EncodeError> {
+    let Some(first) = nlri.first() else {
+        return Ok(None);
+    };
+    let family = first.family();
+    if nlri.iter().any(|n| n.family() != family) {
+        return Err(EncodeError::Invalid(
+            "routes of mixed families in one UPDATE",
+        ));
+    }
+    Ok(Some(family))
 }
 
 /// Copies an encoded set without NEXT_HOP and MP attributes, and puts `next_hop` as

@@ -216,8 +216,42 @@ fn self_next_hop(local: Option<IpAddr>, prefix: &IpNet) -> Option<NextHop> {
     }
 }
 
+/// Fixtures shared by the export tests (here and in `reflect`).
+#[cfg(test)]
+pub(super) mod fixtures {
+    use super::*;
+
+    /// An iBGP or eBGP group over IPv4 with 4-octet AS numbers and `policy`.
+    pub fn rules(kind: PeerKind, policy: Option<Arc<Policy>>) -> ExportRules {
+        ExportRules {
+            key: GroupKey {
+                kind,
+                policy_name: None,
+                encode: Context::four_octet(),
+                families: vec![Family::Ipv4Unicast],
+                local_address: Some("203.0.113.1".parse().unwrap()),
+                next_hop_self: false,
+                limit: None,
+                llgr: false,
+            },
+            policy,
+            limit: None,
+        }
+    }
+
+    /// A policy that accepts everything.
+    pub fn accept_all() -> Option<Arc<Policy>> {
+        Some(Arc::new(Policy {
+            name: "all".into(),
+            default: config::Verdict::Accept,
+            terms: vec![],
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{accept_all, rules};
     use super::*;
     use bgp_wire::attr::{AsPath, Origin};
     use PeerKind::*;
@@ -236,31 +270,6 @@ mod tests {
             PathAttributes::from_values([AttrValue::Communities(vec![Community::NO_EXPORT])]);
         assert!(!eligible(None, Ebgp(1), &no_export));
         assert!(eligible(None, IbgpClient, &no_export));
-    }
-
-    fn rules(kind: PeerKind, policy: Option<Arc<Policy>>) -> ExportRules {
-        ExportRules {
-            key: GroupKey {
-                kind,
-                policy_name: None,
-                encode: Context::four_octet(),
-                families: vec![Family::Ipv4Unicast],
-                local_address: Some("203.0.113.1".parse().unwrap()),
-                next_hop_self: false,
-                limit: None,
-                llgr: false,
-            },
-            policy,
-            limit: None,
-        }
-    }
-
-    fn accept_all() -> Option<Arc<Policy>> {
-        Some(Arc::new(Policy {
-            name: "all".into(),
-            default: config::Verdict::Accept,
-            terms: vec![],
-        }))
     }
 
     #[test]

@@ -143,41 +143,23 @@ fn rewritable(type_code: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
-    use std::sync::Arc;
 
     use bgp_wire::attr::{
         Aggregator, AsPath, AttrValue, Attribute, ExtCommunity, LargeCommunity, NextHop, Origin,
     };
-    use bgp_wire::{Context, Family};
+    use bgp_wire::Context;
     use ipnet::IpNet;
     use proptest::collection::vec;
     use proptest::prelude::*;
     use rib::AttrStore;
 
-    use super::super::export::{prepare, GroupKey};
+    use super::super::export::{fixtures, prepare};
     use super::*;
 
+    /// A group of `kind`, with an accept-all export policy or none.
     fn rules(kind: PeerKind, policy: bool) -> ExportRules {
-        ExportRules {
-            key: GroupKey {
-                kind,
-                policy_name: None,
-                encode: Context::four_octet(),
-                families: vec![Family::Ipv4Unicast],
-                local_address: Some("203.0.113.1".parse().unwrap()),
-                next_hop_self: false,
-                limit: None,
-                llgr: false,
-            },
-            policy: policy.then(|| {
-                Arc::new(config::Policy {
-                    name: "all".into(),
-                    default: config::Verdict::Accept,
-                    terms: vec![],
-                })
-            }),
-            limit: None,
-        }
+        let policy = if policy { fixtures::accept_all() } else { None };
+        fixtures::rules(kind, policy)
     }
 
     fn kind() -> impl Strategy<Value = Option<PeerKind>> {

@@ -7,7 +7,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::attr::code::{MP_REACH_NLRI, MP_UNREACH_NLRI, NEXT_HOP};
 use crate::attr::{
-    flags, put_next_hop, raw_attributes, MpReach, MpUnreach, NextHop, PathAttributes,
+    flags, put_next_hop, put_raw, raw_attributes, MpReach, MpUnreach, NextHop, PathAttributes,
 };
 use crate::context::{Context, HEADER_LEN};
 use crate::error::{checked_len, EncodeError};
@@ -328,23 +328,11 @@ fn put_encoded(
     Ok(())
 }
 
-/// Writes one attribute from parts, with the Extended Length flag only when needed.
+/// Writes one attribute from parts with the flags its type calls for, Extended Length only
+/// when needed.
 fn put_attribute(out: &mut BytesMut, type_code: u8, parts: &[&[u8]]) -> Result<(), EncodeError> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
     let base = crate::attr::expected_flags(type_code).unwrap_or(flags::OPTIONAL);
-    if len > 255 {
-        out.put_u8(base | flags::EXTENDED_LENGTH);
-        out.put_u8(type_code);
-        out.put_u16(checked_len("path attribute", len, 0xffff)?);
-    } else {
-        out.put_u8(base);
-        out.put_u8(type_code);
-        out.put_u8(checked_len("path attribute", len, 255)?);
-    }
-    for p in parts {
-        out.put_slice(p);
-    }
-    Ok(())
+    put_raw(out, base, type_code, parts)
 }
 
 /// Writes an UPDATE from its three encoded fields.

@@ -21,7 +21,7 @@ pub struct RawAttr<'a> {
 impl RawAttr<'_> {
     /// Writes it back: flags, type, length, value.
     pub fn put(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        put_raw(out, self.flags, self.type_code, self.value)
+        put_raw(out, self.flags, self.type_code, &[self.value])
     }
 }
 
@@ -78,24 +78,28 @@ impl<'a> Iterator for RawAttrs<'a> {
     }
 }
 
-/// Writes one attribute. The Extended Length flag is set when the value needs it or
-/// `flags` already has it (as [`PathAttributes`](super::PathAttributes) encoding does).
+/// Writes one attribute whose value is `parts` one after the other. The Extended Length
+/// flag is set when the value needs it or `flags` already has it (as
+/// [`PathAttributes`](super::PathAttributes) encoding does).
 pub fn put_raw(
     out: &mut BytesMut,
     flags: u8,
     type_code: u8,
-    value: &[u8],
+    parts: &[&[u8]],
 ) -> Result<(), EncodeError> {
-    if value.len() > 255 || flags & EXTENDED_LENGTH != 0 {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > 255 || flags & EXTENDED_LENGTH != 0 {
         out.put_u8(flags | EXTENDED_LENGTH);
         out.put_u8(type_code);
-        out.put_u16(checked_len("path attribute", value.len(), 0xffff)?);
+        out.put_u16(checked_len("path attribute", len, 0xffff)?);
     } else {
         out.put_u8(flags);
         out.put_u8(type_code);
-        out.put_u8(checked_len("path attribute", value.len(), 255)?);
+        out.put_u8(checked_len("path attribute", len, 255)?);
     }
-    out.put_slice(value);
+    for p in parts {
+        out.put_slice(p);
+    }
     Ok(())
 }
 

@@ -36,8 +36,8 @@ pub enum PeerCommand {
     Stop {
         /// Close without NOTIFICATION where graceful restart allows it.
         graceful: bool,
-        /// The NOTIFICATION otherwise (boxed, as the stream below: every session's command
-        /// queue holds a block of 32 commands, so the enum is kept small).
+        /// The NOTIFICATION otherwise (boxed, as the stream below: commands wait in a queue
+        /// inline, so the enum is kept small).
         notification: Option<Box<Notification>>,
     },
     /// Reset the session (`bgpctl neighbor X clear`): Cease / Administrative Reset, then

@@ -34,6 +34,17 @@ pub struct PeerView {
     pub bgp_id: Ipv4Addr,
 }
 
+impl PeerView {
+    /// The peer as a route's source, for export.
+    fn source(&self) -> Source<'_> {
+        Source {
+            kind: self.kind,
+            neighbor: (!self.name.is_empty()).then_some(self.name.as_str()),
+            bgp_id: self.bgp_id,
+        }
+    }
+}
+
 /// What export reads besides the RIB.
 #[derive(Debug)]
 pub struct ExportCtx<'a> {
@@ -183,27 +194,18 @@ impl Pending {
             }
         }
         for ((attrs, next_hop), nlri) in &self.announce {
-            let next_hop_value = *rib.next_hops().get(*next_hop);
-            if packer.context().four_octet_as {
-                // The stored encoding goes out as it is.
-                let wire = rib.attrs().wire(*attrs);
-                for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
-                    let n = of_family(nlri, family);
-                    if n.is_empty() {
+            let next_hop = *rib.next_hops().get(*next_hop);
+            // To a 4-octet AS session the stored encoding goes out as it is; else the set is
+            // decoded once per distinct set of the batch, not per prefix.
+            let decoded = if packer.context().four_octet_as {
+                None
+            } else {
+                match rib.attrs().attributes(*attrs) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        warn!(error = %e, "cannot decode an interned attribute set");
                         continue;
                     }
-                    if let Err(e) = packer.announce_encoded(wire, next_hop_value, &n, out) {
-                        warn!(error = %e, "cannot encode routes: attributes too large");
-                    }
-                }
-                continue;
-            }
-            // Decoded once per distinct set of the batch, not per prefix.
-            let attrs = match rib.attrs().attributes(*attrs) {
-                Ok(a) => a,
-                Err(e) => {
-                    warn!(error = %e, "cannot decode an interned attribute set");
-                    continue;
                 }
             };
             for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
@@ -211,7 +213,11 @@ impl Pending {
                 if n.is_empty() {
                     continue;
                 }
-                if let Err(e) = packer.announce(&attrs, next_hop_value, &n, out) {
+                let written = match &decoded {
+                    None => packer.announce_encoded(rib.attrs().wire(*attrs), next_hop, &n, out),
+                    Some(a) => packer.announce(a, next_hop, &n, out),
+                };
+                if let Err(e) = written {
                     warn!(error = %e, "cannot encode routes: attributes too large");
                 }
             }
@@ -363,37 +369,14 @@ impl Groups {
             pending.start(&g.rules);
             if std::mem::take(&mut g.policy_changed) {
                 let all = all.get_or_insert_with(|| loc_rib_prefixes(rib, None));
-                export_chunked(
-                    rib,
-                    ctx,
-                    g,
-                    all.iter().map(|p| (*p, None)),
-                    None,
-                    &mut pending,
-                    &mut resync,
-                );
-                // And the changed prefixes: those that just lost their last path are not in
-                // the Loc-RIB but may still need a withdraw (a repeat is a no-op).
-                export_chunked(
-                    rib,
-                    ctx,
-                    g,
-                    prefixes.clone(),
-                    None,
-                    &mut pending,
-                    &mut resync,
-                );
-            } else {
-                export_chunked(
-                    rib,
-                    ctx,
-                    g,
-                    prefixes.clone(),
-                    None,
-                    &mut pending,
-                    &mut resync,
-                );
+                let all = all.iter().map(|p| (*p, None));
+                export_chunked(rib, ctx, g, all, None, &mut pending, &mut resync);
             }
+            // The changed prefixes (after a policy change too: those that just lost their
+            // last path are not in the Loc-RIB but may still need a withdraw; a repeat is a
+            // no-op).
+            let changed = prefixes.clone();
+            export_chunked(rib, ctx, g, changed, None, &mut pending, &mut resync);
             release_suppressed(rib, ctx, g, &mut pending);
             flush(g, rib, &mut pending, None, &mut resync);
             g.scratch = pending;
@@ -788,12 +771,7 @@ fn reflect_path(
     if path.is_llgr_stale() {
         return None;
     }
-    let view = ctx.peers.get(&path.peer())?;
-    let source = Source {
-        kind: view.kind,
-        neighbor: (!view.name.is_empty()).then_some(view.name.as_str()),
-        bgp_id: view.bgp_id,
-    };
+    let source = ctx.peers.get(&path.peer())?.source();
     buf.clear();
     match reflect_encoded(
         rules,
@@ -836,12 +814,7 @@ fn prepare_path(
         attrs.set(bgp_wire::attr::AttrValue::Communities(cs));
     }
     let next_hop = *rib.next_hops().get(path.next_hop());
-    let source = Source {
-        kind: view.kind,
-        neighbor: (!view.name.is_empty()).then_some(view.name.as_str()),
-        bgp_id: view.bgp_id,
-    };
-    prepare(rules, ctx.local, &prefix, &source, attrs, next_hop)
+    prepare(rules, ctx.local, &prefix, &view.source(), attrs, next_hop)
 }
 
 /// Queues `bytes` to every member (or one). A member whose queue is full falls behind: with
@@ -1011,10 +984,10 @@ mod tests {
         assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
         // The queue (one slot) is full: the next change does not fit.
         announce(&mut rib, src, &["198.18.0.128/26"]);
-        let dirty: Vec<IpNet> = vec!["198.18.0.128/26".parse().unwrap()];
+        let changed: IpNet = "198.18.0.128/26".parse().unwrap();
         assert!(
             groups
-                .export(&mut rib, &ctx, dirty.iter().map(|p| (*p, None)))
+                .export(&mut rib, &ctx, [(changed, None)].into_iter())
                 .is_empty(),
             "no reset"
         );

@@ -89,11 +89,8 @@ pub fn reflect_encoded(
             add.put(out).ok()?;
         }
         if a.type_code == code::CLUSTER_LIST {
-            let mut value = Vec::with_capacity(4 + a.value.len());
-            value.extend_from_slice(&cid);
-            value.extend_from_slice(a.value);
             let f = flags::OPTIONAL | (a.flags & flags::EXTENDED_LENGTH);
-            put_raw(out, f, code::CLUSTER_LIST, &value).ok()?;
+            put_raw(out, f, code::CLUSTER_LIST, &[&cid, a.value]).ok()?;
         } else {
             a.put(out).ok()?;
         }

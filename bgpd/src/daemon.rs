@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use crate::peer::import::ImportContext;
 use crate::peer::{self, PeerCommand, PeerHandle, PeerKey, PeerSpec};
+use crate::restart_state::{PeerRecord, RestartState};
 use crate::routing::{Routing, RoutingConfig, RoutingInput};
 use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig};
 use crate::transport::{self, SocketOptions};
@@ -46,9 +47,24 @@ pub struct Daemon {
     listeners: Vec<TcpListener>,
     /// `bgpctl shutdown` was asked: leave the main loop.
     pub(crate) shutting_down: bool,
-    /// The kernel kept routes of a previous run: we are a restarting speaker.
-    forwarding_preserved: bool,
+    /// What our OPENs say about a restart (RFC 4724 section 3).
+    restart_flags: RestartFlags,
+    /// What the state file last recorded, and when: rewritten when it changes.
+    recorded: Option<(Vec<PeerRecord>, std::time::Instant)>,
 }
+
+/// The graceful restart capability's flags for this run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestartFlags {
+    /// Restart State (R): we restarted and defer our routes until the peers' End-of-RIB.
+    pub restarting: bool,
+    /// Forwarding State (F) for every family: forwarding continued across the restart.
+    pub forwarding_preserved: bool,
+}
+
+/// How often the state file is rewritten while its peers do not change, so that its age
+/// tells how long ago a crashed run was alive.
+const STATE_REFRESH: Duration = Duration::from_secs(30);
 
 fn family(f: AddressFamily) -> Family {
     match f {
@@ -62,7 +78,7 @@ pub fn session_config(
     config: &Config,
     n: &Neighbor,
     address: IpAddr,
-    forwarding_preserved: bool,
+    restart: RestartFlags,
 ) -> SessionConfig {
     let g = &config.global;
     let mut s = SessionConfig::new(
@@ -88,17 +104,18 @@ pub fn session_config(
         .collect();
     let gr = &n.graceful_restart;
     if gr.enabled {
-        // After a restart that kept our routes in the kernel, say so (RFC 4724 section 3:
-        // Restart State and "forwarding state preserved"), so peers keep forwarding to us
-        // while we re-learn.
+        // After a restart, say so (RFC 4724 section 3): Restart State, so that peers send
+        // their End-of-RIB without waiting for ours, and where forwarding continued,
+        // "forwarding state preserved", so that they keep forwarding on our routes until
+        // our End-of-RIB.
         s.graceful_restart = Some(GracefulRestartConfig {
             restart_time: gr.restart_time.get(),
-            restarting: forwarding_preserved,
+            restarting: restart.restarting,
             notification: false,
             families: s
                 .families
                 .iter()
-                .map(|f| (*f, forwarding_preserved))
+                .map(|f| (*f, restart.forwarding_preserved))
                 .collect(),
         });
         let stale = gr.long_lived_stale_time.get();
@@ -108,7 +125,14 @@ pub fn session_config(
                 .iter()
                 .map(|f| LlgrFamily {
                     family: *f,
-                    flags: 0,
+                    // RFC 9494 section 3: the same "forwarding state preserved" as in the
+                    // graceful restart capability. BIRD 1.6.8 reads it from here when both
+                    // capabilities are present, and flushes our routes at once without it.
+                    flags: if restart.forwarding_preserved {
+                        0x80
+                    } else {
+                        0
+                    },
                     stale_time: stale,
                 })
                 .collect();
@@ -141,7 +165,7 @@ impl Daemon {
         let config = Arc::new(config);
         let g = &config.global;
         let (routing, rx) = mpsc::channel(1024);
-        let mut forwarding_preserved = false;
+        let mut kernel_routes_kept = false;
         let (kernel, next_hop_events) = match &config.kernel {
             Some(k) => {
                 let (fib, events) = crate::fib::Fib::start(crate::fib::FibConfig::new(k.table))
@@ -153,7 +177,7 @@ impl Daemon {
                         adopted,
                         "kernel routes of a previous run kept: restarting gracefully"
                     );
-                    forwarding_preserved = true;
+                    kernel_routes_kept = true;
                 }
                 let export = k
                     .export
@@ -165,12 +189,41 @@ impl Daemon {
             }
             None => (None, None),
         };
+        let state = match crate::restart_state::read(&g.state_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(dir = %g.state_dir.display(), error = %e, "cannot read the restart state: starting cold");
+                None
+            }
+        };
+        let restart = crate::restart_state::plan(
+            &config,
+            state.as_ref(),
+            kernel_routes_kept,
+            crate::restart_state::unix_now(),
+        );
+        if let Some(plan) = &restart {
+            let expected: Vec<String> = plan.expected.iter().map(ToString::to_string).collect();
+            info!(
+                expected = %expected.join(" "),
+                deferral_s = plan.deferral.as_secs(),
+                "restarting gracefully: waiting for these peers' End-of-RIB before sending routes"
+            );
+        }
+        let restart_flags = RestartFlags {
+            restarting: restart.is_some(),
+            // Without `[kernel]` we own no forwarding state, so a restart cannot have lost
+            // any; with it, forwarding continued only if our routes were still there.
+            forwarding_preserved: restart.is_some()
+                && (config.kernel.is_none() || kernel_routes_kept),
+        };
         let routing_task = Routing::new(&RoutingConfig {
             asn: g.asn.get(),
             router_id: g.router_id.get(),
             cluster_id: g.cluster_id.get(),
             originate: config.originate.clone(),
             kernel,
+            restart,
         });
         tokio::spawn(routing_task.run(rx, next_hop_events));
         let mut listeners = Vec::new();
@@ -211,7 +264,8 @@ impl Daemon {
             next_key: 1,
             listeners,
             shutting_down: false,
-            forwarding_preserved,
+            restart_flags,
+            recorded: None,
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
@@ -234,7 +288,7 @@ impl Daemon {
             key,
             name: n.name.clone(),
             remote: SocketAddr::new(address, BGP_PORT),
-            session: session_config(&self.config, n, address, self.forwarding_preserved),
+            session: session_config(&self.config, n, address, self.restart_flags),
             socket: socket_options(n),
             import: ImportContext {
                 neighbor: n.name.clone(),
@@ -417,6 +471,7 @@ impl Daemon {
                 }
                 _ = tick.tick() => {
                     crate::notify::watchdog();
+                    self.record_restart_state(false);
                     self.reap_dynamic(DYNAMIC_IDLE_LIMIT, metrics.as_ref().map(|(m, _)| m.as_ref()));
                     if let Some((m, _)) = &metrics {
                         self.update_metrics(m).await;
@@ -442,8 +497,53 @@ impl Daemon {
         Ok(())
     }
 
+    /// Records the peers Established with graceful restart in the state file, when they
+    /// changed since the last write, when the last write is old, or when `now` is asked.
+    pub(crate) fn record_restart_state(&mut self, now: bool) {
+        let mut peers: Vec<PeerRecord> = self
+            .peers
+            .values()
+            .filter_map(|h| {
+                let s = h.status.lock().ok()?;
+                let gr = s.negotiated.as_ref().is_some_and(|n| n.graceful_restart);
+                (s.state == crate::session::State::Established && gr).then(|| PeerRecord {
+                    name: s.name.clone(),
+                    address: s.address,
+                })
+            })
+            .collect();
+        peers.sort();
+        let fresh = self
+            .recorded
+            .as_ref()
+            .is_some_and(|(p, at)| *p == peers && at.elapsed() < STATE_REFRESH);
+        if fresh && !now {
+            return;
+        }
+        let g = &self.config.global;
+        let state = RestartState {
+            version: 1,
+            asn: g.asn.get(),
+            router_id: g.router_id.get(),
+            written_at: crate::restart_state::unix_now(),
+            peers: peers.clone(),
+        };
+        if let Err(e) = crate::restart_state::write(&g.state_dir, &state) {
+            // Once per change, not every tick.
+            if self.recorded.as_ref().is_none_or(|(p, _)| *p != peers) {
+                warn!(dir = %g.state_dir.display(), error = %e, "cannot record the restart state: a restart will not wait for dynamic neighbors");
+            }
+        }
+        self.recorded = Some((peers, std::time::Instant::now()));
+    }
+
     /// Stops every session and waits briefly for the last messages to be written.
     pub async fn stop(&mut self, graceful: bool, message: Option<String>) {
+        if graceful {
+            self.record_restart_state(true);
+        } else if let Err(e) = crate::restart_state::remove(&self.config.global.state_dir) {
+            warn!(error = %e, "cannot remove the restart state");
+        }
         if graceful {
             // The kernel keeps forwarding on our routes while we restart.
             let (tx, rx) = tokio::sync::oneshot::channel();

@@ -7,6 +7,7 @@
 //! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
 //! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals.
 //! - [`control`], [`operate`]: the `bgpctl` protocol and the daemon's answers.
+//! - [`restart_state`]: the file that tells a restarted daemon whom to wait for.
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
 
 pub mod control;
@@ -17,6 +18,7 @@ pub mod notify;
 pub mod operate;
 pub mod peer;
 pub mod reload;
+pub mod restart_state;
 pub mod routing;
 pub mod session;
 pub mod transport;

@@ -20,6 +20,9 @@
 //! | `bgp_update_processing_seconds` | histogram | |
 //! | `bgp_export_groups` | gauge | |
 //! | `bgp_export_group_members` | gauge | group |
+//! | `bgp_restart_deferring` | gauge: 1 while a restart defers routes for the peers' End-of-RIB | |
+//! | `bgp_restart_deferral_seconds` | gauge: how long the last deferral took | |
+//! | `bgp_restart_deferral_timer_expired_total` | counter: deferrals the timer ended, not the peers | |
 //!
 //! "neighbor" in the labels column stands for `neighbor`, `address`, `remote_as`.
 //! [`Metrics::remove_neighbor`] drops every series of a neighbor that went away.
@@ -120,6 +123,9 @@ pub struct Metrics {
     update_processing: Histogram,
     export_groups: IntGauge,
     export_group_members: IntGaugeVec,
+    restart_deferring: IntGauge,
+    restart_deferral_seconds: prometheus::Gauge,
+    restart_deferral_expired: prometheus::IntCounter,
     seen: Mutex<HashMap<NeighborLabels, Seen>>,
 }
 
@@ -211,6 +217,20 @@ impl Metrics {
                 "Export groups: neighbors sharing one Adj-RIB-Out computation.")?,
             export_group_members: gauge_vec(&r, "bgp_export_group_members",
                 "Neighbors in each export group.", &["group"])?,
+            restart_deferring: gauge(&r, "bgp_restart_deferring",
+                "1 while a restart defers sending routes until the expected peers' End-of-RIB (RFC 4724 4.1).")?,
+            restart_deferral_seconds: {
+                let g = prometheus::Gauge::new("bgp_restart_deferral_seconds",
+                    "How long the last restart's selection deferral took.")?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            restart_deferral_expired: {
+                let c = prometheus::IntCounter::new("bgp_restart_deferral_timer_expired_total",
+                    "Restart deferrals ended by the selection deferral timer, not by the peers' End-of-RIB.")?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
             update_processing,
             registry: r,
             seen: Mutex::new(HashMap::new()),
@@ -389,6 +409,15 @@ impl Metrics {
                 .set(int(members));
         }
         self.export_groups.set(int(count));
+    }
+
+    /// The restarting speaker's deferral.
+    pub fn set_restart(&self, deferring: bool, last: Option<Duration>, timer_expired: u64) {
+        self.restart_deferring.set(i64::from(deferring));
+        if let Some(d) = last {
+            self.restart_deferral_seconds.set(d.as_secs_f64());
+        }
+        set_counter(&self.restart_deferral_expired, timer_expired);
     }
 
     /// Everything in the text exposition format.

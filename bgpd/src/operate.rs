@@ -263,6 +263,8 @@ impl Daemon {
             for t in stats.batch_times {
                 m.observe_update_processing(t);
             }
+            let r = stats.restart;
+            m.set_restart(r.deferring, r.last_deferral, r.timer_expired);
         }
         let counts = self.counts().await;
         let now = Instant::now();

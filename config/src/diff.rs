@@ -137,6 +137,20 @@ fn global(old: &Config, new: &Config, d: &mut ConfigDiff) {
     if o.listen != n.listen {
         d.global_soft.push("listen addresses changed".to_owned());
     }
+    if o.state_dir != n.state_dir {
+        d.global_soft.push(format!(
+            "state_dir {} -> {}",
+            o.state_dir.display(),
+            n.state_dir.display()
+        ));
+    }
+    if o.selection_deferral != n.selection_deferral {
+        // Read at start only: it rules the next restart.
+        d.global_soft.push(format!(
+            "selection_deferral {} -> {} s (for the next restart)",
+            o.selection_deferral, n.selection_deferral
+        ));
+    }
     if old.control != new.control {
         d.global_soft.push(format!(
             "control socket {} -> {}",

@@ -69,6 +69,13 @@ pub struct Global {
     pub listen: Vec<SocketAddr>,
     /// Route reflector cluster ID (RFC 4456); defaults to the router ID.
     pub cluster_id: RouterId,
+    /// Where the daemon keeps what must survive a restart (the peers it will wait for);
+    /// default `/var/lib/bgpd`.
+    pub state_dir: PathBuf,
+    /// After a restart, the longest wait for the expected peers' End-of-RIB before routes
+    /// are selected and sent anyway (RFC 4724 section 4.1's Selection_Deferral_Timer), in
+    /// seconds; default 15.
+    pub selection_deferral: u16,
 }
 
 /// `[control]`.

@@ -25,6 +25,8 @@ pub(crate) struct GlobalSchema {
     pub router_id: Str,
     pub listen: Option<Spanned<Vec<Str>>>,
     pub cluster_id: Option<Str>,
+    pub state_dir: Option<Str>,
+    pub selection_deferral: Option<Int>,
 }
 
 /// `[control]`.

@@ -107,10 +107,20 @@ pub struct Session {
 
 impl Bgpd {
     /// Writes `config` (with `{socket}` replaced) as `<name>.toml` and starts bgpd in `ns`
-    /// (RUST_LOG=debug unless set), waiting for its control socket.
+    /// (RUST_LOG=debug unless set), waiting for its control socket. Without a `state_dir` in
+    /// `config`, the state directory is the lab's, one per namespace: a bgpd started again in
+    /// the same namespace finds what the previous one recorded, as after a systemd restart.
     pub fn start(lab: &mut Lab, name: &str, ns: &str, config: &str) -> io::Result<Bgpd> {
         let socket = lab.path(&format!("{name}.sock"));
-        let text = config.replace("{socket}", &socket.display().to_string());
+        let mut text = config.replace("{socket}", &socket.display().to_string());
+        if !text.contains("state_dir") {
+            let state = lab.path(&format!("{ns}.state"));
+            text = text.replacen(
+                "[global]\n",
+                &format!("[global]\nstate_dir = \"{}\"\n", state.display()),
+                1,
+            );
+        }
         let path = lab.write(&format!("{name}.toml"), &text)?;
         let bin = our_bin("bgpd")?;
         let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "debug,bgpd::control=info".into());

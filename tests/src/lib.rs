@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 pub mod daemons;
 pub mod raw;
 pub mod seed;
+pub mod watch;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 

@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::dirty::Dirty;
 
@@ -17,10 +16,6 @@ use tracing::info;
 use super::policy::{evaluate, Outcome};
 use crate::fib::{Fib, FibRoute, NextHops};
 
-/// How long after start stale kernel routes from a previous run may wait for the peers'
-/// End-of-RIB before they are removed (RFC 4724 section 4.1's selection deferral).
-pub const SELECTION_DEFERRAL: Duration = Duration::from_secs(120);
-
 /// The kernel FIB as the routing task drives it.
 #[derive(Debug)]
 pub struct Kernel {
@@ -29,7 +24,6 @@ pub struct Kernel {
     export: Option<Arc<Policy>>,
     local: PeerId,
     local_as: u32,
-    started: Instant,
     synced: bool,
 }
 
@@ -57,7 +51,6 @@ impl Kernel {
             export,
             local,
             local_as,
-            started: Instant::now(),
             synced: false,
         }
     }
@@ -106,16 +99,17 @@ impl Kernel {
         (!next_hops.is_empty()).then_some(FibRoute::Unicast { prefix, next_hops })
     }
 
-    /// After the peers' End-of-RIB (or the selection deferral), routes a previous run left
-    /// in the kernel and nobody re-learned are removed (RFC 4724 section 4.1).
-    pub fn maybe_finish_sync(&mut self, all_peers_done: bool) {
+    /// Once the restart's deferral is over and the kernel has every selection, routes a
+    /// previous run left in the kernel and nobody re-learned are removed (RFC 4724 section
+    /// 4.1). Only the first call does anything.
+    pub fn finish_initial_sync(&mut self) {
         if self.synced {
             return;
         }
-        if all_peers_done || self.started.elapsed() >= SELECTION_DEFERRAL {
-            self.synced = true;
+        self.synced = true;
+        if self.fib.stats().adopted_at_start > 0 {
             info!("initial table complete: removing kernel routes nobody re-learned");
-            self.fib.initial_sync_done();
         }
+        self.fib.initial_sync_done();
     }
 }

@@ -17,6 +17,7 @@ mod originate;
 pub mod policy;
 mod query;
 mod reflect;
+mod restart;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -37,7 +38,9 @@ use export::{Local, PeerKind};
 use groups::Groups;
 use kernel::{Kernel, KernelResolver};
 use originate::Originator;
-pub use query::{RibRow, RibView, RoutingQuery, RoutingReply, Stats};
+pub use query::{RestartStats, RibRow, RibView, RoutingQuery, RoutingReply, Stats};
+use restart::Deferral;
+pub use restart::RestartPlan;
 
 /// A session came up: everything the routing task needs to know to export to it.
 #[derive(Debug, Clone)]
@@ -150,6 +153,8 @@ pub struct RoutingConfig {
     pub originate: Vec<config::Originate>,
     /// The kernel FIB and its export policy, when `[kernel]` is configured.
     pub kernel: Option<(crate::fib::Fib, Option<Arc<Policy>>)>,
+    /// After a restart: whose End-of-RIB to wait for before selecting and sending routes.
+    pub restart: Option<RestartPlan>,
 }
 
 /// A peer whose session is up, or down with stale routes.
@@ -171,8 +176,6 @@ struct Peer {
     /// How the session came up, kept for regrouping on reload. Boxed: it is most of a
     /// peer's size, and the map holds every peer (and its slack) inline.
     up: Option<Box<PeerUp>>,
-    /// The peer sent End-of-RIB since it came up.
-    eor: bool,
 }
 
 /// The routing task's state.
@@ -190,6 +193,11 @@ pub struct Routing {
     kernel: Option<Kernel>,
     /// Time to apply and export each batch, collected for the metrics (bounded).
     batch_times: Vec<Duration>,
+    /// After a restart, until the expected peers' End-of-RIB (or the timer): nothing is
+    /// originated, exported or sent to the kernel (RFC 4724 section 4.1).
+    deferral: Option<Deferral>,
+    /// How the last deferral went, for the metrics.
+    restart_stats: RestartStats,
 }
 
 impl std::fmt::Debug for Routing {
@@ -248,6 +256,18 @@ impl Routing {
             dirty: Dirty::default(),
             kernel,
             batch_times: Vec::new(),
+            deferral: config.restart.as_ref().map(|plan| {
+                info!(
+                    expected = plan.expected.len(),
+                    deferral_s = plan.deferral.as_secs(),
+                    "restarting: deferring route selection until the expected peers' End-of-RIB"
+                );
+                Deferral::new(plan, Instant::now())
+            }),
+            restart_stats: RestartStats {
+                deferring: config.restart.is_some(),
+                ..RestartStats::default()
+            },
         }
     }
 
@@ -257,23 +277,23 @@ impl Routing {
         mut rx: mpsc::Receiver<RoutingInput>,
         mut next_hop_events: Option<mpsc::Receiver<crate::fib::NextHopEvent>>,
     ) {
+        self.check_deferral(Instant::now());
         self.originate();
         self.export();
+        self.check_kernel_sync();
         let mut last_export = Instant::now();
         let mut export_due: Option<Instant> = None;
         loop {
             let mut deadline = self.peers.values().filter_map(|p| p.stale_until).min();
+            if let Some(d) = &self.deferral {
+                deadline = Some(deadline.map_or(d.deadline(), |x| x.min(d.deadline())));
+            }
             if let Some(due) = export_due {
                 deadline = Some(deadline.map_or(due, |d| d.min(due)));
             }
             if self.groups.any_lagging() {
                 // Check soon whether lagging peers have drained their queues.
                 let soon = Instant::now() + Duration::from_millis(100);
-                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
-            }
-            if self.kernel.is_some() {
-                // Re-check the FIB's initial sync at least every few seconds.
-                let soon = Instant::now() + Duration::from_secs(5);
                 deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
             }
             let events = async {
@@ -298,7 +318,9 @@ impl Routing {
                         None => std::future::pending().await,
                     }
                 } => {
-                    self.sweep_expired(Instant::now());
+                    let now = Instant::now();
+                    self.sweep_expired(now);
+                    self.check_deferral(now);
                     self.originate();
                     self.export();
                     last_export = Instant::now();
@@ -317,6 +339,7 @@ impl Routing {
                     Err(_) => break,
                 }
             }
+            self.check_deferral(Instant::now());
             self.originate();
             let now = Instant::now();
             if now >= last_export + EXPORT_INTERVAL {
@@ -347,11 +370,15 @@ impl Routing {
         self.dirty.extend(changes.into_iter().map(|c| c.prefix));
     }
 
+    /// Ends the kernel's initial sync once the deferral is over and the kernel has every
+    /// selection: only then may routes a previous run left be removed (RFC 4724 section
+    /// 4.1: forwarding must not lapse).
     fn check_kernel_sync(&mut self) {
-        let all_done =
-            !self.peers.is_empty() && self.peers.values().all(|p| p.eor || p.group.is_none());
+        if self.deferral.is_some() {
+            return;
+        }
         if let Some(k) = self.kernel.as_mut() {
-            k.maybe_finish_sync(all_done);
+            k.finish_initial_sync();
         }
     }
 
@@ -467,6 +494,7 @@ impl Routing {
         let group = self.groups.join(&mut self.rib, &up, kind);
         let stale_until = self.peers.get(&up.key).and_then(|p| p.stale_until);
         let key = up.key;
+        let (up_address, up_negotiated) = (up.address, up.negotiated.clone());
         info!(neighbor = %up.name, address = %up.address, group, "session up: sending the table");
         self.peers.insert(
             key,
@@ -482,10 +510,15 @@ impl Routing {
                 stale_until,
                 llgr_for: Duration::ZERO,
                 up: Some(up),
-                eor: false,
             },
         );
         self.by_id.insert(id, key);
+        if let Some(d) = &mut self.deferral {
+            // Its table goes out when the deferral ends.
+            let n = &up_negotiated;
+            d.peer_up(up_address, n.graceful_restart, &n.families);
+            return;
+        }
         self.resend(key, None);
     }
 
@@ -501,6 +534,9 @@ impl Routing {
             self.groups.leave(&mut self.rib, g, key);
         }
         peer.commands = None;
+        if let (Some(d), Some(up)) = (&mut self.deferral, &peer.up) {
+            d.peer_down(up.address);
+        }
         peer.up = None;
         let id = peer.id;
         touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
@@ -580,8 +616,10 @@ impl Routing {
             self.dirty
                 .extend(touched.chain(&imported.withdraw).map(|n| n.prefix));
         }
-        if imported.end_of_rib.is_some() {
-            peer.eor = true;
+        if let (Some(d), Some(family), Some(up)) =
+            (&mut self.deferral, imported.end_of_rib, &peer.up)
+        {
+            d.end_of_rib(up.address, family);
         }
         if let Some(family) = imported.end_of_rib {
             if peer.stale_until.is_some() {
@@ -611,6 +649,11 @@ impl Routing {
     }
 
     fn originate(&mut self) {
+        // Conditional aggregates are decided on the whole table, after the deferral: an
+        // aggregate decided on a partial one would be missing from our End-of-RIB.
+        if self.deferral.is_some() {
+            return;
+        }
         let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
         let changes = self.originator.run(&mut self.rib, &self.dirty, &r);
         self.dirty.extend(changes);
@@ -618,6 +661,9 @@ impl Routing {
 
     /// Exports every dirty prefix to every group.
     fn export(&mut self) {
+        if self.deferral.is_some() {
+            return;
+        }
         if self.dirty.is_empty() && !self.groups.any_policy_changed() {
             self.rib.recycle_dest_ids();
             return;
@@ -654,6 +700,8 @@ impl Routing {
             return;
         };
         match subtype {
+            // Deferring: the whole table goes out when the deferral ends.
+            RefreshSubtype::Request if self.deferral.is_some() => {}
             RefreshSubtype::Request => self.for_member(key, |groups, rib, ctx, g| {
                 groups.refresh_member(rib, ctx, g, key, family)
             }),
@@ -679,8 +727,12 @@ impl Routing {
         }
     }
 
-    /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB.
+    /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB (after the deferral: it
+    /// ends by sending every peer its table).
     fn resend(&mut self, key: PeerKey, family: Option<Family>) {
+        if self.deferral.is_some() {
+            return;
+        }
         self.for_member(key, |groups, rib, ctx, g| {
             groups.send_table(rib, ctx, g, key, family)
         });

@@ -63,6 +63,19 @@ pub struct Stats {
     pub groups: Vec<u64>,
     /// How long each batch of inputs took to apply and export, since the last ask.
     pub batch_times: Vec<std::time::Duration>,
+    /// The restarting speaker's deferral.
+    pub restart: RestartStats,
+}
+
+/// The restarting speaker's selection deferral (RFC 4724 section 4.1), for the metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestartStats {
+    /// Still deferring.
+    pub deferring: bool,
+    /// How long the last deferral took.
+    pub last_deferral: Option<std::time::Duration>,
+    /// Deferrals the timer ended, not the peers' End-of-RIB.
+    pub timer_expired: u64,
 }
 
 impl Routing {
@@ -89,6 +102,7 @@ impl Routing {
                 attribute_sets: self.rib.attrs().len() as u64,
                 groups: self.groups.member_counts(),
                 batch_times: std::mem::take(&mut self.batch_times),
+                restart: self.restart_stats,
             }),
             RoutingQuery::Rib {
                 prefix,

@@ -30,6 +30,12 @@ const BGP_PORT: u16 = 179;
 const METRICS_PORT: u16 = 9179;
 /// Default control socket.
 pub(crate) const DEFAULT_SOCKET: &str = "/run/bgpd/bgpd.sock";
+/// Default state directory.
+pub(crate) const DEFAULT_STATE_DIR: &str = "/var/lib/bgpd";
+/// Default selection deferral after a restart, seconds: long enough for Calico's BIRD to
+/// reconnect (its first attempt comes 5 s after the close), short enough that a node that
+/// does not come back delays nobody for long (Calico issue 7144).
+pub(crate) const DEFAULT_SELECTION_DEFERRAL: u16 = 15;
 
 /// Checks `doc`; `base_dir` resolves relative `password_file` paths. `None` when any error was
 /// recorded in `diags`.
@@ -126,11 +132,25 @@ fn global(ck: &mut Checker<'_, '_>, g: &GlobalSchema) -> Option<Global> {
             out
         }
     };
+    let state_dir = match &g.state_dir {
+        None => Some(PathBuf::from(DEFAULT_STATE_DIR)),
+        Some(d) if d.get_ref().is_empty() => {
+            ck.error(d.span(), "`state_dir` must not be empty");
+            None
+        }
+        Some(d) => Some(PathBuf::from(d.get_ref())),
+    };
+    let selection_deferral = match &g.selection_deferral {
+        None => Some(DEFAULT_SELECTION_DEFERRAL),
+        Some(v) => ck.int_as::<u16>(v, "selection_deferral", 1, 3600),
+    };
     Some(Global {
         asn: asn?,
         router_id: router_id?,
         listen,
         cluster_id: cluster_id?,
+        state_dir: state_dir?,
+        selection_deferral: selection_deferral?,
     })
 }
 

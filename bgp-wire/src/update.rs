@@ -94,6 +94,25 @@ impl Update {
         classic.chain(mp)
     }
 
+    /// Every route this UPDATE tries to announce, classic IPv4 NLRI first, then
+    /// MP_REACH_NLRI, whether or not it has a usable next hop (unlike [`Self::announced`],
+    /// which leaves out classic NLRI without a NEXT_HOP attribute).
+    ///
+    /// These are the routes RFC 7606 treat-as-withdraw withdraws: section 2 says all the
+    /// routes the UPDATE contains, and section 5.1 locates them from the NLRI field and
+    /// MP_REACH_NLRI alone, so a malformed, missing or invalid NEXT_HOP (section 7.3, the
+    /// attribute the decoder then leaves out) withdraws them as well. An MP_REACH_NLRI that
+    /// cannot itself be parsed never gets here: it resets the session or disables the family
+    /// (sections 3 j and 7.11).
+    pub fn announced_nlri(&self) -> impl Iterator<Item = &Nlri> {
+        let mp = self
+            .attributes
+            .mp_reach()
+            .into_iter()
+            .flat_map(|m| m.nlri.iter());
+        self.nlri.iter().chain(mp)
+    }
+
     /// Every withdrawn route, classic IPv4 first, then MP_UNREACH_NLRI.
     pub fn withdrawn_routes(&self) -> impl Iterator<Item = &Nlri> {
         let mp = self

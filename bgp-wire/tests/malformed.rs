@@ -247,6 +247,16 @@ fn attribute_errors_follow_rfc7606() {
             Expect::Handled(&[TreatAsWithdraw]),
         ),
         (
+            "NEXT_HOP length 5",
+            attrs(&[ORIGIN, AS_PATH, &[0x40, 3, 5, 192, 0, 2, 1, 0]]),
+            Expect::Handled(&[TreatAsWithdraw]),
+        ),
+        (
+            "NEXT_HOP marked optional",
+            attrs(&[ORIGIN, AS_PATH, &[0xc0, 3, 4, 192, 0, 2, 1]]),
+            Expect::Handled(&[TreatAsWithdraw]),
+        ),
+        (
             "MED length 3",
             attrs(&[ORIGIN, AS_PATH, NEXT_HOP, &[0x80, 4, 3, 0, 0, 1]]),
             Expect::Handled(&[TreatAsWithdraw]),
@@ -366,6 +376,28 @@ fn treat_as_withdraw_keeps_the_routes_to_withdraw() {
         (n.code, n.subcode, &n.data[..]),
         (3, 6, &[0x40, 1, 1, 7][..])
     );
+}
+
+#[test]
+fn treat_as_withdraw_of_next_hop_keeps_the_routes_to_withdraw() {
+    // RFC 7606 section 7.3: the broken NEXT_HOP is left out, so the routes have no next hop
+    // to be announced with, but they are still there to be withdrawn.
+    for (name, next_hop) in [
+        ("NEXT_HOP length 5", &[0x40, 3, 5, 192, 0, 2, 1, 0][..]),
+        ("NEXT_HOP marked optional", &[0xc0, 3, 4, 192, 0, 2, 1][..]),
+        ("NEXT_HOP multicast", &[0x40, 3, 4, 224, 0, 0, 1][..]),
+        ("missing NEXT_HOP", &[][..]),
+    ] {
+        let b = update(&[], &attrs(&[ORIGIN, AS_PATH, next_hop]), NLRI);
+        let Ok(Message::Update(u)) = decode(&b, &Context::four_octet()) else {
+            panic!("{name}: not decoded")
+        };
+        assert!(u.treat_as_withdraw(), "{name}");
+        assert_eq!(u.attributes.next_hop(), None, "{name}");
+        assert_eq!(u.announced().count(), 0, "{name}");
+        let nlri: Vec<String> = u.announced_nlri().map(|n| n.prefix.to_string()).collect();
+        assert_eq!(nlri, ["198.51.100.0/24"], "{name}");
+    }
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! Commands (one a line; each answers one line on stdout):
 //! - `announce PREFIX` — a well-formed UPDATE (ORIGIN IGP, our AS path, NEXT_HOP our address).
 //! - `bad-origin PREFIX` — the same with ORIGIN = 7 (RFC 7606 7.1: treat-as-withdraw).
+//! - `raw-attrs PREFIX HEX...` — an UPDATE whose path attribute field is exactly the octets
+//!   HEX (hex digits, spaces between octets allowed; nothing for an empty field), with NLRI
+//!   PREFIX and nothing withdrawn. Answers `error: ...` for bad input and keeps serving.
 //! - `bad-marker` — a KEEPALIVE whose marker is not all ones (RFC 4271 6.1: NOTIFICATION
 //!   Message Header Error / Connection Not Synchronized, and the session closes).
 //! - `status` — `up`, `notification CODE SUBCODE` or `closed` (after 1 s of listening).
@@ -77,6 +80,34 @@ pub fn nlri(prefix: &str) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Octets from hex digits; whitespace between octets is ignored (`"40 01 01 00"`).
+pub fn hex(s: &str) -> io::Result<Vec<u8>> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 != 0 {
+        return Err(err(format!("odd number of hex digits: {s}")));
+    }
+    digits
+        .chunks_exact(2)
+        .map(|d| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .ok_or_else(|| err(format!("not hex: {s}")))
+        })
+        .collect()
+}
+
+/// An UPDATE with nothing withdrawn, the path attribute field `attrs` exactly as given
+/// (right or wrong), and NLRI `prefix`.
+pub fn raw_update(prefix: &str, attrs: &[u8]) -> io::Result<Vec<u8>> {
+    let alen = u16::try_from(attrs.len()).map_err(|_| err("attributes too long"))?;
+    let mut b = vec![0, 0];
+    b.extend_from_slice(&alen.to_be_bytes());
+    b.extend_from_slice(attrs);
+    b.extend(nlri(prefix)?);
+    message(2, &b)
+}
+
 /// An UPDATE announcing `prefix` with ORIGIN `origin` (0 = IGP; 7 is invalid), AS_PATH
 /// `path` (4-octet ASNs, one AS_SEQUENCE; empty for iBGP) and NEXT_HOP `nh`, plus LOCAL_PREF
 /// 100 for iBGP (empty path).
@@ -95,12 +126,7 @@ pub fn update(prefix: &str, origin: u8, path: &[u32], nh: Ipv4Addr) -> io::Resul
     if path.is_empty() {
         attrs.extend(attr(0x40, 5, &100u32.to_be_bytes()));
     }
-    let alen = u16::try_from(attrs.len()).map_err(|_| err("attributes too long"))?;
-    let mut b = vec![0, 0];
-    b.extend_from_slice(&alen.to_be_bytes());
-    b.extend(attrs);
-    b.extend(nlri(prefix)?);
-    message(2, &b)
+    raw_update(prefix, &attrs)
 }
 
 /// What the reader thread saw from the other side.
@@ -219,6 +245,15 @@ pub fn serve(
                 send(&update(p, 7, &path, local)?)?;
                 "sent".to_owned()
             }
+            ["raw-attrs", p, octets @ ..] => {
+                match hex(&octets.concat()).and_then(|a| raw_update(p, &a)) {
+                    Ok(m) => {
+                        send(&m)?;
+                        "sent".to_owned()
+                    }
+                    Err(e) => format!("error: {e}"),
+                }
+            }
             ["bad-marker"] => {
                 let mut m = keepalive.clone();
                 m[..16].fill(0);
@@ -265,5 +300,30 @@ mod tests {
         assert_eq!(nlri("10.0.0.0/8").unwrap(), vec![8, 10]);
         assert_eq!(nlri("0.0.0.0/0").unwrap(), vec![0]);
         assert!(nlri("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn raw_attrs_are_sent_as_given() {
+        assert_eq!(hex("40 01 01 00").unwrap(), vec![0x40, 1, 1, 0]);
+        assert_eq!(
+            hex("c00304C0000232").unwrap(),
+            vec![0xc0, 3, 4, 192, 0, 2, 50]
+        );
+        assert_eq!(hex("").unwrap(), Vec::<u8>::new());
+        assert!(hex("4").is_err());
+        assert!(hex("4g").is_err());
+        // A NEXT_HOP of length 5: no check on the attributes.
+        let a = hex("40 03 05 c0 00 02 32 00").unwrap();
+        let u = raw_update("198.18.60.0/26", &a).unwrap();
+        assert_eq!(usize::from(u16::from_be_bytes([u[16], u[17]])), u.len());
+        assert_eq!(u[18], 2, "UPDATE");
+        assert_eq!(&u[19..21], &[0, 0], "nothing withdrawn");
+        assert_eq!(&u[21..23], &8u16.to_be_bytes(), "total attribute length");
+        assert_eq!(&u[23..31], &a[..]);
+        assert_eq!(&u[31..], &[26, 198, 18, 60, 0]);
+        // The well-formed UPDATE is the same framing around its own attributes.
+        let ok = update("198.18.60.0/26", 0, &[], Ipv4Addr::new(192, 0, 2, 50)).unwrap();
+        let base = hex("40 01 01 00 40 02 00 40 03 04 c0 00 02 32 40 05 04 00 00 00 64").unwrap();
+        assert_eq!(raw_update("198.18.60.0/26", &base).unwrap(), ok);
     }
 }

@@ -7,12 +7,16 @@
 //!   Connection Not Synchronized (1/1), and the session closes.
 //!
 //! Throughout, the well-behaved nodes and the VBR keep every route.
+//!
+//! A second test sends every treat-as-withdraw case of `bgp-wire/tests/malformed.rs`, each
+//! rewritten for iBGP and each for a prefix of its own, after a valid announcement of that
+//! prefix: the route must go from bgpd's RIB and from node 1 while the session stays up.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
 use lab_tests::seed::{Options, Seed};
@@ -66,11 +70,8 @@ impl Drop for RawPeer {
     }
 }
 
-#[test]
-fn malformed_updates_are_handled_per_rfc7606_and_others_keep_their_routes() {
-    if skip("misbehave", &[Tool::Bird16, Tool::Frr]) {
-        return;
-    }
+/// The seed lab with two nodes, converged, and the raw peer established on the node network.
+fn lab_with_raw_peer() -> (Seed, RawPeer) {
     let opts = Options {
         nodes: 2,
         ..Options::default()
@@ -86,6 +87,15 @@ fn malformed_updates_are_handled_per_rfc7606_and_others_keep_their_routes() {
         .unwrap();
     let mut raw = RawPeer::start(&bad);
     assert_eq!(raw.line(), "established");
+    (seed, raw)
+}
+
+#[test]
+fn malformed_updates_are_handled_per_rfc7606_and_others_keep_their_routes() {
+    if skip("misbehave", &[Tool::Bird16, Tool::Frr]) {
+        return;
+    }
+    let (mut seed, mut raw) = lab_with_raw_peer();
     let rr = seed.rrs[0].bgpd.clone();
     let n1 = seed.nodes[0].bird.clone();
     let t = Duration::from_secs(15);
@@ -131,4 +141,134 @@ fn malformed_updates_are_handled_per_rfc7606_and_others_keep_their_routes() {
             .all(|x| x.state == "established"),
         "{s:?}"
     );
+}
+
+/// The attributes of the raw peer's valid iBGP announcement: ORIGIN IGP, empty AS_PATH,
+/// NEXT_HOP its own address (192.0.2.50), LOCAL_PREF 100.
+const ORIGIN: &str = "40 01 01 00";
+const AS_PATH: &str = "40 02 00";
+const NEXT_HOP: &str = "40 03 04 c0 00 02 32";
+const LOCAL_PREF: &str = "40 05 04 00 00 00 64";
+
+/// Every treat-as-withdraw case of `bgp-wire/tests/malformed.rs`, for iBGP: (name, the
+/// path attribute field). The names are the ones used there.
+fn treat_as_withdraw_cases() -> Vec<(&'static str, String)> {
+    let with = |extra: &str| [ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF, extra].join(" ");
+    let parts = |p: &[&str]| p.join(" ");
+    vec![
+        ("missing ORIGIN", parts(&[AS_PATH, NEXT_HOP, LOCAL_PREF])),
+        ("missing NEXT_HOP", parts(&[ORIGIN, AS_PATH, LOCAL_PREF])),
+        (
+            "ORIGIN value 3",
+            parts(&["40 01 01 03", AS_PATH, NEXT_HOP, LOCAL_PREF]),
+        ),
+        (
+            "ORIGIN length 2",
+            parts(&["40 01 02 00 00", AS_PATH, NEXT_HOP, LOCAL_PREF]),
+        ),
+        (
+            "ORIGIN marked optional",
+            parts(&["c0 01 01 00", AS_PATH, NEXT_HOP, LOCAL_PREF]),
+        ),
+        (
+            "AS_PATH segment overrun",
+            parts(&[ORIGIN, "40 02 06 02 02 00 00 fd e8", NEXT_HOP, LOCAL_PREF]),
+        ),
+        (
+            "AS_PATH empty segment",
+            parts(&[ORIGIN, "40 02 02 02 00", NEXT_HOP, LOCAL_PREF]),
+        ),
+        (
+            "NEXT_HOP multicast",
+            parts(&[ORIGIN, AS_PATH, "40 03 04 e0 00 00 01", LOCAL_PREF]),
+        ),
+        (
+            "NEXT_HOP length 5",
+            parts(&[ORIGIN, AS_PATH, "40 03 05 c0 00 02 32 00", LOCAL_PREF]),
+        ),
+        (
+            "NEXT_HOP marked optional",
+            parts(&[ORIGIN, AS_PATH, "c0 03 04 c0 00 02 32", LOCAL_PREF]),
+        ),
+        ("MED length 3", with("80 04 03 00 00 01")),
+        ("COMMUNITIES length 5", with("c0 08 05 00 00 00 01 01")),
+        (
+            "LARGE_COMMUNITY length 11",
+            with("c0 20 0b 00 00 00 00 00 00 00 00 00 00 00"),
+        ),
+        (
+            "attribute overruns the attribute field",
+            with("c0 08 08 00 00"),
+        ),
+        ("CLUSTER_LIST length 6", with("80 0a 06 01 01 01 01 02 02")),
+        ("OTC length 2", with("c0 23 02 00 01")),
+    ]
+}
+
+#[test]
+fn every_treat_as_withdraw_case_withdraws_the_route_and_keeps_the_session() {
+    if skip("misbehave", &[Tool::Bird16, Tool::Frr]) {
+        return;
+    }
+    let (mut seed, mut raw) = lab_with_raw_peer();
+    let rr = seed.rrs[0].bgpd.clone();
+    let n1 = seed.nodes[0].bird.clone();
+    let t = Duration::from_secs(10);
+    let valid = [ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF].join(" ");
+    let mut failed = Vec::new();
+    for (i, (name, attrs)) in treat_as_withdraw_cases().into_iter().enumerate() {
+        let prefix = format!("198.18.{}.0/26", 60 + i);
+        let start = Instant::now();
+        let mut row = || -> Result<(), String> {
+            let sent = raw.cmd(&format!("raw-attrs {prefix} {valid}"));
+            if sent != "sent" {
+                return Err(format!("valid announcement: {sent}"));
+            }
+            wait_until(t, "the valid route at the RR and node 1", || {
+                Ok(!find(&rr.rib(&[])?, &prefix).is_empty()
+                    && !find(&n1.routes()?, &prefix).is_empty())
+            })
+            .map_err(|e| e.to_string())?;
+            let sent = raw.cmd(&format!("raw-attrs {prefix} {attrs}"));
+            if sent != "sent" {
+                return Err(format!("malformed UPDATE: {sent}"));
+            }
+            wait_until(t, "the route gone from the RR and node 1", || {
+                Ok(find(&rr.rib(&[])?, &prefix).is_empty()
+                    && find(&n1.routes()?, &prefix).is_empty())
+            })
+            .map_err(|e| e.to_string())?;
+            // A reset would also have removed the route: the raw peer never reconnects, so
+            // a session that went down is still down here.
+            match rr.established(&[BAD]) {
+                Ok(1) => Ok(()),
+                Ok(n) => Err(format!("{n} established sessions with the raw peer")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let res = row();
+        eprintln!(
+            "{name} ({prefix}): {} in {:.1?}",
+            if res.is_ok() { "withdrawn" } else { "FAILED" },
+            start.elapsed()
+        );
+        if let Err(e) = res {
+            failed.push(format!("{name} ({prefix}): {e}"));
+            if rr.established(&[BAD]).unwrap_or(0) == 0 {
+                failed.push("the raw peer's session is down: later rows not run".into());
+                break;
+            }
+        }
+    }
+    let log = rr.log(&seed.lab);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        failed.is_empty(),
+        "treat-as-withdraw cases that failed:\n{}\n----- bgpd log (end) -----\n{}",
+        failed.join("\n"),
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    );
+    // The raw peer's own view: no NOTIFICATION and no close, at any point.
+    assert_eq!(raw.cmd("status"), "up", "{}", log);
+    assert!(seed.unmet().unwrap().is_none(), "{:?}", seed.unmet());
 }

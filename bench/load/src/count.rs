@@ -64,14 +64,20 @@ impl Held {
                 self.held.remove(&key(&p));
             }
         }
-        // RFC 7606 treat-as-withdraw: the announced routes are withdrawn instead.
-        let withdraw = update.treat_as_withdraw();
+        // RFC 7606 treat-as-withdraw: the announced routes are withdrawn instead, all of
+        // them, also when the broken attribute is NEXT_HOP (then they have no next hop).
+        if update.treat_as_withdraw() {
+            for n in update.announced_nlri() {
+                if let IpNet::V4(p) = n.prefix {
+                    self.held.remove(&key(&p));
+                }
+            }
+            return;
+        }
         for a in update.announced() {
             if let IpNet::V4(p) = a.nlri.prefix {
                 let k = key(&p);
-                if withdraw {
-                    self.held.remove(&k);
-                } else if !self.ignore.contains(&k) {
+                if !self.ignore.contains(&k) {
                     self.held.insert(k);
                 }
             }
@@ -140,6 +146,23 @@ mod tests {
         );
         h.clear();
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn treat_as_withdraw_without_next_hop_withdraws() {
+        let mut h = Held::new(&[]);
+        h.apply(&announce(&["192.0.2.0/24", "192.0.2.0/25"]));
+        // The NEXT_HOP was malformed (RFC 7606 section 7.3): the decoder left it out.
+        let mut u = announce(&["192.0.2.0/24"]);
+        u.attributes = PathAttributes::from_values([AttrValue::Origin(Origin::Igp)]);
+        u.errors.push(bgp_wire::DecodeError {
+            reason: bgp_wire::Reason::MissingWellKnown(3),
+            context: "UPDATE path attributes",
+            action: bgp_wire::Action::TreatAsWithdraw,
+            data: bytes::Bytes::new(),
+        });
+        h.apply(&u);
+        assert_eq!(h.len(), 1, "the /24 is withdrawn, the /25 stays");
     }
 
     #[test]

@@ -65,6 +65,19 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         ..Imported::default()
     };
     out.withdraw.extend(update.withdrawn_routes().copied());
+    // RFC 7606 section 2: treat-as-withdraw. Checked before the next hops are read: when
+    // the broken attribute is NEXT_HOP itself (section 7.3), the decoder has left it out and
+    // the classic NLRI have no next hop, but they are withdrawn all the same.
+    if update.treat_as_withdraw() {
+        let before = out.withdraw.len();
+        out.withdraw.extend(update.announced_nlri().copied());
+        out.received = out.withdraw.len() - before;
+        if out.received > 0 {
+            out.refused
+                .push("malformed attribute (RFC 7606 treat-as-withdraw)");
+        }
+        return out;
+    }
     let announced: Vec<(Nlri, NextHop)> =
         update.announced().map(|a| (*a.nlri, a.next_hop)).collect();
     out.received = announced.len();
@@ -75,11 +88,6 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         out.refused.push(why);
         out.withdraw.extend(announced.iter().map(|(n, _)| *n));
     };
-    // RFC 7606 section 2: treat-as-withdraw.
-    if update.treat_as_withdraw() {
-        refuse(&mut out, "malformed attribute (RFC 7606 treat-as-withdraw)");
-        return out;
-    }
     let mut attrs = update.attributes;
     for t in [code::NEXT_HOP, code::MP_REACH_NLRI, code::MP_UNREACH_NLRI] {
         attrs.remove(t);
@@ -259,6 +267,80 @@ mod tests {
         let got = import(update(&[45104], vec![]), &ctx(true));
         assert!(got.announce.is_empty());
         assert_eq!(got.withdraw.len(), 1);
+    }
+
+    /// An UPDATE with an RFC 7606 treat-as-withdraw outcome `reason`.
+    fn malformed(mut u: Update, reason: bgp_wire::Reason) -> Update {
+        u.errors.push(bgp_wire::DecodeError {
+            reason,
+            context: "UPDATE path attributes",
+            action: bgp_wire::Action::TreatAsWithdraw,
+            data: bytes::Bytes::new(),
+        });
+        u
+    }
+
+    #[test]
+    fn treat_as_withdraw_withdraws_the_routes() {
+        let u = malformed(update(&[], vec![]), bgp_wire::Reason::InvalidOrigin(7));
+        let nlri = u.nlri.clone();
+        let got = import(u, &ctx(false));
+        assert!(got.announce.is_empty());
+        assert_eq!(got.withdraw, nlri);
+        assert_eq!(got.received, 1);
+        assert_eq!(got.refused.len(), 1);
+    }
+
+    #[test]
+    fn treat_as_withdraw_without_next_hop_still_withdraws() {
+        // RFC 7606 section 7.3: a NEXT_HOP of length 5 (or missing, or multicast) is
+        // treat-as-withdraw; the decoder leaves it out, so the classic NLRI have no next hop.
+        let v6 = Nlri::new("2001:db8:1::/48".parse::<IpNet>().unwrap());
+        let mut u = update(&[], vec![]);
+        assert!(u.attributes.remove(code::NEXT_HOP).is_some());
+        u.attributes
+            .set(AttrValue::MpReach(bgp_wire::attr::MpReach {
+                family: bgp_wire::Family::Ipv6Unicast,
+                next_hop: NextHop::V6 {
+                    global: "2001:db8::9".parse().unwrap(),
+                    link_local: None,
+                },
+                nlri: vec![v6],
+            }));
+        u.withdrawn
+            .push(Nlri::new("198.18.9.0/26".parse::<IpNet>().unwrap()));
+        let u = malformed(
+            u,
+            bgp_wire::Reason::AttributeLength {
+                type_code: code::NEXT_HOP,
+                length: 5,
+            },
+        );
+        let mut want = u.withdrawn.clone();
+        want.extend(u.nlri.iter().copied());
+        want.push(v6);
+        let got = import(u, &ctx(false));
+        assert!(got.announce.is_empty());
+        assert_eq!(
+            got.withdraw, want,
+            "withdrawn, then classic NLRI, then MP NLRI"
+        );
+        assert_eq!(got.received, 2);
+        assert_eq!(
+            got.refused,
+            vec!["malformed attribute (RFC 7606 treat-as-withdraw)"]
+        );
+    }
+
+    #[test]
+    fn treat_as_withdraw_with_only_classic_nlri_and_no_next_hop() {
+        let mut u = update(&[], vec![]);
+        assert!(u.attributes.remove(code::NEXT_HOP).is_some());
+        let u = malformed(u, bgp_wire::Reason::MissingWellKnown(code::NEXT_HOP));
+        let nlri = u.nlri.clone();
+        let got = import(u, &ctx(false));
+        assert!(got.announce.is_empty());
+        assert_eq!(got.withdraw, nlri);
     }
 
     #[test]

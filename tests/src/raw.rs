@@ -135,6 +135,49 @@ struct Seen {
     notification: Option<(u8, u8)>,
     closed: bool,
     open: bool,
+    /// IPv4 prefixes announced to us and not withdrawn since (classic NLRI).
+    routes: std::collections::BTreeSet<String>,
+}
+
+/// Classic IPv4 prefixes in an NLRI or withdrawn-routes field (no path IDs).
+fn prefixes(mut field: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = field.split_first() {
+        let n = usize::from(len).div_ceil(8);
+        if len > 32 || rest.len() < n {
+            break;
+        }
+        let mut octets = [0u8; 4];
+        octets[..n].copy_from_slice(&rest[..n]);
+        out.push(format!("{}/{len}", Ipv4Addr::from(octets)));
+        field = &rest[n..];
+    }
+    out
+}
+
+/// Applies an UPDATE's body (after the header) to `routes`.
+fn apply_update(body: &[u8], routes: &mut std::collections::BTreeSet<String>) {
+    let Some(wlen) = body
+        .get(..2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    else {
+        return;
+    };
+    let Some(withdrawn) = body.get(2..2 + wlen) else {
+        return;
+    };
+    let Some(alen) = body
+        .get(2 + wlen..4 + wlen)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    else {
+        return;
+    };
+    for p in prefixes(withdrawn) {
+        routes.remove(&p);
+    }
+    if let Some(nlri) = body.get(4 + wlen + alen..) {
+        routes.extend(prefixes(nlri));
+    }
 }
 
 /// Reads whole messages from `s` until it closes, recording what matters.
@@ -152,6 +195,7 @@ fn reader(mut s: TcpStream, seen: Arc<Mutex<Seen>>) {
         if let Ok(mut g) = seen.lock() {
             match hdr[18] {
                 1 => g.open = true,
+                2 => apply_update(&body, &mut g.routes),
                 3 if body.len() >= 2 => g.notification = Some((body[0], body[1])),
                 _ => {}
             }
@@ -260,6 +304,12 @@ pub fn serve(
                 send(&m)?;
                 "sent".to_owned()
             }
+            ["received"] => {
+                std::thread::sleep(Duration::from_millis(500));
+                let g = seen.lock().map(|g| g.routes.clone()).unwrap_or_default();
+                let list: Vec<String> = g.into_iter().collect();
+                format!("received {}", list.join(" "))
+            }
             ["status"] => {
                 std::thread::sleep(Duration::from_secs(1));
                 status(&seen)
@@ -300,6 +350,22 @@ mod tests {
         assert_eq!(nlri("10.0.0.0/8").unwrap(), vec![8, 10]);
         assert_eq!(nlri("0.0.0.0/0").unwrap(), vec![0]);
         assert!(nlri("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn tracks_what_was_announced_and_withdrawn() {
+        let mut routes = std::collections::BTreeSet::new();
+        let u = update("198.18.50.0/26", 0, &[], Ipv4Addr::new(192, 0, 2, 50)).unwrap();
+        apply_update(&u[19..], &mut routes);
+        let u = update("10.0.0.0/8", 0, &[], Ipv4Addr::new(192, 0, 2, 50)).unwrap();
+        apply_update(&u[19..], &mut routes);
+        assert_eq!(
+            routes.iter().collect::<Vec<_>>(),
+            ["10.0.0.0/8", "198.18.50.0/26"]
+        );
+        // Withdraw 10.0.0.0/8: withdrawn length 2, the prefix, no attributes.
+        apply_update(&[0, 2, 8, 10, 0, 0], &mut routes);
+        assert_eq!(routes.iter().collect::<Vec<_>>(), ["198.18.50.0/26"]);
     }
 
     #[test]

@@ -108,6 +108,16 @@ fn malformed_updates_are_handled_per_rfc7606_and_others_keep_their_routes() {
         Ok(!find(&r, GOOD_BLOCK).is_empty() && !find(&r, OTHER_BLOCK).is_empty())
     })
     .unwrap();
+    // What the raw peer got on the wire: every node's block, never its own back (RFC 4456
+    // section 8: it would discard a route with its own ORIGINATOR_ID).
+    let received = raw.cmd("received");
+    for n in &seed.nodes {
+        assert!(received.contains(&n.block), "{received}");
+    }
+    assert!(
+        !received.contains(GOOD_BLOCK) && !received.contains(OTHER_BLOCK),
+        "the raw peer was sent its own routes: {received}"
+    );
 
     // Invalid ORIGIN for one of them: treat-as-withdraw, session up.
     assert_eq!(raw.cmd(&format!("bad-origin {GOOD_BLOCK}")), "sent");

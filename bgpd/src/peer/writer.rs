@@ -143,6 +143,21 @@ impl UpdateSender {
         Ok(())
     }
 
+    /// Queues several buffers of whole UPDATE messages, all or none.
+    pub fn try_send_parts(&self, parts: &[Bytes]) -> Result<(), TrySendError<()>> {
+        let mut p = self.0.lock();
+        if self.0.gone.load(Ordering::Acquire) {
+            return Err(TrySendError::Closed(()));
+        }
+        if p.updates.len() + parts.len() > self.0.update_cap {
+            return Err(TrySendError::Full(()));
+        }
+        p.updates.extend(parts.iter().cloned());
+        drop(p);
+        self.0.ready.notify_one();
+        Ok(())
+    }
+
     /// Room left, in buffers.
     pub fn capacity(&self) -> usize {
         self.0

@@ -75,6 +75,8 @@ struct Group {
 #[derive(Debug)]
 struct Member {
     key: PeerKey,
+    /// Its BGP identifier: routes whose ORIGINATOR_ID it is are not sent back to it.
+    bgp_id: Ipv4Addr,
     tx: UpdateSender,
     /// The peer negotiated enhanced route refresh (RFC 7313): it can be resynchronised
     /// without a reset.
@@ -92,6 +94,66 @@ pub struct Groups {
 
 /// An exported route: the rewritten attribute set and next hop, interned in the RIB.
 type Exported = (AttrId, NextHopId);
+
+/// Encoded UPDATEs for a group, and where in them a member's own routes are: a route
+/// reflector client discards a route carrying its own BGP identifier as ORIGINATOR_ID (RFC
+/// 4456 section 8), so it is not sent one. Each member gets slices of the same buffers,
+/// never a copy.
+///
+/// A member gets, in place of the announcement of its own route, the withdrawal of that
+/// prefix (and path ID): whatever it had from us under that NLRI before (another node's
+/// path, now replaced in the group's Adj-RIB-Out by its own) must go, or it would keep it
+/// after that other path is gone. A withdrawal of something it never had is a no-op.
+#[derive(Debug, Default)]
+struct Encoded {
+    bytes: Bytes,
+    /// Whole messages of `bytes` (ascending), whose routes carry this ORIGINATOR_ID, and
+    /// the range of `withdrawals` that withdraws the same routes.
+    own: Vec<OwnRoutes>,
+    withdrawals: Bytes,
+}
+
+/// See [`Encoded`].
+#[derive(Debug, Clone)]
+struct OwnRoutes {
+    announced: std::ops::Range<usize>,
+    originator: Ipv4Addr,
+    withdrawn: std::ops::Range<usize>,
+}
+
+impl Encoded {
+    /// What `member` gets: `None` for the whole buffer, else slices with its own routes
+    /// replaced by their withdrawal.
+    fn parts_for(&self, member: Ipv4Addr) -> Option<Vec<Bytes>> {
+        if !self.own.iter().any(|o| o.originator == member) {
+            return None;
+        }
+        let mut parts = Vec::new();
+        let mut at = 0;
+        for o in self.own.iter().filter(|o| o.originator == member) {
+            if o.announced.start > at {
+                parts.push(self.bytes.slice(at..o.announced.start));
+            }
+            if !o.withdrawn.is_empty() {
+                parts.push(self.withdrawals.slice(o.withdrawn.clone()));
+            }
+            at = o.announced.end;
+        }
+        if at < self.bytes.len() {
+            parts.push(self.bytes.slice(at..));
+        }
+        Some(parts)
+    }
+}
+
+/// The ORIGINATOR_ID of an interned attribute set, read from its encoding.
+fn originator(rib: &Rib, attrs: AttrId) -> Option<Ipv4Addr> {
+    bgp_wire::attr::raw_attributes(rib.attrs().wire(attrs))
+        .filter_map(Result::ok)
+        .find(|a| a.type_code == bgp_wire::attr::code::ORIGINATOR_ID)
+        .and_then(|a| <[u8; 4]>::try_from(a.value).ok())
+        .map(Ipv4Addr::from)
+}
 
 /// What decides how a path looks to a group when the export policy has no prefix
 /// conditions: the same source set, next hop and peer give the same result for every
@@ -184,7 +246,17 @@ impl Pending {
         out
     }
 
-    fn encode(&self, rib: &Rib, packer: &UpdatePacker, out: &mut BytesMut) {
+    /// Encodes the batch into `out`. Routes whose ORIGINATOR_ID is one of `members` are
+    /// also encoded as withdrawals into `withdrawals`; returns where both went.
+    fn encode(
+        &self,
+        rib: &Rib,
+        packer: &UpdatePacker,
+        members: &[Ipv4Addr],
+        out: &mut BytesMut,
+        withdrawals: &mut BytesMut,
+    ) -> Vec<OwnRoutes> {
+        let mut own: Vec<OwnRoutes> = Vec::new();
         for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
             let w = of_family(&self.withdraw, family);
             if !w.is_empty() {
@@ -194,6 +266,7 @@ impl Pending {
             }
         }
         for ((attrs, next_hop), nlri) in &self.announce {
+            let start = out.len();
             let next_hop = *rib.next_hops().get(*next_hop);
             // To a 4-octet AS session the stored encoding goes out as it is; else the set is
             // decoded once per distinct set of the batch, not per prefix.
@@ -221,6 +294,42 @@ impl Pending {
                     warn!(error = %e, "cannot encode routes: attributes too large");
                 }
             }
+            let Some(originator) = originator(rib, *attrs).filter(|o| members.contains(o)) else {
+                continue;
+            };
+            let withdrawn_at = withdrawals.len();
+            for family in [Family::Ipv4Unicast, Family::Ipv6Unicast] {
+                let n = of_family(nlri, family);
+                if !n.is_empty() {
+                    if let Err(e) = packer.withdraw(family, &n, withdrawals) {
+                        warn!(error = %e, "cannot encode withdrawals");
+                    }
+                }
+            }
+            match own.last_mut() {
+                Some(o) if o.originator == originator && o.announced.end == start => {
+                    o.announced.end = out.len();
+                    o.withdrawn.end = withdrawals.len();
+                }
+                _ => own.push(OwnRoutes {
+                    announced: start..out.len(),
+                    originator,
+                    withdrawn: withdrawn_at..withdrawals.len(),
+                }),
+            }
+        }
+        own
+    }
+
+    /// Encodes the batch for a group with these members' BGP identifiers.
+    fn encoded(&self, rib: &Rib, packer: &UpdatePacker, members: &[Ipv4Addr]) -> Encoded {
+        let mut out = BytesMut::new();
+        let mut withdrawals = BytesMut::new();
+        let own = self.encode(rib, packer, members, &mut out, &mut withdrawals);
+        Encoded {
+            bytes: out.freeze(),
+            own,
+            withdrawals: withdrawals.freeze(),
         }
     }
 
@@ -242,6 +351,13 @@ impl Pending {
     }
 }
 
+impl Group {
+    /// The members' BGP identifiers.
+    fn member_ids(&self) -> Vec<Ipv4Addr> {
+        self.members.iter().map(|m| m.bgp_id).collect()
+    }
+}
+
 impl Groups {
     /// Adds a peer to the group for its settings, creating it when needed.
     pub fn join(&mut self, rib: &mut Rib, up: &PeerUp, kind: PeerKind) -> usize {
@@ -257,6 +373,7 @@ impl Groups {
         };
         let member = Member {
             key: up.key,
+            bgp_id: up.negotiated.peer_id,
             tx: up.updates.clone(),
             enhanced_refresh: up.negotiated.enhanced_route_refresh,
             lagging: false,
@@ -405,8 +522,8 @@ impl Groups {
         if !enhanced || !g.primed || !g.rules.key.families.contains(&family) {
             return self.send_table(rib, ctx, index, member, Some(family));
         }
-        let bytes = refresh_table(rib, &g.rules, g.gid, &g.packer, &[family]);
-        send(g, &bytes, Some(member), &mut resync);
+        let table = refresh_table(rib, g, &[family]);
+        send(g, &table, Some(member), &mut resync);
         resync
     }
 
@@ -433,18 +550,13 @@ impl Groups {
     pub fn catch_up(&mut self, rib: &Rib) -> Vec<PeerKey> {
         let mut reset = Vec::new();
         for g in self.groups.iter_mut().flatten() {
-            if !g.members.iter().any(|m| m.lagging) {
+            let ready = |m: &Member| m.lagging && m.tx.capacity() >= m.tx.max_capacity() / 2;
+            if !g.members.iter().any(ready) {
                 continue;
             }
-            let mut table: Option<Bytes> = None;
-            for m in g.members.iter_mut().filter(|m| m.lagging) {
-                if m.tx.capacity() < m.tx.max_capacity() / 2 {
-                    continue;
-                }
-                let bytes = table.get_or_insert_with(|| {
-                    refresh_table(rib, &g.rules, g.gid, &g.packer, &g.rules.key.families)
-                });
-                match m.tx.try_send(bytes.clone()) {
+            let table = refresh_table(rib, g, &g.rules.key.families);
+            for m in g.members.iter_mut().filter(|m| ready(m)) {
+                match deliver(m, &table) {
                     Ok(()) => {
                         info!(
                             peer = m.key,
@@ -500,9 +612,8 @@ impl Groups {
                 .collect(),
             ..Pending::default()
         };
-        let mut out = BytesMut::new();
-        pending.encode(rib, &g.packer, &mut out);
-        send(g, &out.freeze(), Some(member), &mut resync);
+        let withdrawals = pending.encoded(rib, &g.packer, &[]);
+        send(g, &withdrawals, Some(member), &mut resync);
         resync
     }
 
@@ -559,7 +670,8 @@ impl Groups {
             g.primed = true;
         }
         let mut out = BytesMut::new();
-        pending.encode(rib, &g.packer, &mut out);
+        let mut withdrawals = BytesMut::new();
+        let own = pending.encode(rib, &g.packer, &g.member_ids(), &mut out, &mut withdrawals);
         pending.finish(rib);
         g.scratch = pending;
         for f in families {
@@ -568,7 +680,12 @@ impl Groups {
                 warn!(error = %e, "cannot encode End-of-RIB");
             }
         }
-        send(g, &out.freeze(), Some(member), &mut resync);
+        let table = Encoded {
+            bytes: out.freeze(),
+            own,
+            withdrawals: withdrawals.freeze(),
+        };
+        send(g, &table, Some(member), &mut resync);
         resync
     }
 }
@@ -604,10 +721,9 @@ fn flush(
     only: Option<PeerKey>,
     resync: &mut Vec<PeerKey>,
 ) {
-    let mut out = BytesMut::new();
-    pending.encode(rib, &g.packer, &mut out);
+    let batch = pending.encoded(rib, &g.packer, &g.member_ids());
     pending.finish(rib);
-    send(g, &out.freeze(), only, resync);
+    send(g, &batch, only, resync);
 }
 
 /// The routes of `list` in `family`: the list itself in the usual single-family case,
@@ -820,15 +936,15 @@ fn prepare_path(
 /// Queues `bytes` to every member (or one). A member whose queue is full falls behind: with
 /// enhanced route refresh it catches up later ([`Groups::catch_up`]); without, it is handed
 /// back for a reset.
-fn send(g: &mut Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<PeerKey>) {
-    if bytes.is_empty() {
+fn send(g: &mut Group, batch: &Encoded, only: Option<PeerKey>, resync: &mut Vec<PeerKey>) {
+    if batch.bytes.is_empty() {
         return;
     }
     for m in &mut g.members {
         if only.is_some_and(|o| o != m.key) || m.lagging {
             continue;
         }
-        if let Err(e) = m.tx.try_send(bytes.clone()) {
+        if let Err(e) = deliver(m, batch) {
             // A closed queue is a session going down: its PeerDown follows.
             if matches!(e, mpsc::error::TrySendError::Closed(_)) {
                 continue;
@@ -846,16 +962,25 @@ fn send(g: &mut Group, bytes: &Bytes, only: Option<PeerKey>, resync: &mut Vec<Pe
     }
 }
 
-/// BoRR, every route the group has advertised, EoRR, for each family of the group.
-fn refresh_table(
-    rib: &Rib,
-    rules: &ExportRules,
-    gid: GroupId,
-    packer: &UpdatePacker,
-    families: &[Family],
-) -> Bytes {
-    let ctx = &rules.key.encode;
+/// Queues a batch to one member, without the routes it originated.
+fn deliver(m: &Member, batch: &Encoded) -> Result<(), mpsc::error::TrySendError<()>> {
+    match batch.parts_for(m.bgp_id) {
+        None => m.tx.try_send(batch.bytes.clone()).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+            mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+        }),
+        Some(parts) if parts.is_empty() => Ok(()),
+        Some(parts) => m.tx.try_send_parts(&parts),
+    }
+}
+
+/// BoRR, every route the group has advertised, EoRR, for each of `families`.
+fn refresh_table(rib: &Rib, g: &Group, families: &[Family]) -> Encoded {
+    let ctx = &g.rules.key.encode;
+    let members = g.member_ids();
     let mut out = BytesMut::new();
+    let mut withdrawals = BytesMut::new();
+    let mut own = Vec::new();
     for family in families {
         let marker = |subtype| {
             Message::RouteRefresh(bgp_wire::RouteRefresh {
@@ -867,17 +992,21 @@ fn refresh_table(
         // Ids the Adj-RIB-Out holds: nothing is interned, so nothing to give back.
         let mut pending = Pending::default();
         for prefix in loc_rib_prefixes(rib, Some(*family)) {
-            for sent in rib.advertised(gid, prefix) {
+            for sent in rib.advertised(g.gid, prefix) {
                 pending.announce(
                     (sent.attrs, sent.next_hop),
                     Nlri::with_path_id(prefix, sent.path_id),
                 );
             }
         }
-        pending.encode(rib, packer, &mut out);
+        own.extend(pending.encode(rib, &g.packer, &members, &mut out, &mut withdrawals));
         let _ = encode(&marker(bgp_wire::RefreshSubtype::End), ctx, &mut out);
     }
-    out.freeze()
+    Encoded {
+        bytes: out.freeze(),
+        own,
+        withdrawals: withdrawals.freeze(),
+    }
 }
 
 #[cfg(test)]
@@ -1012,6 +1141,78 @@ mod tests {
             Some(&*format!("{:?}", RefreshSubtype::End))
         );
         assert_eq!(routes, 3);
+    }
+
+    /// Announced and withdrawn prefixes in a buffer.
+    fn routes_in(parts: &[Bytes]) -> (Vec<String>, Vec<String>) {
+        let (mut announced, mut withdrawn) = (Vec::new(), Vec::new());
+        for bytes in parts {
+            let mut buf = BytesMut::from(&bytes[..]);
+            while let Some(m) = Framer::new().next_message(&mut buf).unwrap() {
+                if let Message::Update(u) = decode(&m, &Context::four_octet()).unwrap() {
+                    announced.extend(u.announced().map(|a| a.nlri.prefix.to_string()));
+                    withdrawn.extend(u.withdrawn_routes().map(|n| n.prefix.to_string()));
+                }
+            }
+        }
+        (announced, withdrawn)
+    }
+
+    fn drain(rx: &UpdateSender) -> Vec<Bytes> {
+        std::iter::from_fn(|| rx.try_recv()).collect()
+    }
+
+    #[test]
+    fn a_client_is_not_sent_its_own_routes_but_loses_what_they_replace() {
+        let (mut rib, src, mut peers, local) = reflector();
+        let other = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.10".parse().unwrap(),
+                "192.0.2.10".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        peers.insert(
+            other,
+            PeerView {
+                kind: Some(PeerKind::IbgpClient),
+                name: "other".into(),
+                bgp_id: "192.0.2.10".parse().unwrap(),
+            },
+        );
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["198.18.1.0/26"]);
+        announce(&mut rib, other, &["198.18.2.0/26", "198.18.3.0/26"]);
+        let (tx7, tx9) = (UpdateSender::unattached(16), UpdateSender::unattached(16));
+        let (rx7, rx9) = (tx7.clone(), tx9.clone());
+        let mut groups = Groups::default();
+        let mut member9 = up(9, tx9);
+        // The session of `src` itself: its BGP identifier is its routes' ORIGINATOR_ID.
+        member9.negotiated.peer_id = "192.0.2.9".parse().unwrap();
+        let g = groups.join(&mut rib, &up(7, tx7), PeerKind::IbgpClient);
+        assert_eq!(groups.join(&mut rib, &member9, PeerKind::IbgpClient), g);
+        assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
+        assert!(groups.send_table(&mut rib, &ctx, g, 9, None).is_empty());
+        let (a7, _) = routes_in(&drain(&rx7));
+        assert_eq!(a7, ["198.18.1.0/26", "198.18.2.0/26", "198.18.3.0/26"]);
+        let (a9, w9) = routes_in(&drain(&rx9));
+        assert_eq!(a9, ["198.18.2.0/26", "198.18.3.0/26"], "not its own route");
+        assert_eq!(w9, ["198.18.1.0/26"], "in its place: a no-op withdrawal");
+
+        // `src` announces 198.18.3.0/26 too and wins (lower router ID): the group now
+        // advertises src's path, which src must not get, and it must drop other's path.
+        announce(&mut rib, src, &["198.18.3.0/26"]);
+        let p: IpNet = "198.18.3.0/26".parse().unwrap();
+        assert!(groups
+            .export(&mut rib, &ctx, [(p, None)].into_iter())
+            .is_empty());
+        assert_eq!(routes_in(&drain(&rx7)).0, ["198.18.3.0/26"]);
+        let (a9, w9) = routes_in(&drain(&rx9));
+        assert!(a9.is_empty(), "{a9:?}");
+        assert_eq!(w9, ["198.18.3.0/26"]);
     }
 
     #[test]

@@ -136,14 +136,19 @@ impl Routing {
         let peer_id = peer.and_then(|k| self.peers.get(&k)).map(|p| p.id);
         let mut rows = Vec::new();
         if view == RibView::AdjOut {
-            let Some(g) = peer.and_then(|k| self.peers.get(&k)).and_then(|p| p.group) else {
+            let Some(p) = peer.and_then(|k| self.peers.get(&k)) else {
                 return rows;
             };
+            let Some(g) = p.group else { return rows };
             for prefix in prefixes {
                 for sent in self.groups.sent(&self.rib, g, prefix) {
                     let Ok(attrs) = self.rib.attrs().attributes(sent.attrs) else {
                         continue;
                     };
+                    // A client is not sent its own routes back (see groups.rs, `Encoded`).
+                    if attrs.originator_id() == Some(&p.bgp_id) {
+                        continue;
+                    }
                     let nh = self.rib.next_hops().get(sent.next_hop);
                     rows.push(row(
                         prefix,

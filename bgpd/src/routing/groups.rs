@@ -660,11 +660,8 @@ impl Groups {
         } else {
             // Originated routes first: under an advertised-route limit they are the ones
             // kept (the cloud gateway must get the aggregate).
-            let (local, others): (Vec<IpNet>, Vec<IpNet>) = prefixes.iter().partition(|p| {
-                rib.get(**p)
-                    .and_then(|d| d.best().map(|b| b.peer()))
-                    .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
-            });
+            let (local, others): (Vec<IpNet>, Vec<IpNet>) =
+                prefixes.iter().partition(|p| originated(rib, ctx, **p));
             let all = local.iter().chain(&others).map(|p| (*p, None));
             export_chunked(rib, ctx, g, all, Some(member), &mut pending, &mut resync);
             g.primed = true;
@@ -781,7 +778,11 @@ fn export_prefix(
     sent.clear();
     collect_wanted(rib, ctx, g, at, pending, &mut wanted);
     sent.extend(rib.advertised_at(g.gid, at).iter().map(|s| s.path_id));
-    if within_limit(rib, g, prefix, !wanted.is_empty() && sent.is_empty()) {
+    let new = !wanted.is_empty() && sent.is_empty();
+    if new && originated(rib, ctx, prefix) {
+        make_room(rib, ctx, g, pending);
+    }
+    if within_limit(rib, g, prefix, new) {
         // Withdrawing the last advertisement of a path-less prefix removes it from the
         // table; `at` is not used after that (nothing is wanted then).
         for id in sent.iter().filter(|id| !wanted.iter().any(|w| w.0 == **id)) {
@@ -860,6 +861,47 @@ fn within_limit(rib: &Rib, g: &mut Group, prefix: IpNet, new: bool) -> bool {
     }
     g.suppressed.remove(&prefix);
     true
+}
+
+/// Whether the best path to `prefix` is one we originate.
+fn originated(rib: &Rib, ctx: &ExportCtx<'_>, prefix: IpNet) -> bool {
+    rib.get(prefix)
+        .and_then(|d| d.best().map(|b| b.peer()))
+        .is_some_and(|peer| ctx.peers.get(&peer).is_some_and(|v| v.kind.is_none()))
+}
+
+/// Under the advertised-route limit our own routes come first (the cloud gateway must get
+/// the pod aggregate, whenever it exists): at the limit, an originated prefix takes the
+/// place of a learned one, which is withdrawn and held back until there is room again.
+fn make_room(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending: &mut Pending) {
+    let Some(limit) = g.rules.limit else { return };
+    if rib.advertised_count(g.gid) < u64::from(limit.limit) {
+        return;
+    }
+    // Rare (an aggregate appearing while the limit is reached): a walk of the table is fine.
+    let victim = loc_rib_prefixes(rib, None)
+        .into_iter()
+        .rev()
+        .find(|p| !originated(rib, ctx, *p) && !rib.advertised(g.gid, *p).is_empty());
+    let Some((victim, at)) = victim.and_then(|v| rib.locate(v).map(|at| (v, at))) else {
+        return;
+    };
+    let ids: Vec<u32> = rib
+        .advertised_at(g.gid, at)
+        .iter()
+        .map(|s| s.path_id)
+        .collect();
+    for id in ids {
+        if rib.withdraw_advertised_at(g.gid, at, id) {
+            pending.withdraw.push(Nlri::with_path_id(victim, id));
+        }
+    }
+    g.suppressed.insert(victim);
+    info!(
+        limit = limit.limit,
+        %victim,
+        "advertised-route limit: an originated route takes the place of a learned one"
+    );
 }
 
 /// When withdrawals made room under the limit, held-back prefixes go out in order.
@@ -1213,6 +1255,68 @@ mod tests {
         let (a9, w9) = routes_in(&drain(&rx9));
         assert!(a9.is_empty(), "{a9:?}");
         assert_eq!(w9, ["198.18.3.0/26"]);
+    }
+
+    #[test]
+    fn at_the_limit_an_originated_route_takes_a_learned_ones_place() {
+        let (mut rib, src, mut peers, local) = reflector();
+        let own = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.1".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        peers.insert(
+            own,
+            PeerView {
+                kind: None,
+                name: String::new(),
+                bgp_id: "192.0.2.1".parse().unwrap(),
+            },
+        );
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["198.18.1.0/26", "198.18.2.0/26"]);
+        let tx = UpdateSender::unattached(16);
+        let rx = tx.clone();
+        let mut limited = up(7, tx);
+        limited.max_prefixes_out = Some(config::PrefixLimit {
+            limit: 2,
+            warning_percent: 90,
+        });
+        let mut groups = Groups::default();
+        let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
+        assert_eq!(groups.advertised(&rib, g), (2, 0));
+        drain(&rx);
+        // The aggregate appears (a block came back after the limit was reached).
+        announce(&mut rib, own, &["198.18.0.0/16"]);
+        let agg: IpNet = "198.18.0.0/16".parse().unwrap();
+        assert!(groups
+            .export(&mut rib, &ctx, [(agg, None)].into_iter())
+            .is_empty());
+        let (announced, withdrawn) = routes_in(&drain(&rx));
+        assert_eq!(announced, ["198.18.0.0/16"]);
+        assert_eq!(withdrawn.len(), 1, "{withdrawn:?}");
+        assert_eq!(
+            groups.advertised(&rib, g),
+            (2, 1),
+            "the learned one held back"
+        );
+        // The aggregate goes: the learned route comes back.
+        let mut b = rib.batch(own);
+        b.withdraw(&[Nlri::new(agg)]);
+        b.commit(&rib::AllReachable);
+        assert!(groups
+            .export(&mut rib, &ctx, [(agg, None)].into_iter())
+            .is_empty());
+        let (announced, withdrawn) = routes_in(&drain(&rx));
+        assert_eq!(withdrawn, ["198.18.0.0/16"]);
+        assert_eq!(announced.len(), 1);
+        assert_eq!(groups.advertised(&rib, g), (2, 0));
     }
 
     #[test]

@@ -122,15 +122,28 @@ struct OwnRoutes {
 }
 
 impl Encoded {
+    fn new(bytes: BytesMut, mut own: Vec<OwnRoutes>, withdrawals: BytesMut) -> Self {
+        // By member, then in buffer order: a member finds its slices by binary search (a
+        // batch of 500 Calico nodes coming up holds routes of every member).
+        own.sort_unstable_by_key(|o| (o.originator, o.announced.start));
+        Encoded {
+            bytes: bytes.freeze(),
+            own,
+            withdrawals: withdrawals.freeze(),
+        }
+    }
+
     /// What `member` gets: `None` for the whole buffer, else slices with its own routes
     /// replaced by their withdrawal.
     fn parts_for(&self, member: Ipv4Addr) -> Option<Vec<Bytes>> {
-        if !self.own.iter().any(|o| o.originator == member) {
+        let from = self.own.partition_point(|o| o.originator < member);
+        let to = from + self.own[from..].partition_point(|o| o.originator == member);
+        if from == to {
             return None;
         }
-        let mut parts = Vec::new();
+        let mut parts = Vec::with_capacity(2 * (to - from) + 1);
         let mut at = 0;
-        for o in self.own.iter().filter(|o| o.originator == member) {
+        for o in &self.own[from..to] {
             if o.announced.start > at {
                 parts.push(self.bytes.slice(at..o.announced.start));
             }
@@ -246,8 +259,8 @@ impl Pending {
         out
     }
 
-    /// Encodes the batch into `out`. Routes whose ORIGINATOR_ID is one of `members` are
-    /// also encoded as withdrawals into `withdrawals`; returns where both went.
+    /// Encodes the batch into `out`. Routes whose ORIGINATOR_ID is one of `members`
+    /// (sorted) are also encoded as withdrawals into `withdrawals`; returns where both went.
     fn encode(
         &self,
         rib: &Rib,
@@ -294,7 +307,12 @@ impl Pending {
                     warn!(error = %e, "cannot encode routes: attributes too large");
                 }
             }
-            let Some(originator) = originator(rib, *attrs).filter(|o| members.contains(o)) else {
+            if members.is_empty() {
+                continue;
+            }
+            let Some(originator) =
+                originator(rib, *attrs).filter(|o| members.binary_search(o).is_ok())
+            else {
                 continue;
             };
             let withdrawn_at = withdrawals.len();
@@ -321,16 +339,12 @@ impl Pending {
         own
     }
 
-    /// Encodes the batch for a group with these members' BGP identifiers.
+    /// Encodes the batch for a group with these members' BGP identifiers (sorted).
     fn encoded(&self, rib: &Rib, packer: &UpdatePacker, members: &[Ipv4Addr]) -> Encoded {
         let mut out = BytesMut::new();
         let mut withdrawals = BytesMut::new();
         let own = self.encode(rib, packer, members, &mut out, &mut withdrawals);
-        Encoded {
-            bytes: out.freeze(),
-            own,
-            withdrawals: withdrawals.freeze(),
-        }
+        Encoded::new(out, own, withdrawals)
     }
 
     /// Readies the (reused) batch for a group with these rules.
@@ -352,9 +366,15 @@ impl Pending {
 }
 
 impl Group {
-    /// The members' BGP identifiers.
+    /// The members' BGP identifiers, sorted; none for eBGP, where routes carry no
+    /// ORIGINATOR_ID (RFC 4456 section 8: it is not sent outside the AS).
     fn member_ids(&self) -> Vec<Ipv4Addr> {
-        self.members.iter().map(|m| m.bgp_id).collect()
+        if let PeerKind::Ebgp(_) = self.rules.key.kind {
+            return Vec::new();
+        }
+        let mut ids: Vec<Ipv4Addr> = self.members.iter().map(|m| m.bgp_id).collect();
+        ids.sort_unstable();
+        ids
     }
 }
 
@@ -677,11 +697,7 @@ impl Groups {
                 warn!(error = %e, "cannot encode End-of-RIB");
             }
         }
-        let table = Encoded {
-            bytes: out.freeze(),
-            own,
-            withdrawals: withdrawals.freeze(),
-        };
+        let table = Encoded::new(out, own, withdrawals);
         send(g, &table, Some(member), &mut resync);
         resync
     }
@@ -1044,11 +1060,7 @@ fn refresh_table(rib: &Rib, g: &Group, families: &[Family]) -> Encoded {
         own.extend(pending.encode(rib, &g.packer, &members, &mut out, &mut withdrawals));
         let _ = encode(&marker(bgp_wire::RefreshSubtype::End), ctx, &mut out);
     }
-    Encoded {
-        bytes: out.freeze(),
-        own,
-        withdrawals: withdrawals.freeze(),
-    }
+    Encoded::new(out, own, withdrawals)
 }
 
 #[cfg(test)]

@@ -806,3 +806,6 @@ fn touch_all_paths_of(groups: &Groups, rib: &Rib, dirty: &mut Dirty, id: PeerId)
         dirty.extend(rib.routes_of(id, family).map(|(p, _)| p));
     }
 }
+
+#[cfg(test)]
+mod tests;

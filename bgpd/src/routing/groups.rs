@@ -473,6 +473,24 @@ impl Groups {
             .collect()
     }
 
+    /// Whether a member fell behind (its queue overflowed) and awaits a whole table.
+    pub fn is_lagging(&self, index: usize, member: PeerKey) -> bool {
+        match self.groups.get(index) {
+            Some(Some(g)) => g.members.iter().any(|m| m.key == member && m.lagging),
+            _ => false,
+        }
+    }
+
+    /// Marks a member as fallen behind: [`Groups::catch_up`] sends it the whole table
+    /// between BoRR and EoRR, which removes whatever else it holds.
+    pub fn set_lagging(&mut self, index: usize, member: PeerKey) {
+        if let Some(Some(g)) = self.groups.get_mut(index) {
+            for m in g.members.iter_mut().filter(|m| m.key == member) {
+                m.lagging = m.enhanced_refresh;
+            }
+        }
+    }
+
     /// Withdraws, towards one member only, what its old group told it and its new group
     /// does not advertise.
     pub fn withdraw_leftovers(

@@ -134,6 +134,11 @@ struct Edge {
 
 impl Edge {
     fn new() -> Self {
+        Self::restarting(None)
+    }
+
+    /// After a restart of ours: route selection deferred until the `plan`'s End-of-RIBs.
+    fn restarting(plan: Option<super::RestartPlan>) -> Self {
         let (config, _) = Config::from_str(&EDGE.replace("TO_CLOUD", NARROW), "edge.toml").unwrap();
         let g = &config.global;
         let routing = Routing::new(&RoutingConfig {
@@ -142,7 +147,7 @@ impl Edge {
             cluster_id: g.cluster_id.get(),
             originate: config.originate.clone(),
             kernel: None,
-            restart: None,
+            restart: plan,
         });
         let mut edge = Edge {
             routing,
@@ -452,4 +457,129 @@ fn narrowing_the_cloud_policy_leaves_the_aggregate_alone_whatever_the_nodes_do()
             }
         }
     }
+}
+
+/// A second session to the cloud with the same settings (a redundant gateway on the same
+/// link): it shares the first one's export group.
+fn second_vbr(edge: &mut Edge) -> Remote {
+    let mine = session(64512, "192.0.2.1", 45104, false);
+    let theirs = session(45104, "203.0.113.3", 64512, false);
+    let negotiated = negotiate(&mine, &mine.build_open(), &theirs.build_open()).unwrap();
+    let remote = Remote {
+        key: 2,
+        queue: UpdateSender::unattached(1 << 20),
+        decode: negotiated.encode,
+        holds: BTreeSet::new(),
+        stale: BTreeSet::new(),
+    };
+    let (commands, _) = crate::peer::commands::channel();
+    edge.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
+        key: remote.key,
+        name: "vbr2".into(),
+        address: "203.0.113.3".parse().unwrap(),
+        local_address: Some("203.0.113.1".parse().unwrap()),
+        negotiated,
+        rr_client: false,
+        next_hop_self: false,
+        export_policy: Some(to_cloud(NARROW)),
+        max_prefixes: None,
+        max_prefixes_out: limit(),
+        updates: remote.queue.clone(),
+        commands,
+    })));
+    remote
+}
+
+#[test]
+fn a_reload_reexports_a_shared_group_at_once_not_at_the_next_input() {
+    let mut edge = Edge::new();
+    edge.node_up(0);
+    edge.node_update(0, &Edge::node_routes(0), &[], true);
+    edge.tick();
+    let mut vbr2 = second_vbr(&mut edge);
+    edge.tick();
+    vbr2.read();
+    assert_eq!(edge.vbr.prefixes().len(), 1);
+    assert_eq!(vbr2.prefixes().len(), 1);
+    // The first session's reload changes the policy the group shares: both get the wide
+    // routes now, with no input (and so no export) following.
+    edge.reload(WIDE);
+    edge.read();
+    vbr2.read();
+    assert_eq!(edge.vbr.prefixes().len(), 100);
+    assert_eq!(vbr2.prefixes().len(), 100);
+    // And back.
+    edge.reload(NARROW);
+    edge.read();
+    vbr2.read();
+    let aggregate: IpNet = NARROW.parse().unwrap();
+    assert_eq!(edge.vbr.prefixes(), [aggregate].into());
+    assert_eq!(vbr2.prefixes(), [aggregate].into());
+}
+
+#[test]
+fn a_reload_while_deferring_after_a_restart_sends_nothing_until_the_end_of_rib() {
+    let plan = super::RestartPlan {
+        expected: [IpAddr::V4(Edge::node_addr(0))].into(),
+        deferral: Duration::from_secs(120),
+    };
+    let mut edge = Edge::restarting(Some(plan));
+    edge.node_up(0);
+    edge.node_update(0, &Edge::node_routes(0), &[], false);
+    edge.tick();
+    edge.reload(WIDE);
+    edge.tick();
+    assert!(edge.vbr.holds.is_empty(), "{:?}", edge.vbr.holds);
+    edge.reload(NARROW);
+    edge.reload(WIDE);
+    edge.tick();
+    assert!(edge.vbr.holds.is_empty(), "{:?}", edge.vbr.holds);
+    // The End-of-RIBs (the node's, and the gateway's: it came up with graceful restart
+    // during the deferral) end it: the table goes out under the last settings.
+    edge.node_update(0, &[], &[], true);
+    edge.tick();
+    assert!(edge.vbr.holds.is_empty(), "{:?}", edge.vbr.holds);
+    edge.routing.handle(RoutingInput::Update {
+        key: edge.vbr.key,
+        imported: Imported {
+            end_of_rib: Some(Family::Ipv4Unicast),
+            ..Imported::default()
+        },
+    });
+    edge.tick();
+    assert_eq!(edge.vbr.prefixes().len(), 100);
+    assert!(edge.vbr.prefixes().contains(&NARROW.parse().unwrap()));
+}
+
+#[test]
+fn a_member_that_fell_behind_is_resynchronised_when_a_reload_moves_it() {
+    let mut edge = Edge::new();
+    edge.node_up(0);
+    let routes = Edge::node_routes(0);
+    edge.node_update(0, &routes, &[], true);
+    edge.tick();
+    // The gateway's queue holds two buffers.
+    edge.routing.handle(RoutingInput::PeerDown {
+        key: edge.vbr.key,
+        stale_for: Duration::ZERO,
+        llgr_for: Duration::ZERO,
+    });
+    edge.vbr_up_with(NARROW, 2);
+    edge.tick();
+    edge.reload(WIDE);
+    edge.read();
+    assert_eq!(edge.vbr.prefixes().len(), 100);
+    // Three leaked routes withdrawn before the writer drains: the third does not fit.
+    for gone in &routes[2..5] {
+        edge.node_update(0, &[], std::slice::from_ref(gone), false);
+        edge.routing.export();
+    }
+    assert!(edge.routing.groups.any_lagging());
+    edge.read();
+    assert!(edge.vbr.prefixes().contains(&routes[4]));
+    // Narrowed before it caught up: what its old group withdrew while it lagged must go too.
+    edge.reload(NARROW);
+    edge.tick();
+    let aggregate: IpNet = NARROW.parse().unwrap();
+    assert_eq!(edge.vbr.prefixes(), [aggregate].into());
 }

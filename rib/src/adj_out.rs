@@ -449,6 +449,23 @@ impl Rib {
         self.dest_id(prefix).map_or(&[], |id| t.sent(id))
     }
 
+    /// Everything `group` has advertised, in address order (IPv4 first), prefixes that have
+    /// lost their last path since included: export has yet to withdraw those, and a member
+    /// leaving the group must hear of them (a reload moving a peer to another group).
+    /// Walks the tries: for rare whole-group operations.
+    pub fn advertised_routes(&self, group: GroupId) -> Vec<(IpNet, Sent)> {
+        let Some(Some(t)) = self.core.groups.tables.get(usize::from(group.0)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(usize::try_from(t.paths).unwrap_or(0));
+        let v4 = self.v4.iter().map(|(p, id)| (IpNet::V4(p), *id));
+        let v6 = self.v6.iter().map(|(p, id)| (IpNet::V6(p), *id));
+        for (prefix, id) in v4.chain(v6) {
+            out.extend(t.sent(id).iter().map(|s| (prefix, *s)));
+        }
+        out
+    }
+
     /// Paths `group` has advertised (all families).
     pub fn advertised_count(&self, group: GroupId) -> u64 {
         match self.core.groups.tables.get(usize::from(group.0)) {
@@ -542,10 +559,13 @@ mod tests {
         assert_eq!(rib.routes_of(peer, Family::Ipv4Unicast).count(), 1);
         assert!(rib.explain(pfx, &AllReachable).is_none());
         assert!(rib.recompute(&AllReachable).is_empty());
+        // The group's own listing has it (a member moving away must hear its withdraw).
+        assert_eq!(rib.advertised_routes(g), [(pfx, rib.advertised(g, pfx)[0])]);
         // The withdraw lets it go, and its id is reused.
         assert!(rib.withdraw_advertised(g, pfx, 0));
         assert_eq!(held(&rib), 1);
         assert_eq!(rib.advertised_count(g), 0);
+        assert!(rib.advertised_routes(g).is_empty());
         assert_eq!(rib.attrs().len(), 1);
         announce(&mut rib, peer, "192.0.2.0/24");
         assert!(rib.advertised(g, net("192.0.2.0/24")).is_empty());

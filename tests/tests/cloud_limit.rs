@@ -6,9 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use lab_tests::seed::{Options, Seed, VPC_ROUTES};
+use lab_tests::daemons::Bgpd;
+use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 #[test]
@@ -60,4 +61,129 @@ fn max_prefixes_out_keeps_the_vbr_session_up() {
         "{v}"
     );
     assert_eq!(v["flaps"], 0, "{v}");
+}
+
+/// Issue 14, part 2: widening `to-cloud` (the nodes' /26 blocks and /32s let through) and
+/// narrowing it again, each with a reload, must leave the VBR with the pod aggregate alone.
+/// As in production, the nodes' sessions come up afresh before each widening (0.5-5 s
+/// before it) and go down and up again around the narrowing (all at once, 0-6 ms before it): a reload
+/// racing the nodes' withdrawals left what they withdrew at the VBR for good, the log saying
+/// only "configuration reloaded".
+#[test]
+fn narrowing_the_cloud_policy_again_withdraws_what_the_wide_one_leaked() {
+    if skip("cloud_limit", &[Tool::Bird16, Tool::Frr]) {
+        return;
+    }
+    let started = Instant::now();
+    let opts = Options {
+        nodes: 3,
+        extra_blocks: 480,
+        ..Options::default()
+    };
+    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
+        panic!("{e}\n{}", seed.lab.logs());
+    }
+    let rr = seed.rrs[0].bgpd.clone();
+    let vbr = seed.vbr.clone();
+    let narrow = std::fs::read_to_string(&rr.config).unwrap();
+    let term = format!("prefixes = [\"{POD_CIDR}\"]");
+    assert_eq!(narrow.matches(&term).count(), 1, "{narrow}");
+    let wide = narrow.replace(&term, "prefixes = [\"198.18.0.0/16{16,32}\"]");
+    let from_us = || -> std::io::Result<Vec<String>> {
+        Ok(vbr
+            .routes("ipv4")?
+            .into_iter()
+            .filter(|r| !VPC_ROUTES.contains(&r.prefix.as_str()))
+            .map(|r| r.prefix)
+            .collect())
+    };
+    let nodes: Vec<String> = seed.nodes.iter().map(|n| n.addr.clone()).collect();
+    let nodes_up = |rr: &Bgpd| -> std::io::Result<bool> {
+        let s = rr.sessions()?;
+        Ok(nodes.iter().all(|a| {
+            s.iter()
+                .any(|x| &x.address == a && x.state == "established")
+        }))
+    };
+    let proto = format!("Node_{}", seed.rrs[0].lan.replace('.', "_"));
+    let restart_nodes = |seed: &Seed| {
+        for n in &seed.nodes {
+            n.bird.birdc(&["restart", &proto]).unwrap();
+        }
+    };
+    restart_nodes(&seed);
+    let delays_ms = [
+        500, 3000, 800, 4500, 1200, 2000, 600, 3500, 1500, 5000, 700, 2500,
+    ];
+    let mut cycles = 0;
+    for (cycle, delay_ms) in delays_ms.into_iter().enumerate() {
+        // Bounded: the whole test stays under about 90 s on a slow machine.
+        if started.elapsed() > Duration::from_secs(70) {
+            break;
+        }
+        let res = wait_until(Duration::from_secs(20), "the node sessions back", || {
+            nodes_up(&rr)
+        });
+        if let Err(e) = res {
+            panic!("cycle {cycle}: {e}\n{}", seed.lab.logs());
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::fs::write(&rr.config, &wide).unwrap();
+        seed.lab.signal(rr.proc, "HUP").unwrap();
+        let res = wait_until(Duration::from_secs(15), "100 routes at the VBR", || {
+            Ok(from_us()?.len() == 100)
+        });
+        if let Err(e) = res {
+            panic!(
+                "cycle {cycle}: {e} (it has {:?})\n{}",
+                from_us().map(|r| r.len()),
+                seed.lab.logs()
+            );
+        }
+        // The nodes' sessions restart (all at once) as the narrowing is reloaded: their
+        // withdrawals and the reload meet in the routing task before its next export.
+        let offset_ms = [0, 2, 4, 1, 3, 6][cycle % 6];
+        std::fs::write(&rr.config, &narrow).unwrap();
+        let birds: Vec<_> = seed.nodes.iter().map(|n| n.bird.clone()).collect();
+        std::thread::scope(|s| {
+            for b in &birds {
+                let proto = &proto;
+                s.spawn(move || b.birdc(&["restart", proto]).unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(offset_ms));
+            seed.lab.signal(rr.proc, "HUP").unwrap();
+        });
+        let res = wait_until(Duration::from_secs(5), "the node sessions to drop", || {
+            Ok(!nodes_up(&rr)?)
+        })
+        .and_then(|()| {
+            wait_until(Duration::from_secs(20), "the node sessions back", || {
+                nodes_up(&rr)
+            })
+        })
+        .and_then(|()| {
+            wait_until(
+                Duration::from_secs(5),
+                "the aggregate alone at the VBR",
+                || Ok(from_us()? == [POD_CIDR]),
+            )
+        });
+        if let Err(e) = res {
+            let left = from_us().unwrap_or_default();
+            panic!(
+                "cycle {cycle} (widened {delay_ms} ms after the nodes came up, reloaded narrow {offset_ms} ms into their restart): {e}: the VBR holds {} routes from us: {:?}\n{}",
+                left.len(),
+                &left[..left.len().min(10)],
+                seed.lab.logs()
+            );
+        }
+        cycles += 1;
+        eprintln!(
+            "cycle {cycle}: widened {delay_ms} ms after the nodes came up, reloaded narrow {offset_ms} ms into their restart: ok ({:.1?})",
+            started.elapsed()
+        );
+    }
+    assert!(cycles >= 8, "only {cycles} cycles in the time allowed");
+    assert!(vbr.established("203.0.113.1").unwrap());
 }

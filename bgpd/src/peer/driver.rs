@@ -211,7 +211,9 @@ impl Driver {
             };
             tokio::select! {
                 cmd = commands.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    // Boxed: commands are rare, and the state of one waiting for room in
+                    // the routing task's queue would otherwise sit in every session's task.
+                    Some(cmd) => Box::pin(self.command(cmd)).await,
                     None => {
                         self.main.session.handle(Instant::now(), Input::Stop { graceful: true, notification: None });
                         Box::pin(self.flush()).await;
@@ -286,7 +288,7 @@ impl Driver {
         }
     }
 
-    fn command(&mut self, cmd: PeerCommand) {
+    async fn command(&mut self, cmd: PeerCommand) {
         let now = Instant::now();
         let s = &mut self.main.session;
         match cmd {
@@ -341,11 +343,15 @@ impl Driver {
                 }
             }
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
-            PeerCommand::Reconfigure(r) => self.reconfigure(*r, now),
+            PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
         }
     }
 
-    fn reconfigure(&mut self, r: super::Reconfigure, now: Instant) {
+    /// A reload changed this neighbor's settings. The new export settings reach the
+    /// routing task with the next PeerUp, or now (Regroup) if the session is up; the
+    /// routing task must get them, so this waits for room in its queue like an UPDATE.
+    async fn reconfigure(&mut self, r: super::Reconfigure) {
+        let now = Instant::now();
         self.import.policy = r.import_policy.clone();
         self.spec.import.policy = r.import_policy;
         self.spec.export_policy = r.export.export_policy.clone();
@@ -354,6 +360,7 @@ impl Driver {
         self.spec.max_prefixes = r.export.max_prefixes;
         self.spec.max_prefixes_out = r.export.max_prefixes_out;
         if !self.up {
+            debug!(neighbor = %self.spec.name, "reload: not established; the new settings apply when the session comes up");
             return;
         }
         if r.reimport {
@@ -379,10 +386,15 @@ impl Driver {
             }
         }
         if r.reexport {
-            let _ = self.routing.try_send(RoutingInput::Regroup {
+            // Sent after this session's PeerUp and before its PeerDown (one queue, one
+            // sender): the routing task has the session when it arrives.
+            let regroup = RoutingInput::Regroup {
                 key: self.spec.key,
                 export: r.export,
-            });
+            };
+            if self.routing.send(regroup).await.is_err() {
+                warn!(neighbor = %self.spec.name, "reload: the routing task is gone: new export settings not applied");
+            }
         }
     }
 

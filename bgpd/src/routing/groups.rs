@@ -592,19 +592,35 @@ impl Groups {
         reset
     }
 
-    /// The routes a group has advertised (for moving a member between groups).
+    /// The routes a group has advertised (for moving a member between groups), from its
+    /// Adj-RIB-Out itself: a prefix that lost its last path since the last export is no
+    /// longer in the Loc-RIB but still advertised, and the member must hear its withdraw.
     pub fn advertised_prefixes(&self, rib: &Rib, index: usize) -> Vec<Nlri> {
         let Some(Some(g)) = self.groups.get(index) else {
             return Vec::new();
         };
-        loc_rib_prefixes(rib, None)
+        rib.advertised_routes(g.gid)
             .into_iter()
-            .flat_map(|p| {
-                rib.advertised(g.gid, p)
-                    .iter()
-                    .map(move |s| Nlri::with_path_id(p, s.path_id))
-            })
+            .map(|(p, s)| Nlri::with_path_id(p, s.path_id))
             .collect()
+    }
+
+    /// Whether a member fell behind (its queue overflowed) and awaits a whole table.
+    pub fn is_lagging(&self, index: usize, member: PeerKey) -> bool {
+        match self.groups.get(index) {
+            Some(Some(g)) => g.members.iter().any(|m| m.key == member && m.lagging),
+            _ => false,
+        }
+    }
+
+    /// Marks a member as fallen behind: [`Groups::catch_up`] sends it the whole table
+    /// between BoRR and EoRR, which removes whatever else it holds.
+    pub fn set_lagging(&mut self, index: usize, member: PeerKey) {
+        if let Some(Some(g)) = self.groups.get_mut(index) {
+            for m in g.members.iter_mut().filter(|m| m.key == member) {
+                m.lagging = m.enhanced_refresh;
+            }
+        }
     }
 
     /// Withdraws, towards one member only, what its old group told it and its new group
@@ -1329,6 +1345,54 @@ mod tests {
         assert_eq!(withdrawn, ["198.18.0.0/16"]);
         assert_eq!(announced.len(), 1);
         assert_eq!(groups.advertised(&rib, g), (2, 0));
+    }
+
+    /// Withdrawn NLRI in a buffer of messages.
+    fn withdrawn_nlri(bytes: &Bytes) -> Vec<IpNet> {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut out = Vec::new();
+        while let Some(m) = Framer::new().next_message(&mut buf).unwrap() {
+            if let Message::Update(u) = decode(&m, &Context::four_octet()).unwrap() {
+                out.extend(u.withdrawn_routes().map(|n| n.prefix));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_member_moved_to_another_group_hears_the_withdraw_of_a_route_not_exported_yet() {
+        let (mut rib, src, peers, local) = reflector();
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["198.18.1.0/26", "198.18.1.1/32"]);
+        let tx = UpdateSender::unattached(16);
+        let rx = tx.clone();
+        let member = up(7, tx);
+        let mut groups = Groups::default();
+        let old = groups.join(&mut rib, &member, PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, old, 7, None).is_empty());
+        while rx.try_recv().is_some() {}
+        // The /32 loses its last path; the export that would withdraw it has not run when
+        // a reload moves the member (the export interval, or the same batch of inputs).
+        let gone: IpNet = "198.18.1.1/32".parse().unwrap();
+        let mut b = rib.batch(src);
+        b.withdraw(&[Nlri::new(gone)]);
+        b.commit(&rib::AllReachable);
+        let told = groups.advertised_prefixes(&rib, old);
+        assert!(told.iter().any(|n| n.prefix == gone), "{told:?}");
+        groups.leave(&mut rib, old, 7);
+        let mut moved = member.clone();
+        moved.next_hop_self = true;
+        let new = groups.join(&mut rib, &moved, PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, new, 7, None).is_empty());
+        assert!(groups.withdraw_leftovers(&rib, new, 7, &told).is_empty());
+        let mut withdrawn = Vec::new();
+        while let Some(b) = rx.try_recv() {
+            withdrawn.extend(withdrawn_nlri(&b));
+        }
+        assert_eq!(withdrawn, [gone]);
     }
 
     #[test]

@@ -346,7 +346,7 @@ impl Routing {
                 self.export();
                 last_export = now;
                 export_due = None;
-            } else if !self.dirty.is_empty() {
+            } else if !self.dirty.is_empty() || self.groups.any_policy_changed() {
                 export_due = Some(last_export + EXPORT_INTERVAL);
             }
             // Only once the kernel has every change: ending the initial sync deletes the
@@ -420,16 +420,24 @@ impl Routing {
         }
     }
 
-    /// Moves a peer to the group its new settings call for: it gets the new group's table,
-    /// and withdrawals for what only the old group had told it.
+    /// Moves a peer to the group its new settings call for (a reload): it gets the new
+    /// group's table, and withdrawals for what its old group had told it and the new one
+    /// does not advertise. Logs what changed for it.
     fn regroup(&mut self, key: PeerKey, export: ExportSettings) {
+        // The driver sends this only while the session is up, after its PeerUp and before
+        // its PeerDown: anything else leaves the peer on its old export settings.
         let Some(peer) = self.peers.get_mut(&key) else {
+            warn!(
+                peer = key,
+                "reload: export settings for an unknown session: not applied"
+            );
+            return;
+        };
+        let Some(mut up) = peer.up.clone() else {
+            warn!(neighbor = %peer.name, "reload: export settings for a session that is down: not applied");
             return;
         };
         peer.max_prefixes = export.max_prefixes;
-        let Some(mut up) = peer.up.clone() else {
-            return;
-        };
         up.export_policy = export.export_policy;
         up.rr_client = export.rr_client;
         up.next_hop_self = export.next_hop_self;
@@ -443,22 +451,64 @@ impl Routing {
         }
         let kind = peer.kind;
         let old = peer.group;
+        let name = peer.name.clone();
         peer.up = Some(up.clone());
-        let old_prefixes = old
+        // What the old group told it, from its Adj-RIB-Out: also the routes whose withdraw
+        // is still waiting for the next export.
+        let told = old
             .map(|g| self.groups.advertised_prefixes(&self.rib, g))
             .unwrap_or_default();
+        // A member that fell behind holds an unknown subset of that: only a whole table
+        // between BoRR and EoRR (RFC 7313) sets it right.
+        let lagging = old.is_some_and(|g| self.groups.is_lagging(g, key));
         if let Some(g) = old {
             self.groups.leave(&mut self.rib, g, key);
         }
-        let new = self.groups.join(&mut self.rib, &up, kind);
+        let new = self.join_group(&up, kind);
         if let Some(p) = self.peers.get_mut(&key) {
             p.group = Some(new);
         }
         self.resend(key, None);
-        let resync = self
-            .groups
-            .withdraw_leftovers(&self.rib, new, key, &old_prefixes);
-        self.resync(resync);
+        let kept = told
+            .iter()
+            .filter(|n| {
+                self.groups
+                    .sent(&self.rib, new, n.prefix)
+                    .iter()
+                    .any(|s| s.path_id == n.path_id)
+            })
+            .count();
+        let (advertised, held_back) = self.groups.advertised(&self.rib, new);
+        let withdrawn = told.len() - kept;
+        let announced = advertised.saturating_sub(kept as u64);
+        if lagging {
+            self.groups.set_lagging(new, key);
+        } else {
+            let resync = self.groups.withdraw_leftovers(&self.rib, new, key, &told);
+            self.resync(resync);
+        }
+        info!(
+            neighbor = %name,
+            group = new,
+            advertised,
+            announced,
+            withdrawn,
+            held_back,
+            deferred = self.deferral.is_some(),
+            resync = lagging,
+            "reload: export settings applied"
+        );
+    }
+
+    /// Adds a peer to the group for its settings. When that replaces the group's export
+    /// policy (a reload, the group shared with other peers), the group is re-exported at
+    /// once, not at the next input: an idle table would keep what the new policy refuses.
+    fn join_group(&mut self, up: &PeerUp, kind: PeerKind) -> usize {
+        let group = self.groups.join(&mut self.rib, up, kind);
+        if self.groups.any_policy_changed() {
+            self.export();
+        }
+        group
     }
 
     fn peer_up(&mut self, up: Box<PeerUp>) {
@@ -492,6 +542,7 @@ impl Routing {
             },
         };
         let group = self.groups.join(&mut self.rib, &up, kind);
+        let policy_changed = self.groups.any_policy_changed();
         let stale_until = self.peers.get(&up.key).and_then(|p| p.stale_until);
         let key = up.key;
         let (up_address, up_negotiated) = (up.address, up.negotiated.clone());
@@ -513,6 +564,11 @@ impl Routing {
             },
         );
         self.by_id.insert(id, key);
+        if policy_changed {
+            // It came up with a policy other than the group's (a reload while it was
+            // down): the group is re-exported at once (see `join_group`).
+            self.export();
+        }
         if let Some(d) = &mut self.deferral {
             // Its table goes out when the deferral ends.
             let n = &up_negotiated;
@@ -806,3 +862,6 @@ fn touch_all_paths_of(groups: &Groups, rib: &Rib, dirty: &mut Dirty, id: PeerId)
         dirty.extend(rib.routes_of(id, family).map(|(p, _)| p));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -578,79 +578,6 @@ impl Routing {
         self.resend(key, None);
     }
 
-    /// A session left Established. With graceful restart its routes stay as stale for the
-    /// peer's restart time (RFC 4724 4.2), then, with long-lived graceful restart, as
-    /// least-preferred LLGR-stale for its stale time (RFC 9494 4.2); otherwise they go.
-    fn peer_down(&mut self, key: PeerKey, stale_for: Duration, llgr_for: Duration) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        if let Some(g) = peer.group.take() {
-            self.groups.leave(&mut self.rib, g, key);
-        }
-        peer.commands = None;
-        if let (Some(d), Some(up)) = (&mut self.deferral, &peer.up) {
-            d.peer_down(up.address);
-        }
-        peer.up = None;
-        let id = peer.id;
-        touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-        // Changes go straight into `dirty`: a full table's worth of `Change` records would
-        // be the largest allocation of a session going down.
-        if stale_for.is_zero() && llgr_for.is_zero() {
-            self.peers.remove(&key);
-            self.by_id.remove(&id);
-            self.rib.remove_peer_into(id, &r, &mut self.dirty);
-        } else if stale_for.is_zero() {
-            peer.llgr_for = Duration::ZERO;
-            peer.stale_until = Some(Instant::now() + llgr_for);
-            self.rib
-                .mark_stale_into(id, None, true, &r, &mut self.dirty);
-        } else {
-            peer.llgr_for = llgr_for;
-            // A peer that drops again before its End-of-RIB does not get a fresh restart
-            // time: stale routes live at most one restart window, however often it flaps.
-            let deadline = Instant::now() + stale_for;
-            peer.stale_until = Some(peer.stale_until.map_or(deadline, |d| d.min(deadline)));
-            self.rib
-                .mark_stale_into(id, None, false, &r, &mut self.dirty);
-        }
-    }
-
-    fn sweep_expired(&mut self, now: Instant) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
-        let expired: Vec<PeerKey> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.stale_until.is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in expired {
-            let Some(peer) = self.peers.get_mut(&key) else {
-                continue;
-            };
-            peer.stale_until = None;
-            let id = peer.id;
-            touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-            if peer.group.is_none() && !peer.llgr_for.is_zero() {
-                info!(neighbor = %peer.name, "restart time over: keeping the routes as long-lived stale");
-                peer.stale_until = Some(now + peer.llgr_for);
-                peer.llgr_for = Duration::ZERO;
-                self.rib
-                    .mark_stale_into(id, None, true, &r, &mut self.dirty);
-                continue;
-            }
-            self.rib.sweep_stale_into(id, None, &r, &mut self.dirty);
-            if peer.group.is_none() {
-                // Still down: forget it.
-                self.rib.remove_peer_into(id, &r, &mut self.dirty);
-                self.peers.remove(&key);
-                self.by_id.remove(&id);
-            }
-        }
-    }
-
     fn update(&mut self, key: PeerKey, imported: Imported) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
@@ -672,22 +599,12 @@ impl Routing {
             self.dirty
                 .extend(touched.chain(&imported.withdraw).map(|n| n.prefix));
         }
-        if let (Some(d), Some(family), Some(up)) =
-            (&mut self.deferral, imported.end_of_rib, &peer.up)
-        {
-            d.end_of_rib(up.address, family);
-        }
         if let Some(family) = imported.end_of_rib {
-            if peer.stale_until.is_some() {
-                self.rib.sweep_stale_into(
-                    id,
-                    Some(family),
-                    &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-                    &mut self.dirty,
-                );
-                peer.stale_until = None;
-            }
+            self.end_of_rib(key, family);
         }
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
         // Maximum prefixes received (RFC 4486): warn at the threshold, Cease above.
         if let Some(limit) = peer.max_prefixes {
             let counts = self.rib.peers().counts(id);

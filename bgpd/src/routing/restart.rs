@@ -1,4 +1,13 @@
-//! Graceful restart as the restarting speaker: whom we wait for, and until when.
+//! Graceful restart's lifecycle in the routing task, both roles (RFC 4724, RFC 9494).
+//!
+//! As the helper for a restarting peer: a session that ends without NOTIFICATION (or with
+//! one under the N bit, RFC 8538) keeps its routes as stale for the peer's restart time
+//! ([`Routing::peer_down`]), then with long-lived graceful restart as LLGR_STALE, least
+//! preferred, for its stale time ([`Routing::sweep_expired`]); the peer's End-of-RIB sweeps
+//! what it did not send again ([`Routing::end_of_rib`]). A peer that drops again before its
+//! End-of-RIB keeps its first deadline.
+//!
+//! As the restarting speaker: whom we wait for, and until when.
 //!
 //! RFC 4724 section 4.1: after a restart that kept forwarding state, the restarting speaker
 //! defers route selection, and so every UPDATE and End-of-RIB it sends, until it has the
@@ -25,7 +34,8 @@ use std::time::{Duration, Instant};
 use bgp_wire::Family;
 use tracing::{info, warn};
 
-use super::Routing;
+use super::kernel::{Kernel, KernelResolver};
+use super::{touch_all_paths_of, Routing};
 use crate::peer::PeerKey;
 
 /// What the restarting speaker knows at start.
@@ -140,6 +150,97 @@ impl Deferral {
 }
 
 impl Routing {
+    /// A session left Established. With graceful restart its routes stay as stale for the
+    /// peer's restart time (RFC 4724 4.2), then, with long-lived graceful restart, as
+    /// least-preferred LLGR-stale for its stale time (RFC 9494 4.2); otherwise they go.
+    pub(super) fn peer_down(&mut self, key: PeerKey, stale_for: Duration, llgr_for: Duration) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Some(g) = peer.group.take() {
+            self.groups.leave(&mut self.rib, g, key);
+        }
+        peer.commands = None;
+        if let (Some(d), Some(up)) = (&mut self.deferral, &peer.up) {
+            d.peer_down(up.address);
+        }
+        peer.up = None;
+        let id = peer.id;
+        touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
+        // Changes go straight into `dirty`: a full table's worth of `Change` records would
+        // be the largest allocation of a session going down.
+        if stale_for.is_zero() && llgr_for.is_zero() {
+            self.peers.remove(&key);
+            self.by_id.remove(&id);
+            self.rib.remove_peer_into(id, &r, &mut self.dirty);
+        } else if stale_for.is_zero() {
+            peer.llgr_for = Duration::ZERO;
+            peer.stale_until = Some(Instant::now() + llgr_for);
+            self.rib
+                .mark_stale_into(id, None, true, &r, &mut self.dirty);
+        } else {
+            peer.llgr_for = llgr_for;
+            // A peer that drops again before its End-of-RIB does not get a fresh restart
+            // time: stale routes live at most one restart window, however often it flaps.
+            let deadline = Instant::now() + stale_for;
+            peer.stale_until = Some(peer.stale_until.map_or(deadline, |d| d.min(deadline)));
+            self.rib
+                .mark_stale_into(id, None, false, &r, &mut self.dirty);
+        }
+    }
+
+    pub(super) fn sweep_expired(&mut self, now: Instant) {
+        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let expired: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.stale_until.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            peer.stale_until = None;
+            let id = peer.id;
+            touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
+            if peer.group.is_none() && !peer.llgr_for.is_zero() {
+                info!(neighbor = %peer.name, "restart time over: keeping the routes as long-lived stale");
+                peer.stale_until = Some(now + peer.llgr_for);
+                peer.llgr_for = Duration::ZERO;
+                self.rib
+                    .mark_stale_into(id, None, true, &r, &mut self.dirty);
+                continue;
+            }
+            self.rib.sweep_stale_into(id, None, &r, &mut self.dirty);
+            if peer.group.is_none() {
+                // Still down: forget it.
+                self.rib.remove_peer_into(id, &r, &mut self.dirty);
+                self.peers.remove(&key);
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    /// End-of-RIB from a peer for `family` (RFC 4724 section 2): its routes of the family
+    /// that it did not send again since it came back are stale no longer but gone (helper,
+    /// section 4.2), and a restarting speaker's deferral counts it (section 4.1).
+    pub(super) fn end_of_rib(&mut self, key: PeerKey, family: Family) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let (Some(d), Some(up)) = (&mut self.deferral, &peer.up) {
+            d.end_of_rib(up.address, family);
+        }
+        if peer.stale_until.is_some() {
+            let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+            self.rib
+                .sweep_stale_into(peer.id, Some(family), &r, &mut self.dirty);
+            peer.stale_until = None;
+        }
+    }
+
     /// Ends the deferral once every expected peer sent End-of-RIB or the timer ran out:
     /// then the aggregates are decided on the whole table, the kernel gets every selection
     /// (and its initial sync ends), and every peer gets its table and End-of-RIB.

@@ -35,13 +35,7 @@ fn sigterm_is_hitless_and_shutdown_withdraws() {
         panic!("{e}\n{}", seed.lab.logs());
     }
     let edge_ns = seed.lab.ns("edge");
-    let config = edge_config(
-        "192.0.2.1",
-        "192.0.2.1",
-        "203.0.113.1",
-        "203.0.113.2",
-        false,
-    );
+    let config = edge(false);
 
     // Planned restart.
     let old = seed.rrs[0].bgpd.proc;
@@ -134,24 +128,43 @@ fn sigterm_is_hitless_and_shutdown_withdraws() {
 /// protocol replaces a route that way (microseconds apart).
 const FIB_GAP: Duration = Duration::from_millis(20);
 
-/// How long the restarted bgpd's deferral took, from its log line; `Err` with the line when
-/// the timer, not the peers' End-of-RIB, ended it.
-fn deferral_ms(log: &str) -> Option<Result<u64, String>> {
-    let took = |l: &str| {
-        l.split("took_ms=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    for l in log.lines() {
-        if l.contains("selection deferral over") {
-            return took(l).map(Ok);
-        }
-        if l.contains("selection deferral timer expired") {
-            return Some(Err(l.to_owned()));
-        }
-    }
-    None
+/// The edge's configuration in the seed lab.
+fn edge(kernel: bool) -> String {
+    edge_config(
+        "192.0.2.1",
+        "192.0.2.1",
+        "203.0.113.1",
+        "203.0.113.2",
+        kernel,
+    )
+}
+
+/// Reads the VBR's table every 100 ms: a miss whenever the pod aggregate is not in it.
+fn watch_vbr_aggregate(seed: &Seed) -> Poller {
+    let vbr = seed.vbr.clone();
+    Poller::start(Duration::from_millis(100), move || {
+        let r = vbr.routes("ipv4")?;
+        Ok(find(&r, POD_CIDR)
+            .is_empty()
+            .then(|| "the VBR has no pod aggregate".to_owned()))
+    })
+}
+
+/// How the restarted bgpd's deferral ended, from its log: how long it took, and the log
+/// line when the timer, not the peers' End-of-RIB, ended it.
+fn deferral(log: &str) -> Option<(u64, Option<String>)> {
+    let line = log.lines().find(|l| {
+        l.contains("selection deferral over") || l.contains("selection deferral timer expired")
+    })?;
+    let took = line
+        .split("took_ms=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    Some((
+        took,
+        line.contains("timer expired").then(|| line.to_owned()),
+    ))
 }
 
 /// The edge's metrics, fetched inside its namespace (bash's /dev/tcp: no curl needed).
@@ -218,7 +231,7 @@ fn planned_restarts_lose_no_traffic() {
             && VPC_ROUTES.iter().all(|p| o.stdout.contains(p)))
     })
     .unwrap();
-    let config = edge_config("192.0.2.1", "192.0.2.1", "203.0.113.1", "203.0.113.2", true);
+    let config = edge(true);
     let mut watched: Vec<String> = seed.nodes.iter().map(|n| n.block.clone()).collect();
     watched.extend(VPC_ROUTES.iter().map(|p| (*p).to_owned()));
     let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
@@ -228,13 +241,7 @@ fn planned_restarts_lose_no_traffic() {
 
     let fib = FibWatch::start(&mut seed.lab, "restarts", &namespaces).unwrap();
     let ping = Ping::start(&mut seed.lab, "ping", &n1.ns, &n1.pod, VPC_HOST, 50).unwrap();
-    let vbr = seed.vbr.clone();
-    let vbr_poll = Poller::start(Duration::from_millis(100), move || {
-        let r = vbr.routes("ipv4")?;
-        Ok(find(&r, POD_CIDR)
-            .is_empty()
-            .then(|| "the VBR has no pod aggregate".to_owned()))
-    });
+    let vbr_poll = watch_vbr_aggregate(&seed);
     std::thread::sleep(Duration::from_secs(1));
 
     // Down times varied: a systemd restart (no pause), a slow start, a pause longer than the
@@ -252,14 +259,14 @@ fn planned_restarts_lose_no_traffic() {
             panic!("run {run}: {e}\n{}", seed.lab.logs());
         }
         let rr = seed.rrs[0].bgpd.clone();
-        let mut took = None;
+        let mut ended = None;
         wait_until(Duration::from_secs(30), "the deferral to end", || {
-            took = deferral_ms(&rr.log(&seed.lab));
-            Ok(took.is_some())
+            ended = deferral(&rr.log(&seed.lab));
+            Ok(ended.is_some())
         })
         .unwrap();
-        match took {
-            Some(Ok(ms)) => deferrals.push(ms),
+        match ended {
+            Some((ms, None)) => deferrals.push(ms),
             other => panic!(
                 "run {run}: every peer came back, yet the deferral ended by the timer: {other:?}"
             ),
@@ -319,44 +326,25 @@ fn a_node_that_does_not_come_back_delays_the_others_by_the_deferral_at_most() {
         panic!("{e}\n{}", seed.lab.logs());
     }
     let edge_ns = seed.lab.ns("edge");
-    let config = edge_config(
-        "192.0.2.1",
-        "192.0.2.1",
-        "203.0.113.1",
-        "203.0.113.2",
-        false,
-    )
-    .replacen("[global]\n", "[global]\nselection_deferral = 3\n", 1);
+    let config = edge(false).replacen("[global]\n", "[global]\nselection_deferral = 3\n", 1);
     let gone = seed.nodes.pop().unwrap();
-    let vbr = seed.vbr.clone();
-    let vbr_poll = Poller::start(Duration::from_millis(100), move || {
-        let r = vbr.routes("ipv4")?;
-        Ok(find(&r, POD_CIDR)
-            .is_empty()
-            .then(|| "the VBR has no pod aggregate".to_owned()))
-    });
+    let vbr_poll = watch_vbr_aggregate(&seed);
     let old = seed.rrs[0].bgpd.proc;
     seed.lab.signal(old, "TERM").unwrap();
     seed.lab.signal(gone.bird.proc, "KILL").unwrap();
     let again = Bgpd::start(&mut seed.lab, "edge-again", &edge_ns, &config).unwrap();
     seed.rrs[0].bgpd = again;
     let rr = seed.rrs[0].bgpd.clone();
-    let mut took = None;
+    let mut ended = None;
     wait_until(Duration::from_secs(10), "the deferral to end", || {
-        took = deferral_ms(&rr.log(&seed.lab));
-        Ok(took.is_some())
+        ended = deferral(&rr.log(&seed.lab));
+        Ok(ended.is_some())
     })
     .unwrap();
-    let line = match took {
-        Some(Err(line)) => line,
+    let (ms, line) = match ended {
+        Some((ms, Some(line))) => (ms, line),
         other => panic!("the deferral should have ended by its timer: {other:?}"),
     };
-    let ms: u64 = line
-        .split("took_ms=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
     assert!(
         (3000..4000).contains(&ms),
         "the deferral took {ms} ms, not the 3 s asked: {line}"

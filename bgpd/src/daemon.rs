@@ -47,8 +47,10 @@ pub struct Daemon {
     listeners: Vec<TcpListener>,
     /// `bgpctl shutdown` was asked: leave the main loop.
     pub(crate) shutting_down: bool,
-    /// What our OPENs say about a restart (RFC 4724 section 3).
+    /// What our OPENs say about a restart (RFC 4724 section 3), while `deferring`.
     restart_flags: RestartFlags,
+    /// Set while the routing task defers after a restart.
+    deferring: Arc<std::sync::atomic::AtomicBool>,
     /// What the state file last recorded, and when: rewritten when it changes.
     recorded: Option<(Vec<PeerRecord>, std::time::Instant)>,
 }
@@ -217,6 +219,7 @@ impl Daemon {
             forwarding_preserved: restart.is_some()
                 && (config.kernel.is_none() || kernel_routes_kept),
         };
+        let deferring = Arc::new(std::sync::atomic::AtomicBool::new(restart.is_some()));
         let routing_task = Routing::new(&RoutingConfig {
             asn: g.asn.get(),
             router_id: g.router_id.get(),
@@ -224,6 +227,7 @@ impl Daemon {
             originate: config.originate.clone(),
             kernel,
             restart,
+            deferring: deferring.clone(),
         });
         tokio::spawn(routing_task.run(rx, next_hop_events));
         let mut listeners = Vec::new();
@@ -265,6 +269,7 @@ impl Daemon {
             listeners,
             shutting_down: false,
             restart_flags,
+            deferring,
             recorded: None,
         };
         for n in &config.neighbors {
@@ -288,7 +293,7 @@ impl Daemon {
             key,
             name: n.name.clone(),
             remote: SocketAddr::new(address, BGP_PORT),
-            session: session_config(&self.config, n, address, self.restart_flags),
+            session: session_config(&self.config, n, address, self.restart_flags()),
             socket: socket_options(n),
             import: ImportContext {
                 neighbor: n.name.clone(),
@@ -497,9 +502,24 @@ impl Daemon {
         Ok(())
     }
 
+    /// The restart flags for a session spawned now: a restart's only while it defers (a
+    /// node that connects an hour later is not told we just restarted).
+    fn restart_flags(&self) -> RestartFlags {
+        if self.deferring.load(std::sync::atomic::Ordering::Acquire) {
+            self.restart_flags
+        } else {
+            RestartFlags::default()
+        }
+    }
+
     /// Records the peers Established with graceful restart in the state file, when they
     /// changed since the last write, when the last write is old, or when `now` is asked.
+    /// Not while a restart defers: the peers are still coming back, and a second restart
+    /// then must wait for the same peers as the first (the previous run's file stays).
     pub(crate) fn record_restart_state(&mut self, now: bool) {
+        if self.deferring.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
         let mut peers: Vec<PeerRecord> = self
             .peers
             .values()

@@ -69,7 +69,13 @@ pub fn write(dir: &Path, state: &RestartState) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{FILE_NAME}.tmp"));
     let json = serde_json::to_vec_pretty(state).map_err(io::Error::other)?;
-    std::fs::write(&tmp, json)?;
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        // On disk before it replaces the old file: a power loss leaves one or the other.
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path(dir))
 }
 
@@ -120,7 +126,11 @@ pub fn plan(
         None => BTreeSet::new(),
     };
     if !expected.is_empty() {
-        return Some(RestartPlan { expected, deferral });
+        return Some(RestartPlan {
+            expected,
+            deferral,
+            until_timer: false,
+        });
     }
     if !forwarding_preserved {
         return None;
@@ -134,9 +144,17 @@ pub fn plan(
             Peer::Range(_) => None,
         })
         .collect();
+    // Dynamic neighbors may hold our routes too, and nothing says which: only the timer
+    // may end the wait (ending it at the fixed neighbors' End-of-RIB would remove the
+    // kernel routes of nodes not back yet).
+    let until_timer = config
+        .neighbors
+        .iter()
+        .any(|n| n.is_dynamic() && n.enabled && n.graceful_restart.enabled);
     Some(RestartPlan {
         expected: fixed,
         deferral,
+        until_timer,
     })
 }
 
@@ -219,6 +237,12 @@ graceful_restart = {{ restart_time = 120, long_lived_stale_time = 3600 }}
         assert!(plan(&c, None, false, 1).is_none());
         let p = plan(&c, None, true, 1).unwrap();
         assert_eq!(addrs(&p), ["203.0.113.2"]);
+        assert!(
+            p.until_timer,
+            "the range's nodes are unknown: only the timer ends it"
+        );
+        let p = plan(&c, Some(&state(1, &[("vbr", "203.0.113.2")])), true, 2).unwrap();
+        assert!(!p.until_timer, "a usable record is complete");
     }
 
     #[test]

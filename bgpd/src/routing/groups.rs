@@ -911,10 +911,17 @@ fn make_room(rib: &mut Rib, ctx: &ExportCtx<'_>, g: &mut Group, pending: &mut Pe
         return;
     }
     // Rare (an aggregate appearing while the limit is reached): a walk of the table is fine.
-    let victim = loc_rib_prefixes(rib, None)
-        .into_iter()
-        .rev()
-        .find(|p| !originated(rib, ctx, *p) && !rib.advertised(g.gid, *p).is_empty());
+    // Not one announced in this very batch: its withdrawal would be encoded before its
+    // announcement, and the peer would keep it.
+    let in_batch = |p: IpNet| {
+        pending
+            .announce
+            .iter()
+            .any(|(_, nlri)| nlri.iter().any(|n| n.prefix == p))
+    };
+    let victim = loc_rib_prefixes(rib, None).into_iter().rev().find(|p| {
+        !originated(rib, ctx, *p) && !rib.advertised(g.gid, *p).is_empty() && !in_batch(*p)
+    });
     let Some((victim, at)) = victim.and_then(|v| rib.locate(v).map(|at| (v, at))) else {
         return;
     };
@@ -1393,6 +1400,55 @@ mod tests {
             withdrawn.extend(withdrawn_nlri(&b));
         }
         assert_eq!(withdrawn, [gone]);
+    }
+
+    #[test]
+    fn the_route_giving_way_to_an_originated_one_is_not_one_announced_in_the_same_batch() {
+        let (mut rib, src, mut peers, local) = reflector();
+        let own = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.1".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        peers.insert(
+            own,
+            PeerView {
+                kind: None,
+                name: String::new(),
+                bgp_id: "192.0.2.1".parse().unwrap(),
+            },
+        );
+        let ctx = ExportCtx {
+            local: &local,
+            peers: &peers,
+        };
+        announce(&mut rib, src, &["10.0.0.0/24"]);
+        let tx = UpdateSender::unattached(16);
+        let rx = tx.clone();
+        let mut limited = up(7, tx);
+        limited.max_prefixes_out = Some(config::PrefixLimit {
+            limit: 2,
+            warning_percent: 90,
+        });
+        let mut groups = Groups::default();
+        let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
+        assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
+        drain(&rx);
+        // One export: a learned prefix that sorts last, then the aggregate, at the limit.
+        announce(&mut rib, src, &["203.0.113.0/24"]);
+        announce(&mut rib, own, &["198.18.0.0/16"]);
+        let changed: Vec<(IpNet, Option<DestId>)> = ["203.0.113.0/24", "198.18.0.0/16"]
+            .iter()
+            .map(|p| (p.parse().unwrap(), None))
+            .collect();
+        assert!(groups
+            .export(&mut rib, &ctx, changed.into_iter())
+            .is_empty());
+        let (announced, withdrawn) = routes_in(&drain(&rx));
+        assert_eq!(withdrawn, ["10.0.0.0/24"], "announced: {announced:?}");
+        assert_eq!(announced, ["203.0.113.0/24", "198.18.0.0/16"]);
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct RoutingConfig {
     pub kernel: Option<(crate::fib::Fib, Option<Arc<Policy>>)>,
     /// After a restart: whose End-of-RIB to wait for before selecting and sending routes.
     pub restart: Option<RestartPlan>,
+    /// Set while the restart's deferral runs (cleared by the routing task at its end).
+    pub deferring: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A peer whose session is up, or down with stale routes.
@@ -198,6 +200,8 @@ pub struct Routing {
     deferral: Option<Deferral>,
     /// How the last deferral went, for the metrics.
     restart_stats: RestartStats,
+    /// Shared with the daemon: set while `deferral` runs.
+    deferring: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -268,6 +272,7 @@ impl Routing {
                 deferring: config.restart.is_some(),
                 ..RestartStats::default()
             },
+            deferring: config.deferring.clone(),
         }
     }
 
@@ -572,6 +577,10 @@ impl Routing {
         if let Some(d) = &mut self.deferral {
             // Its table goes out when the deferral ends.
             let n = &up_negotiated;
+            // RFC 4724 4.1 excludes peers with Restart State set from the wait. Not done:
+            // FRR 8.4 sets it towards us after our restart and sends its routes only after
+            // that; excluded, the VBR's routes came after the deferral and the edge dropped
+            // the VPC routes for 0.3-0.6 s each restart. The timer bounds the wait.
             d.peer_up(up_address, n.graceful_restart, &n.families);
             return;
         }

@@ -45,6 +45,9 @@ pub struct RestartPlan {
     pub expected: BTreeSet<IpAddr>,
     /// The Selection_Deferral_Timer.
     pub deferral: Duration,
+    /// Only the timer ends the wait: the expected set is known to be incomplete (kept
+    /// kernel routes but no usable record of the dynamic neighbors).
+    pub until_timer: bool,
 }
 
 /// Why a deferral ended.
@@ -68,6 +71,7 @@ struct Awaited {
 pub struct Deferral {
     started: Instant,
     deadline: Instant,
+    until_timer: bool,
     awaited: BTreeMap<IpAddr, Awaited>,
 }
 
@@ -77,6 +81,7 @@ impl Deferral {
         Deferral {
             started: now,
             deadline: now + plan.deferral,
+            until_timer: plan.until_timer,
             awaited: plan
                 .expected
                 .iter()
@@ -96,7 +101,8 @@ impl Deferral {
     }
 
     /// A session came up. With graceful restart negotiated its End-of-RIB is awaited for
-    /// each of `families`; without, it sends none and is not waited for.
+    /// each of `families`; without, it sends none and is not waited for. (RFC 4724 4.1 also
+    /// excludes peers with Restart State set; see `Routing::peer_up` for why we do not.)
     pub fn peer_up(&mut self, address: IpAddr, graceful_restart: bool, families: &[Family]) {
         if graceful_restart {
             self.awaited.insert(
@@ -134,7 +140,7 @@ impl Deferral {
 
     /// Whether the deferral is over at `now`, and why.
     pub fn ended(&self, now: Instant) -> Option<DeferralEnd> {
-        if self.awaited.is_empty() {
+        if self.awaited.is_empty() && !self.until_timer {
             Some(DeferralEnd::AllEndOfRib)
         } else if now >= self.deadline {
             Some(DeferralEnd::TimerExpired)
@@ -266,6 +272,8 @@ impl Routing {
         }
         self.deferral = None;
         self.restart_stats.deferring = false;
+        self.deferring
+            .store(false, std::sync::atomic::Ordering::Release);
         self.restart_stats.last_deferral = Some(took);
         self.originate();
         self.export();
@@ -297,6 +305,7 @@ mod tests {
         RestartPlan {
             expected: peers.iter().map(|p| addr(p)).collect(),
             deferral: Duration::from_secs(15),
+            until_timer: false,
         }
     }
 
@@ -364,6 +373,21 @@ mod tests {
         assert_eq!(d.awaited().collect::<Vec<_>>(), vec![addr("192.0.2.13")]);
         d.end_of_rib(addr("192.0.2.13"), V4);
         assert_eq!(d.ended(t0), Some(DeferralEnd::AllEndOfRib));
+    }
+
+    #[test]
+    fn an_incomplete_plan_waits_for_the_timer() {
+        let t0 = Instant::now();
+        let mut p = plan(&["203.0.113.2"]);
+        p.until_timer = true;
+        let mut d = Deferral::new(&p, t0);
+        d.peer_up(addr("203.0.113.2"), true, &[V4]);
+        d.end_of_rib(addr("203.0.113.2"), V4);
+        assert_eq!(d.ended(t0 + Duration::from_secs(14)), None);
+        assert_eq!(
+            d.ended(t0 + Duration::from_secs(15)),
+            Some(DeferralEnd::TimerExpired)
+        );
     }
 
     #[test]

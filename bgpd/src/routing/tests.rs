@@ -147,6 +147,7 @@ impl Edge {
             cluster_id: g.cluster_id.get(),
             originate: config.originate.clone(),
             kernel: None,
+            deferring: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(plan.is_some())),
             restart: plan,
         });
         let mut edge = Edge {
@@ -522,6 +523,7 @@ fn a_reload_while_deferring_after_a_restart_sends_nothing_until_the_end_of_rib()
     let plan = super::RestartPlan {
         expected: [IpAddr::V4(Edge::node_addr(0))].into(),
         deferral: Duration::from_secs(120),
+        until_timer: false,
     };
     let mut edge = Edge::restarting(Some(plan));
     edge.node_up(0);

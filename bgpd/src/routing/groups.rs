@@ -1158,6 +1158,26 @@ mod tests {
         (rib, src, peers, local)
     }
 
+    /// Adds the RIB peer our own (originated) routes come from.
+    fn originator_peer(rib: &mut Rib, peers: &mut HashMap<PeerId, PeerView>) -> PeerId {
+        let own = rib
+            .add_peer(PeerInfo::ibgp(
+                "192.0.2.1".parse().unwrap(),
+                "192.0.2.1".parse().unwrap(),
+                64512,
+            ))
+            .unwrap();
+        peers.insert(
+            own,
+            PeerView {
+                kind: None,
+                name: String::new(),
+                bgp_id: "192.0.2.1".parse().unwrap(),
+            },
+        );
+        own
+    }
+
     /// Message types and refresh subtypes in a buffer, with the routes announced.
     fn read(bytes: &Bytes) -> (Vec<String>, usize) {
         let mut buf = BytesMut::from(&bytes[..]);
@@ -1295,21 +1315,7 @@ mod tests {
     #[test]
     fn at_the_limit_an_originated_route_takes_a_learned_ones_place() {
         let (mut rib, src, mut peers, local) = reflector();
-        let own = rib
-            .add_peer(PeerInfo::ibgp(
-                "192.0.2.1".parse().unwrap(),
-                "192.0.2.1".parse().unwrap(),
-                64512,
-            ))
-            .unwrap();
-        peers.insert(
-            own,
-            PeerView {
-                kind: None,
-                name: String::new(),
-                bgp_id: "192.0.2.1".parse().unwrap(),
-            },
-        );
+        let own = originator_peer(&mut rib, &mut peers);
         let ctx = ExportCtx {
             local: &local,
             peers: &peers,
@@ -1405,21 +1411,7 @@ mod tests {
     #[test]
     fn the_route_giving_way_to_an_originated_one_is_not_one_announced_in_the_same_batch() {
         let (mut rib, src, mut peers, local) = reflector();
-        let own = rib
-            .add_peer(PeerInfo::ibgp(
-                "192.0.2.1".parse().unwrap(),
-                "192.0.2.1".parse().unwrap(),
-                64512,
-            ))
-            .unwrap();
-        peers.insert(
-            own,
-            PeerView {
-                kind: None,
-                name: String::new(),
-                bgp_id: "192.0.2.1".parse().unwrap(),
-            },
-        );
+        let own = originator_peer(&mut rib, &mut peers);
         let ctx = ExportCtx {
             local: &local,
             peers: &peers,

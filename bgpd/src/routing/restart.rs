@@ -18,7 +18,7 @@
 //! routes a peer that is not back yet would have re-learned.
 //!
 //! Whom we expect: the peers that were Established with graceful restart when the previous
-//! run stopped, as its state file recorded them ([`crate::restart_state`]). Dynamic
+//! run stopped, as its state file recorded them (`restart_state.rs`). Dynamic
 //! neighbors cannot be known otherwise; a node of a range that was never seen is not waited
 //! for. Peers that come up during the deferral with graceful restart are waited for too
 //! (their End-of-RIB is on its way); peers without it send no End-of-RIB and are not (RFC

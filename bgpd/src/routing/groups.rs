@@ -1158,6 +1158,18 @@ mod tests {
         (rib, src, peers, local)
     }
 
+    /// Member 7 of a group with `max_prefixes_out = limit`, and its queue.
+    fn limited_member(limit: u32) -> (PeerUp, UpdateSender) {
+        let tx = UpdateSender::unattached(16);
+        let rx = tx.clone();
+        let mut member = up(7, tx);
+        member.max_prefixes_out = Some(config::PrefixLimit {
+            limit,
+            warning_percent: 90,
+        });
+        (member, rx)
+    }
+
     /// Adds the RIB peer our own (originated) routes come from.
     fn originator_peer(rib: &mut Rib, peers: &mut HashMap<PeerId, PeerView>) -> PeerId {
         let own = rib
@@ -1321,13 +1333,7 @@ mod tests {
             peers: &peers,
         };
         announce(&mut rib, src, &["198.18.1.0/26", "198.18.2.0/26"]);
-        let tx = UpdateSender::unattached(16);
-        let rx = tx.clone();
-        let mut limited = up(7, tx);
-        limited.max_prefixes_out = Some(config::PrefixLimit {
-            limit: 2,
-            warning_percent: 90,
-        });
+        let (limited, rx) = limited_member(2);
         let mut groups = Groups::default();
         let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
         assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
@@ -1417,13 +1423,7 @@ mod tests {
             peers: &peers,
         };
         announce(&mut rib, src, &["10.0.0.0/24"]);
-        let tx = UpdateSender::unattached(16);
-        let rx = tx.clone();
-        let mut limited = up(7, tx);
-        limited.max_prefixes_out = Some(config::PrefixLimit {
-            limit: 2,
-            warning_percent: 90,
-        });
+        let (limited, rx) = limited_member(2);
         let mut groups = Groups::default();
         let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
         assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());
@@ -1451,12 +1451,7 @@ mod tests {
             peers: &peers,
         };
         announce(&mut rib, src, &["198.18.0.0/26", "198.18.0.64/26"]);
-        let tx = UpdateSender::unattached(16);
-        let mut limited = up(7, tx);
-        limited.max_prefixes_out = Some(config::PrefixLimit {
-            limit: 1,
-            warning_percent: 90,
-        });
+        let (limited, _rx) = limited_member(1);
         let mut groups = Groups::default();
         let g = groups.join(&mut rib, &limited, PeerKind::IbgpClient);
         assert!(groups.send_table(&mut rib, &ctx, g, 7, None).is_empty());

@@ -18,8 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::exchange::{policy, ExportSettings, PeerCommand, PeerKey};
 use crate::peer::import::ImportContext;
-use crate::peer::{self, PeerCommand, PeerHandle, PeerKey, PeerSpec};
+use crate::peer::{self, PeerHandle, PeerSpec};
 use crate::restart_state::{PeerRecord, RestartState};
 use crate::routing::{Routing, RoutingConfig, RoutingInput};
 use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig};
@@ -303,21 +304,9 @@ impl Daemon {
                 peer_as: n.remote_as.get(),
                 ebgp: !n.is_ibgp(g.asn),
                 four_octet_as: true,
-                policy: n
-                    .import
-                    .as_ref()
-                    .and_then(|p| self.config.policy(p))
-                    .map(|p| Arc::new(p.clone())),
+                policy: policy(&self.config, n.import.as_deref()),
             },
-            export_policy: n
-                .export
-                .as_ref()
-                .and_then(|p| self.config.policy(p))
-                .map(|p| Arc::new(p.clone())),
-            rr_client: n.route_reflector_client,
-            next_hop_self: n.next_hop_self,
-            max_prefixes: n.max_prefixes,
-            max_prefixes_out: n.max_prefixes_out,
+            export: ExportSettings::of(&self.config, n),
             start,
         };
         let handle = peer::spawn(spec, self.routing.clone())?;

@@ -3,6 +3,9 @@
 //!
 //! - [`session`]: the BGP session state machine (RFC 4271 section 8) and OPEN negotiation.
 //! - [`peer`]: one task per session: sockets and timers around the state machine, import.
+//! - [`exchange`]: what peer tasks and the routing task hand each other (keys, commands,
+//!   queues, imported routes, export settings).
+//! - [`policy`]: import and export policy evaluation, for peers, groups and the kernel.
 //! - [`routing`]: the task that owns the tables, originates, and exports per group.
 //! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
 //! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals.
@@ -12,11 +15,13 @@
 
 pub mod control;
 pub mod daemon;
+pub mod exchange;
 pub mod fib;
 pub mod metrics;
 pub mod notify;
 pub mod operate;
 pub mod peer;
+pub mod policy;
 pub mod reload;
 pub mod restart_state;
 pub mod routing;

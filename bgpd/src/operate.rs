@@ -9,11 +9,12 @@ use bgp_wire::Notification;
 use tokio::sync::oneshot;
 
 use crate::control::protocol::{
-    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibView,
+    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, RibView,
 };
 use crate::daemon::Daemon;
-use crate::peer::{PeerCommand, PeerKey, PeerStatus};
-use crate::routing::{self, RoutingInput, RoutingQuery, RoutingReply};
+use crate::exchange::{PeerCommand, PeerKey};
+use crate::peer::PeerStatus;
+use crate::routing::{self, RibPath, RoutingInput, RoutingQuery, RoutingReply};
 
 /// Per peer: (accepted, advertised, held back).
 type Counts = HashMap<PeerKey, (u64, u64, usize)>;
@@ -72,7 +73,9 @@ impl Daemon {
                     view,
                 };
                 match self.ask(q).await {
-                    Some(RoutingReply::Rib(rows)) => Response::Rib(rows),
+                    Some(RoutingReply::Rib(rows)) => {
+                        Response::Rib(rows.into_iter().map(rib_entry).collect())
+                    }
                     _ => Response::error("the routing task did not answer"),
                 }
             }
@@ -299,5 +302,66 @@ impl Daemon {
             );
             m.set_last_error(&labels, s.last_error.as_deref());
         }
+    }
+}
+
+/// A path of the table as the control protocol shows it.
+fn rib_entry(path: RibPath) -> RibEntry {
+    let RibPath {
+        prefix,
+        path_id,
+        attrs,
+        next_hop,
+        neighbor,
+        best,
+        multipath,
+        stale,
+        reason,
+    } = path;
+    let as_path = attrs
+        .as_path()
+        .map(|p| {
+            p.segments
+                .iter()
+                .map(|s| {
+                    let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
+                    match s.kind {
+                        bgp_wire::attr::SegmentType::Sequence => asns.join(" "),
+                        bgp_wire::attr::SegmentType::Set => format!("{{{}}}", asns.join(",")),
+                        _ => format!("({})", asns.join(" ")),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    RibEntry {
+        prefix,
+        path_id,
+        best,
+        multipath,
+        stale,
+        neighbor,
+        next_hop: Some(next_hop.addr()).filter(|a| !a.is_unspecified()),
+        as_path,
+        origin: match attrs.origin() {
+            Some(bgp_wire::attr::Origin::Igp) => "igp",
+            Some(bgp_wire::attr::Origin::Egp) => "egp",
+            Some(bgp_wire::attr::Origin::Incomplete) | None => "incomplete",
+        }
+        .to_owned(),
+        local_pref: attrs.local_pref().copied(),
+        med: attrs.med().copied(),
+        communities: attrs
+            .communities()
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        large_communities: attrs
+            .large_communities()
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default(),
+        originator_id: attrs.originator_id().copied(),
+        cluster_list: attrs.cluster_list().cloned().unwrap_or_default(),
+        reason,
     }
 }

@@ -11,8 +11,8 @@ use tracing::{info, warn};
 
 use crate::control::protocol::Response;
 use crate::daemon::Daemon;
-use crate::peer::{PeerCommand, PeerKey, Reconfigure};
-use crate::routing::{ExportSettings, RoutingInput};
+use crate::exchange::{policy, ExportSettings, PeerCommand, PeerKey, Reconfigure};
+use crate::routing::RoutingInput;
 
 impl Daemon {
     /// Reloads the configuration file; with `dry_run`, only says what would change.
@@ -187,20 +187,9 @@ fn reconfigure(
     reimport: bool,
     reexport: bool,
 ) -> Reconfigure {
-    let policy = |name: &Option<String>| {
-        name.as_ref()
-            .and_then(|p| config.policy(p))
-            .map(|p| Arc::new(p.clone()))
-    };
     Reconfigure {
-        import_policy: policy(&n.import),
-        export: ExportSettings {
-            export_policy: policy(&n.export),
-            rr_client: n.route_reflector_client,
-            next_hop_self: n.next_hop_self,
-            max_prefixes: n.max_prefixes,
-            max_prefixes_out: n.max_prefixes_out,
-        },
+        import_policy: policy(config, n.import.as_deref()),
+        export: ExportSettings::of(config, n),
         reimport,
         reexport,
     }

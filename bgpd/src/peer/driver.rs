@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 use bgp_wire::notification::{cease, CEASE};
 use bgp_wire::{Message, Notification, RouteRefresh};
 use bytes::{Bytes, BytesMut};
-use config::{Policy, PrefixLimit};
+
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::commands::{CommandReceiver, CommandSender};
 use super::import::{import, ImportContext};
 use super::writer::{self, WriterHandle};
-use super::{PeerCommand, PeerHandle, PeerKey, PeerStatus};
+use super::{PeerHandle, PeerStatus};
+use crate::exchange::commands::{self, CommandReceiver, CommandSender};
+use crate::exchange::{ExportSettings, PeerCommand, PeerKey, Reconfigure};
 use crate::routing::{PeerUp, RoutingInput};
 use crate::session::collision::Rival;
 use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, State};
@@ -45,16 +46,8 @@ pub struct PeerSpec {
     pub socket: SocketOptions,
     /// Checks and import policy (peer AS and eBGP are filled in at Established).
     pub import: ImportContext,
-    /// Export policy.
-    pub export_policy: Option<Arc<Policy>>,
-    /// RFC 4456 client.
-    pub rr_client: bool,
-    /// Rewrite the next hop of routes sent to this peer to our address.
-    pub next_hop_self: bool,
-    /// Limit on routes received.
-    pub max_prefixes: Option<PrefixLimit>,
-    /// Limit on routes advertised.
-    pub max_prefixes_out: Option<PrefixLimit>,
+    /// How routes are exported to the peer.
+    pub export: ExportSettings,
     /// Start the session at once.
     pub start: bool,
 }
@@ -78,7 +71,7 @@ type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<PeerHandle> {
     let session = Session::new(spec.session.clone())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    let (commands, rx) = super::commands::channel();
+    let (commands, rx) = commands::channel();
     let status = Arc::new(Mutex::new(PeerStatus {
         name: spec.name.clone(),
         address: spec.remote.ip(),
@@ -350,15 +343,11 @@ impl Driver {
     /// A reload changed this neighbor's settings. The new export settings reach the
     /// routing task with the next PeerUp, or now (Regroup) if the session is up; the
     /// routing task must get them, so this waits for room in its queue like an UPDATE.
-    async fn reconfigure(&mut self, r: super::Reconfigure) {
+    async fn reconfigure(&mut self, r: Reconfigure) {
         let now = Instant::now();
         self.import.policy = r.import_policy.clone();
         self.spec.import.policy = r.import_policy;
-        self.spec.export_policy = r.export.export_policy.clone();
-        self.spec.rr_client = r.export.rr_client;
-        self.spec.next_hop_self = r.export.next_hop_self;
-        self.spec.max_prefixes = r.export.max_prefixes;
-        self.spec.max_prefixes_out = r.export.max_prefixes_out;
+        self.spec.export = r.export.clone();
         if !self.up {
             debug!(neighbor = %self.spec.name, "reload: not established; the new settings apply when the session comes up");
             return;
@@ -649,11 +638,7 @@ impl Driver {
             address: self.spec.remote.ip(),
             local_address: conn.local,
             negotiated,
-            rr_client: self.spec.rr_client,
-            next_hop_self: self.spec.next_hop_self,
-            export_policy: self.spec.export_policy.clone(),
-            max_prefixes: self.spec.max_prefixes,
-            max_prefixes_out: self.spec.max_prefixes_out,
+            export: self.spec.export.clone(),
             updates: conn.writer.updates(),
             commands: self.self_commands.clone(),
         };

@@ -5,37 +5,11 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use bgp_wire::attr::{code, NextHop, PathAttributes};
-use bgp_wire::{Family, Nlri, Update};
+use bgp_wire::{Nlri, Update};
 use config::Policy;
 
-use crate::routing::policy::{evaluate, Outcome};
-
-/// Routes sharing one attribute set and next hop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Announce {
-    /// The attributes, without NEXT_HOP, MP_REACH_NLRI and MP_UNREACH_NLRI.
-    pub attrs: PathAttributes,
-    /// The next hop.
-    pub next_hop: NextHop,
-    /// The routes.
-    pub nlri: Vec<Nlri>,
-}
-
-/// What one UPDATE changes in the peer's Adj-RIB-In.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Imported {
-    /// Routes accepted, grouped by resulting attributes.
-    pub announce: Vec<Announce>,
-    /// Routes withdrawn, or announced but refused (by RFC 7606, a loop check or policy: a
-    /// refused route replaces any earlier accepted one, so it is withdrawn).
-    pub withdraw: Vec<Nlri>,
-    /// The UPDATE was an End-of-RIB marker for this family.
-    pub end_of_rib: Option<Family>,
-    /// Routes received in this UPDATE (announced, before any check).
-    pub received: usize,
-    /// Why routes were refused, for the log (one line per reason).
-    pub refused: Vec<&'static str>,
-}
+use crate::exchange::{Announce, Imported};
+use crate::policy::{evaluate, Outcome};
 
 /// Who we are and who the peer is, for the checks.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use bgp_wire::{Context, Family};
 use config::{Policy, PrefixLimit};
 use ipnet::IpNet;
 
-use super::policy::{evaluate, Outcome};
+use crate::policy::{evaluate, Outcome};
 
 /// What kind of session a group's members have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

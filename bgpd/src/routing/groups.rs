@@ -20,8 +20,8 @@ use tracing::{info, warn};
 use super::export::{prepare, ExportRules, GroupKey, Local, PeerKind, Source};
 use super::reflect::{reflect_encoded, Reflected};
 use super::PeerUp;
-use crate::peer::writer::UpdateSender;
-use crate::peer::PeerKey;
+use crate::exchange::updates::UpdateSender;
+use crate::exchange::PeerKey;
 
 /// Who a RIB peer is, for export.
 #[derive(Debug, Clone)]
@@ -383,12 +383,15 @@ impl Groups {
     pub fn join(&mut self, rib: &mut Rib, up: &PeerUp, kind: PeerKind) -> usize {
         let key = GroupKey {
             kind,
-            policy_name: up.export_policy.as_ref().map(|p| p.name.clone()),
+            policy_name: up.export.export_policy.as_ref().map(|p| p.name.clone()),
             encode: up.negotiated.encode,
             families: up.negotiated.families.clone(),
             local_address: up.local_address,
-            next_hop_self: up.next_hop_self,
-            limit: up.max_prefixes_out.map(|l| (l.limit, l.warning_percent)),
+            next_hop_self: up.export.next_hop_self,
+            limit: up
+                .export
+                .max_prefixes_out
+                .map(|l| (l.limit, l.warning_percent)),
             llgr: !up.negotiated.peer_llgr.is_empty(),
         };
         let member = Member {
@@ -404,9 +407,9 @@ impl Groups {
                 g.members.push(member);
                 // A reload may have changed the policy behind the same name: the group
                 // takes the new one (the caller re-exports).
-                if g.rules.policy != up.export_policy {
-                    g.rules.policy = up.export_policy.clone();
-                    g.rules.limit = up.max_prefixes_out;
+                if g.rules.policy != up.export.export_policy {
+                    g.rules.policy = up.export.export_policy.clone();
+                    g.rules.limit = up.export.max_prefixes_out;
                     g.policy_changed = true;
                 }
                 return i;
@@ -415,8 +418,8 @@ impl Groups {
         let group = Group {
             rules: ExportRules {
                 key: key.clone(),
-                policy: up.export_policy.clone(),
-                limit: up.max_prefixes_out,
+                policy: up.export.export_policy.clone(),
+                limit: up.export.max_prefixes_out,
             },
             gid: rib.add_group(),
             members: vec![member],
@@ -1093,6 +1096,7 @@ mod tests {
     use rib::PeerInfo;
 
     use super::*;
+    use crate::exchange::ExportSettings;
     use crate::session::{negotiate, PeerAs, SessionConfig};
 
     fn up(key: PeerKey, tx: UpdateSender) -> PeerUp {
@@ -1100,18 +1104,20 @@ mod tests {
         let theirs = SessionConfig::new(64512, "192.0.2.2".parse().unwrap(), PeerAs::Fixed(64512));
         let negotiated = negotiate(&mine, &mine.build_open(), &theirs.build_open()).unwrap();
         assert!(negotiated.enhanced_route_refresh);
-        let (commands, _) = crate::peer::commands::channel();
+        let (commands, _) = crate::exchange::commands::channel();
         PeerUp {
             key,
             name: "n".into(),
             address: "192.0.2.2".parse().unwrap(),
             local_address: Some("192.0.2.1".parse().unwrap()),
             negotiated,
-            rr_client: true,
-            next_hop_self: false,
-            export_policy: None,
-            max_prefixes: None,
-            max_prefixes_out: None,
+            export: ExportSettings {
+                export_policy: None,
+                rr_client: true,
+                next_hop_self: false,
+                max_prefixes: None,
+                max_prefixes_out: None,
+            },
             updates: tx,
             commands,
         }
@@ -1163,7 +1169,7 @@ mod tests {
         let tx = UpdateSender::unattached(16);
         let rx = tx.clone();
         let mut member = up(7, tx);
-        member.max_prefixes_out = Some(config::PrefixLimit {
+        member.export.max_prefixes_out = Some(config::PrefixLimit {
             limit,
             warning_percent: 90,
         });
@@ -1403,7 +1409,7 @@ mod tests {
         assert!(told.iter().any(|n| n.prefix == gone), "{told:?}");
         groups.leave(&mut rib, old, 7);
         let mut moved = member.clone();
-        moved.next_hop_self = true;
+        moved.export.next_hop_self = true;
         let new = groups.join(&mut rib, &moved, PeerKind::IbgpClient);
         assert!(groups.send_table(&mut rib, &ctx, new, 7, None).is_empty());
         assert!(groups.withdraw_leftovers(&rib, new, 7, &told).is_empty());

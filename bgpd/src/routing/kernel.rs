@@ -13,8 +13,8 @@ use ipnet::IpNet;
 use rib::{PeerId, Resolver, Rib};
 use tracing::info;
 
-use super::policy::{evaluate, Outcome};
 use crate::fib::{Fib, FibRoute, NextHops};
+use crate::policy::{evaluate, Outcome};
 
 /// The kernel FIB as the routing task drives it.
 #[derive(Debug)]

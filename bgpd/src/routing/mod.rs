@@ -14,7 +14,6 @@ pub mod export;
 mod groups;
 mod kernel;
 mod originate;
-pub mod policy;
 mod query;
 mod reflect;
 mod restart;
@@ -30,15 +29,14 @@ use rib::{PeerId, PeerInfo, Rib};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::peer::import::Imported;
-use crate::peer::{PeerCommand, PeerKey};
+use crate::exchange::{ExportSettings, Imported, PeerCommand, PeerKey};
 use crate::session::Negotiated;
 use dirty::Dirty;
 use export::{Local, PeerKind};
 use groups::Groups;
 use kernel::{Kernel, KernelResolver};
 use originate::Originator;
-pub use query::{RestartStats, RibRow, RibView, RoutingQuery, RoutingReply, Stats};
+pub use query::{RestartStats, RibPath, RibView, RoutingQuery, RoutingReply, Stats};
 use restart::Deferral;
 pub use restart::RestartPlan;
 
@@ -55,20 +53,12 @@ pub struct PeerUp {
     pub local_address: Option<IpAddr>,
     /// What the OPEN exchange settled.
     pub negotiated: Negotiated,
-    /// RFC 4456 client.
-    pub rr_client: bool,
-    /// Next hop self for eBGP-learned routes sent to this iBGP peer.
-    pub next_hop_self: bool,
-    /// Export policy.
-    pub export_policy: Option<Arc<Policy>>,
-    /// Limit on routes received.
-    pub max_prefixes: Option<PrefixLimit>,
-    /// Limit on routes advertised.
-    pub max_prefixes_out: Option<PrefixLimit>,
+    /// How routes are exported to it.
+    pub export: ExportSettings,
     /// The peer's update queue.
-    pub updates: crate::peer::writer::UpdateSender,
+    pub updates: crate::exchange::updates::UpdateSender,
     /// Commands back to the peer task.
-    pub commands: crate::peer::commands::CommandSender,
+    pub commands: crate::exchange::commands::CommandSender,
 }
 
 /// What peers and the daemon tell the routing task.
@@ -125,21 +115,6 @@ pub enum RoutingInput {
     },
 }
 
-/// The per-neighbor settings that decide which export group a peer is in.
-#[derive(Debug, Clone)]
-pub struct ExportSettings {
-    /// Export policy.
-    pub export_policy: Option<Arc<Policy>>,
-    /// RFC 4456 client.
-    pub rr_client: bool,
-    /// Next hop self.
-    pub next_hop_self: bool,
-    /// Received-route limit.
-    pub max_prefixes: Option<PrefixLimit>,
-    /// Advertised-route limit.
-    pub max_prefixes_out: Option<PrefixLimit>,
-}
-
 /// Global settings the routing task needs.
 #[derive(Debug, Clone)]
 pub struct RoutingConfig {
@@ -170,7 +145,7 @@ struct Peer {
     group: Option<usize>,
     max_prefixes: Option<PrefixLimit>,
     warned_max: bool,
-    commands: Option<crate::peer::commands::CommandSender>,
+    commands: Option<crate::exchange::commands::CommandSender>,
     /// Graceful restart: stale routes are swept at this time.
     stale_until: Option<Instant>,
     /// Long-lived graceful restart still to come after `stale_until` (RFC 9494).
@@ -443,12 +418,9 @@ impl Routing {
             return;
         };
         peer.max_prefixes = export.max_prefixes;
-        up.export_policy = export.export_policy;
-        up.rr_client = export.rr_client;
-        up.next_hop_self = export.next_hop_self;
-        up.max_prefixes_out = export.max_prefixes_out;
+        up.export = export;
         if let PeerKind::IbgpClient | PeerKind::IbgpNonClient = peer.kind {
-            peer.kind = if up.rr_client {
+            peer.kind = if up.export.rr_client {
                 PeerKind::IbgpClient
             } else {
                 PeerKind::IbgpNonClient
@@ -520,7 +492,7 @@ impl Routing {
         let n = &up.negotiated;
         let kind = if n.ebgp {
             PeerKind::Ebgp(n.peer_as)
-        } else if up.rr_client {
+        } else if up.export.rr_client {
             PeerKind::IbgpClient
         } else {
             PeerKind::IbgpNonClient
@@ -530,7 +502,7 @@ impl Routing {
             bgp_id: n.peer_id,
             asn: n.peer_as,
             ebgp: n.ebgp,
-            rr_client: up.rr_client,
+            rr_client: up.export.rr_client,
         };
         // A peer coming back from graceful restart keeps its id and stale routes.
         let id = match self.peers.get(&up.key) {
@@ -560,7 +532,7 @@ impl Routing {
                 kind,
                 bgp_id: up.negotiated.peer_id,
                 group: Some(group),
-                max_prefixes: up.max_prefixes,
+                max_prefixes: up.export.max_prefixes,
                 warned_max: false,
                 commands: Some(up.commands.clone()),
                 stale_until,

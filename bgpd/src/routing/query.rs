@@ -1,11 +1,11 @@
 //! Answers to `bgpctl` about the tables.
 
-use bgp_wire::attr::Origin;
+use bgp_wire::attr::{NextHop, PathAttributes};
 use bgp_wire::Family;
 use ipnet::IpNet;
 
 use super::Routing;
-use crate::peer::PeerKey;
+use crate::exchange::PeerKey;
 
 /// Which table to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,8 +38,29 @@ pub enum RoutingQuery {
     },
 }
 
-/// One route as `bgpctl show rib` prints it: the control protocol's row.
-pub use crate::control::protocol::RibEntry as RibRow;
+/// One path of the table, for `bgpctl show rib` (the daemon turns it into the control
+/// protocol's row).
+#[derive(Debug, Clone)]
+pub struct RibPath {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// ADD-PATH path identifier (RFC 7911); 0 without ADD-PATH.
+    pub path_id: u32,
+    /// The attributes.
+    pub attrs: PathAttributes,
+    /// The next hop.
+    pub next_hop: NextHop,
+    /// The neighbor it came from, `local` if originated; empty in an Adj-RIB-Out.
+    pub neighbor: String,
+    /// Selected as best path.
+    pub best: bool,
+    /// Part of the multipath set.
+    pub multipath: bool,
+    /// Kept through a graceful restart, not yet refreshed (RFC 4724).
+    pub stale: bool,
+    /// For a path that is not best: the decision step it lost at.
+    pub reason: Option<String>,
+}
 
 /// An answer.
 #[derive(Debug, Clone)]
@@ -47,7 +68,7 @@ pub enum RoutingReply {
     /// Per peer key: (accepted, advertised, held back by the limit).
     Counts(Vec<(PeerKey, u64, u64, usize)>),
     /// Routes.
-    Rib(Vec<RibRow>),
+    Rib(Vec<RibPath>),
     /// Table sizes.
     Stats(Stats),
 }
@@ -119,7 +140,7 @@ impl Routing {
         longer: bool,
         peer: Option<PeerKey>,
         view: RibView,
-    ) -> Vec<RibRow> {
+    ) -> Vec<RibPath> {
         let prefixes: Vec<IpNet> = match prefix {
             Some(p) if longer => self.rib.more_specifics(p, true).map(|d| d.prefix).collect(),
             Some(p) => self
@@ -149,18 +170,17 @@ impl Routing {
                     if attrs.originator_id() == Some(&p.bgp_id) {
                         continue;
                     }
-                    let nh = self.rib.next_hops().get(sent.next_hop);
-                    rows.push(row(
+                    rows.push(RibPath {
                         prefix,
-                        sent.path_id,
-                        &attrs,
-                        nh,
-                        "",
-                        false,
-                        false,
-                        false,
-                        None,
-                    ));
+                        path_id: sent.path_id,
+                        attrs,
+                        next_hop: *self.rib.next_hops().get(sent.next_hop),
+                        neighbor: String::new(),
+                        best: false,
+                        multipath: false,
+                        stale: false,
+                        reason: None,
+                    });
                 }
             }
             return rows;
@@ -175,85 +195,23 @@ impl Routing {
                 let Ok(attrs) = self.rib.attrs().attributes(path.attrs()) else {
                     continue;
                 };
-                let nh = self.rib.next_hops().get(path.next_hop());
-                let neighbor = self
-                    .by_id
-                    .get(&path.peer())
-                    .and_then(|k| self.peers.get(k))
-                    .map_or_else(|| "local".to_owned(), |p| p.name.clone());
-                rows.push(row(
+                rows.push(RibPath {
                     prefix,
-                    path.path_id(),
-                    &attrs,
-                    nh,
-                    &neighbor,
-                    path.is_best(),
-                    path.is_multipath(),
-                    path.is_stale(),
-                    lost.map(|s| s.describe().to_owned()),
-                ));
+                    path_id: path.path_id(),
+                    attrs,
+                    next_hop: *self.rib.next_hops().get(path.next_hop()),
+                    neighbor: self
+                        .by_id
+                        .get(&path.peer())
+                        .and_then(|k| self.peers.get(k))
+                        .map_or_else(|| "local".to_owned(), |p| p.name.clone()),
+                    best: path.is_best(),
+                    multipath: path.is_multipath(),
+                    stale: path.is_stale(),
+                    reason: lost.map(|s| s.describe().to_owned()),
+                });
             }
         }
         rows
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    prefix: IpNet,
-    path_id: u32,
-    attrs: &bgp_wire::attr::PathAttributes,
-    nh: &bgp_wire::attr::NextHop,
-    neighbor: &str,
-    best: bool,
-    multipath: bool,
-    stale: bool,
-    reason: Option<String>,
-) -> RibRow {
-    let as_path = attrs
-        .as_path()
-        .map(|p| {
-            p.segments
-                .iter()
-                .map(|s| {
-                    let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
-                    match s.kind {
-                        bgp_wire::attr::SegmentType::Sequence => asns.join(" "),
-                        bgp_wire::attr::SegmentType::Set => format!("{{{}}}", asns.join(",")),
-                        _ => format!("({})", asns.join(" ")),
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    RibRow {
-        prefix,
-        path_id,
-        best,
-        multipath,
-        stale,
-        neighbor: neighbor.to_owned(),
-        next_hop: Some(nh.addr()).filter(|a| !a.is_unspecified()),
-        as_path,
-        origin: match attrs.origin() {
-            Some(Origin::Igp) => "igp",
-            Some(Origin::Egp) => "egp",
-            Some(Origin::Incomplete) | None => "incomplete",
-        }
-        .to_owned(),
-        local_pref: attrs.local_pref().copied(),
-        med: attrs.med().copied(),
-        communities: attrs
-            .communities()
-            .map(|c| c.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
-        large_communities: attrs
-            .large_communities()
-            .map(|c| c.iter().map(ToString::to_string).collect())
-            .unwrap_or_default(),
-        originator_id: attrs.originator_id().copied(),
-        cluster_list: attrs.cluster_list().cloned().unwrap_or_default(),
-        reason,
     }
 }

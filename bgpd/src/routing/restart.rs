@@ -36,7 +36,7 @@ use tracing::{info, warn};
 
 use super::kernel::{Kernel, KernelResolver};
 use super::{touch_all_paths_of, Routing};
-use crate::peer::PeerKey;
+use crate::exchange::PeerKey;
 
 /// What the restarting speaker knows at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

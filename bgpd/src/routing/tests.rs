@@ -15,9 +15,9 @@ use config::{Config, Policy, PrefixLimit};
 use ipnet::IpNet;
 
 use super::{ExportSettings, PeerUp, Routing, RoutingConfig, RoutingInput};
-use crate::peer::import::{Announce, Imported};
-use crate::peer::writer::UpdateSender;
-use crate::peer::PeerKey;
+use crate::exchange::updates::UpdateSender;
+use crate::exchange::PeerKey;
+use crate::exchange::{Announce, Imported};
 use crate::session::{negotiate, GracefulRestartConfig, PeerAs, SessionConfig};
 
 const EDGE: &str = r#"
@@ -186,18 +186,20 @@ impl Edge {
         self.vbr.queue = UpdateSender::unattached(cap);
         self.vbr.holds.clear();
         self.vbr.stale.clear();
-        let (commands, _) = crate::peer::commands::channel();
+        let (commands, _) = crate::exchange::commands::channel();
         self.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
             key: self.vbr.key,
             name: "vbr".into(),
             address: "203.0.113.2".parse().unwrap(),
             local_address: Some("203.0.113.1".parse().unwrap()),
             negotiated,
-            rr_client: false,
-            next_hop_self: false,
-            export_policy: Some(to_cloud(pattern)),
-            max_prefixes: None,
-            max_prefixes_out: limit(),
+            export: ExportSettings {
+                export_policy: Some(to_cloud(pattern)),
+                rr_client: false,
+                next_hop_self: false,
+                max_prefixes: None,
+                max_prefixes_out: limit(),
+            },
             updates: self.vbr.queue.clone(),
             commands,
         })));
@@ -216,18 +218,20 @@ impl Edge {
         node.decode = negotiated.encode;
         node.queue = UpdateSender::unattached(1 << 20);
         node.holds.clear();
-        let (commands, _) = crate::peer::commands::channel();
+        let (commands, _) = crate::exchange::commands::channel();
         self.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
             key: node.key,
             name: "calico".into(),
             address: IpAddr::V4(addr),
             local_address: Some("192.0.2.1".parse().unwrap()),
             negotiated,
-            rr_client: true,
-            next_hop_self: true,
-            export_policy: None,
-            max_prefixes: None,
-            max_prefixes_out: None,
+            export: ExportSettings {
+                export_policy: None,
+                rr_client: true,
+                next_hop_self: true,
+                max_prefixes: None,
+                max_prefixes_out: None,
+            },
             updates: node.queue.clone(),
             commands,
         })));
@@ -473,18 +477,20 @@ fn second_vbr(edge: &mut Edge) -> Remote {
         holds: BTreeSet::new(),
         stale: BTreeSet::new(),
     };
-    let (commands, _) = crate::peer::commands::channel();
+    let (commands, _) = crate::exchange::commands::channel();
     edge.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
         key: remote.key,
         name: "vbr2".into(),
         address: "203.0.113.3".parse().unwrap(),
         local_address: Some("203.0.113.1".parse().unwrap()),
         negotiated,
-        rr_client: false,
-        next_hop_self: false,
-        export_policy: Some(to_cloud(NARROW)),
-        max_prefixes: None,
-        max_prefixes_out: limit(),
+        export: ExportSettings {
+            export_policy: Some(to_cloud(NARROW)),
+            rr_client: false,
+            next_hop_self: false,
+            max_prefixes: None,
+            max_prefixes_out: limit(),
+        },
         updates: remote.queue.clone(),
         commands,
     })));

@@ -15,7 +15,7 @@
 //! The harness by job: [`Lab`] and its namespaces, links and processes (`lab`), commands run
 //! with a time limit (`command`), bounded polling (`wait`), the third-party programs a test
 //! needs (`tools`) and our own binaries (`bins`); the daemons' adapters ([`daemons`]), the
-//! hybrid topology ([`seed`]), watching the network across an event ([`watch`]) and a
+//! hybrid topology ([`hybrid`]), watching the network across an event ([`watch`]) and a
 //! misbehaving peer ([`raw`]).
 
 use std::io;
@@ -27,8 +27,8 @@ mod tools;
 mod wait;
 
 pub mod daemons;
+pub mod hybrid;
 pub mod raw;
-pub mod seed;
 pub mod watch;
 
 pub use bins::our_bin;

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::Bgpd;
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{Options, Seed, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 #[test]

@@ -19,7 +19,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
-use lab_tests::seed::{Options, Seed};
+use lab_tests::hybrid::{Options, Seed};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 const BAD: &str = "192.0.2.50";

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{find, Route};
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{Options, Seed, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 /// Every route a node must have: (prefix, next hop).

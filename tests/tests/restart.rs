@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{find, Bgpd};
-use lab_tests::seed::{edge_config, Options, Seed, POD_CIDR, VPC_HOST, VPC_ROUTES};
+use lab_tests::hybrid::{edge_config, Options, Seed, POD_CIDR, VPC_HOST, VPC_ROUTES};
 use lab_tests::watch::{FibWatch, Ping, Poller};
 use lab_tests::{skip, wait_until, Lab, Tool};
 

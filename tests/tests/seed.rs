@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{Options, Seed, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, Lab, Tool};
 
 #[test]
@@ -174,6 +174,6 @@ fn data_plane_pod_to_vpc_and_back() {
             .unwrap();
         assert!(o.ok(), "ping {from} -> {to}: {}{}", o.stdout, o.stderr);
     };
-    ping(&n1.ns, &n1.pod, lab_tests::seed::VPC_HOST);
-    ping(&seed.vbr_ns, lab_tests::seed::VPC_HOST, &n1.pod);
+    ping(&n1.ns, &n1.pod, lab_tests::hybrid::VPC_HOST);
+    ping(&seed.vbr_ns, lab_tests::hybrid::VPC_HOST, &n1.pod);
 }

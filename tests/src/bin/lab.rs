@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lab_tests::seed::{Options, Seed, VPC_HOST};
+use lab_tests::hybrid::{Options, Seed, VPC_HOST};
 use lab_tests::{err, missing, teardown_by_id, wait_until, Lab, Tool};
 
 const DEMO: &str = "demo";

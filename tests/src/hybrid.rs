@@ -1,5 +1,6 @@
-//! The seed scenario's topology, shared by the tests and `scripts/demo` (through the `lab`
-//! binary):
+//! The hybrid-cloud lab topology (the seed scenario): an on-premises data centre, Calico nodes
+//! (BIRD 1.6) and `bgpd` route reflectors on one node network, connected to a cloud VBR (FRR).
+//! Shared by the tests and `scripts/demo` (through the `lab` binary):
 //!
 //! ```text
 //!   ns n1  (BIRD 1.6, "Calico node", 192.0.2.11, block 198.18.1.0/26)  ─┐

@@ -92,9 +92,9 @@ pub struct Reflector {
     pub bgpd: Bgpd,
 }
 
-/// The running seed lab.
+/// The running hybrid lab.
 #[derive(Debug)]
-pub struct Seed {
+pub struct HybridLab {
     /// The namespaces and processes.
     pub lab: Lab,
     /// The edge route reflectors.
@@ -324,10 +324,10 @@ pub fn extra_blocks(n: usize) -> Vec<String> {
         .collect()
 }
 
-impl Seed {
+impl HybridLab {
     /// Builds the namespaces and links and starts every daemon (does not wait for
-    /// convergence: see [`Seed::wait_converged`]).
-    pub fn up(mut lab: Lab, opts: Options) -> io::Result<Seed> {
+    /// convergence: see [`HybridLab::wait_converged`]).
+    pub fn up(mut lab: Lab, opts: Options) -> io::Result<HybridLab> {
         let start = std::time::Instant::now();
         if opts.nodes == 0
             || opts.nodes > 9
@@ -425,7 +425,7 @@ impl Seed {
             lab.id,
             start.elapsed()
         );
-        Ok(Seed {
+        Ok(HybridLab {
             lab,
             rrs,
             nodes,
@@ -507,7 +507,7 @@ impl Seed {
         Ok(None)
     }
 
-    /// Waits (at most `limit`) until [`Seed::unmet`] is `None`.
+    /// Waits (at most `limit`) until [`HybridLab::unmet`] is `None`.
     pub fn wait_converged(&mut self, limit: Duration) -> io::Result<()> {
         let start = std::time::Instant::now();
         let mut last = String::new();

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
-use lab_tests::hybrid::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{HybridLab, Options, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, Lab, Tool};
 
 #[test]
@@ -15,7 +15,7 @@ fn seed_scenario() {
         return;
     }
     let start = Instant::now();
-    let mut seed = Seed::up(Lab::new().unwrap(), Options::default()).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), Options::default()).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -138,7 +138,7 @@ fn data_plane_pod_to_vpc_and_back() {
         kernel: true,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }

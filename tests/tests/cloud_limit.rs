@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::Bgpd;
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{HybridLab, Options, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 #[test]
@@ -23,7 +23,7 @@ fn max_prefixes_out_keeps_the_vbr_session_up() {
         leak_blocks: true,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -79,7 +79,7 @@ fn narrowing_the_cloud_policy_again_withdraws_what_the_wide_one_leaked() {
         extra_blocks: 480,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -106,7 +106,7 @@ fn narrowing_the_cloud_policy_again_withdraws_what_the_wide_one_leaked() {
         }))
     };
     let proto = format!("Node_{}", seed.rrs[0].lan.replace('.', "_"));
-    let restart_nodes = |seed: &Seed| {
+    let restart_nodes = |seed: &HybridLab| {
         for n in &seed.nodes {
             n.bird.birdc(&["restart", &proto]).unwrap();
         }

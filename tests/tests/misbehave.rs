@@ -19,7 +19,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
-use lab_tests::seed::{Options, Seed};
+use lab_tests::hybrid::{HybridLab, Options};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 const BAD: &str = "192.0.2.50";
@@ -71,12 +71,12 @@ impl Drop for RawPeer {
 }
 
 /// The seed lab with two nodes, converged, and the raw peer established on the node network.
-fn lab_with_raw_peer() -> (Seed, RawPeer) {
+fn lab_with_raw_peer() -> (HybridLab, RawPeer) {
     let opts = Options {
         nodes: 2,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }

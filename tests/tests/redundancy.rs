@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{find, Route};
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{HybridLab, Options, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 /// Every route a node must have: (prefix, next hop).
-fn wanted(seed: &Seed, me: &str) -> Vec<(String, Option<String>)> {
+fn wanted(seed: &HybridLab, me: &str) -> Vec<(String, Option<String>)> {
     let mut w: Vec<(String, Option<String>)> =
         VPC_ROUTES.iter().map(|p| (p.to_string(), None)).collect();
     for o in seed.nodes.iter().filter(|o| o.addr != me) {
@@ -41,7 +41,7 @@ fn a_node_loses_no_route_when_one_of_two_reflectors_dies() {
         reflectors: 2,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }

@@ -17,7 +17,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{find, Bgpd};
-use lab_tests::seed::{edge_config, Options, Seed, POD_CIDR, VPC_HOST, VPC_ROUTES};
+use lab_tests::hybrid::{edge_config, HybridLab, Options, POD_CIDR, VPC_HOST, VPC_ROUTES};
 use lab_tests::watch::{FibWatch, Ping, Poller};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
@@ -30,7 +30,7 @@ fn sigterm_is_hitless_and_shutdown_withdraws() {
         nodes: 2,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -140,7 +140,7 @@ fn edge(kernel: bool) -> String {
 }
 
 /// Reads the VBR's table every 100 ms: a miss whenever the pod aggregate is not in it.
-fn watch_vbr_aggregate(seed: &Seed) -> Poller {
+fn watch_vbr_aggregate(seed: &HybridLab) -> Poller {
     let vbr = seed.vbr.clone();
     Poller::start(Duration::from_millis(100), move || {
         let r = vbr.routes("ipv4")?;
@@ -207,7 +207,7 @@ fn planned_restarts_lose_no_traffic() {
         kernel: true,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -345,7 +345,7 @@ fn a_node_that_does_not_come_back_delays_the_others_by_the_deferral_at_most() {
     if skip("deferral_bound", &[Tool::Bird16, Tool::Frr]) {
         return;
     }
-    let mut seed = Seed::up(Lab::new().unwrap(), Options::default()).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), Options::default()).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::find;
-use lab_tests::seed::{Options, Seed, POD_CIDR, VPC_ROUTES};
+use lab_tests::hybrid::{HybridLab, Options, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, Lab, Tool};
 
 #[test]
@@ -15,7 +15,7 @@ fn seed_scenario() {
         return;
     }
     let start = Instant::now();
-    let mut seed = Seed::up(Lab::new().unwrap(), Options::default()).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), Options::default()).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -138,7 +138,7 @@ fn data_plane_pod_to_vpc_and_back() {
         kernel: true,
         ..Options::default()
     };
-    let mut seed = Seed::up(Lab::new().unwrap(), opts).unwrap();
+    let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = seed.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}", seed.lab.logs());
     }
@@ -174,6 +174,6 @@ fn data_plane_pod_to_vpc_and_back() {
             .unwrap();
         assert!(o.ok(), "ping {from} -> {to}: {}{}", o.stdout, o.stderr);
     };
-    ping(&n1.ns, &n1.pod, lab_tests::seed::VPC_HOST);
-    ping(&seed.vbr_ns, lab_tests::seed::VPC_HOST, &n1.pod);
+    ping(&n1.ns, &n1.pod, lab_tests::hybrid::VPC_HOST);
+    ping(&seed.vbr_ns, lab_tests::hybrid::VPC_HOST, &n1.pod);
 }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lab_tests::seed::{Options, Seed, VPC_HOST};
+use lab_tests::hybrid::{HybridLab, Options, VPC_HOST};
 use lab_tests::{err, missing, teardown_by_id, wait_until, Lab, Tool};
 
 const DEMO: &str = "demo";
@@ -105,7 +105,7 @@ fn demo(opts: Options, keep: bool, show: bool) -> io::Result<()> {
         "building the seed lab: {} Calico node(s) (BIRD 1.6), {} bgpd reflector(s), FRR as the VBR",
         opts.nodes, opts.reflectors
     ));
-    let mut seed = Seed::up(lab, opts)?;
+    let mut seed = HybridLab::up(lab, opts)?;
     if keep {
         seed.lab.persist();
     }
@@ -163,7 +163,7 @@ fn demo(opts: Options, keep: bool, show: bool) -> io::Result<()> {
 
 /// Pings a VPC host from a pod address when the edge has the routes in its kernel;
 /// otherwise says that the data plane is not there yet.
-fn data_plane(seed: &Seed) -> io::Result<()> {
+fn data_plane(seed: &HybridLab) -> io::Result<()> {
     let lab = &seed.lab;
     let edge = lab.ns("edge");
     // The cloud side's FIB is not under test: FRR runs without zebra, so give the VBR its

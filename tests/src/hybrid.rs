@@ -1,5 +1,6 @@
-//! The seed scenario's topology, shared by the tests and `scripts/demo` (through the `lab`
-//! binary):
+//! The hybrid-cloud lab topology (the seed scenario): an on-premises data centre, Calico nodes
+//! (BIRD 1.6) and `bgpd` route reflectors on one node network, connected to a cloud VBR (FRR).
+//! Shared by the tests and `scripts/demo` (through the `lab` binary):
 //!
 //! ```text
 //!   ns n1  (BIRD 1.6, "Calico node", 192.0.2.11, block 198.18.1.0/26)  ─┐
@@ -91,9 +92,9 @@ pub struct Reflector {
     pub bgpd: Bgpd,
 }
 
-/// The running seed lab.
+/// The running hybrid lab.
 #[derive(Debug)]
-pub struct Seed {
+pub struct HybridLab {
     /// The namespaces and processes.
     pub lab: Lab,
     /// The edge route reflectors.
@@ -323,10 +324,10 @@ pub fn extra_blocks(n: usize) -> Vec<String> {
         .collect()
 }
 
-impl Seed {
+impl HybridLab {
     /// Builds the namespaces and links and starts every daemon (does not wait for
-    /// convergence: see [`Seed::wait_converged`]).
-    pub fn up(mut lab: Lab, opts: Options) -> io::Result<Seed> {
+    /// convergence: see [`HybridLab::wait_converged`]).
+    pub fn up(mut lab: Lab, opts: Options) -> io::Result<HybridLab> {
         let start = std::time::Instant::now();
         if opts.nodes == 0
             || opts.nodes > 9
@@ -424,7 +425,7 @@ impl Seed {
             lab.id,
             start.elapsed()
         );
-        Ok(Seed {
+        Ok(HybridLab {
             lab,
             rrs,
             nodes,
@@ -506,7 +507,7 @@ impl Seed {
         Ok(None)
     }
 
-    /// Waits (at most `limit`) until [`Seed::unmet`] is `None`.
+    /// Waits (at most `limit`) until [`HybridLab::unmet`] is `None`.
     pub fn wait_converged(&mut self, limit: Duration) -> io::Result<()> {
         let start = std::time::Instant::now();
         let mut last = String::new();

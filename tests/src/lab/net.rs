@@ -1,0 +1,88 @@
+//! Building the lab's network: namespaces, addresses, veth pairs, bridges, sysctls (all
+//! through `ip`).
+
+use std::io;
+use std::process::Command;
+use std::time::Duration;
+
+use super::Lab;
+use crate::{err, run_with_limit};
+
+impl Lab {
+    /// Runs `ip ARGS` (in the default namespace), failing with its stderr.
+    pub fn ip(&self, args: &[&str]) -> io::Result<()> {
+        let mut cmd = Command::new("ip");
+        cmd.args(args);
+        let o = run_with_limit(cmd, Duration::from_secs(10))?;
+        if o.ok() {
+            Ok(())
+        } else {
+            Err(err(format!("ip {}: {}", args.join(" "), o.stderr.trim())))
+        }
+    }
+
+    /// Creates namespace `role` with its loopback up; returns its full name.
+    pub fn netns(&mut self, role: &str) -> io::Result<String> {
+        let ns = self.ns(role);
+        self.ip(&["netns", "add", &ns])?;
+        self.namespaces.push(ns.clone());
+        self.ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Adds `addr` (with prefix length) to `dev` in `ns` (IPv6 without duplicate detection).
+    pub fn addr(&self, ns: &str, dev: &str, addr: &str) -> io::Result<()> {
+        if addr.contains(':') {
+            self.ip(&["-n", ns, "addr", "add", addr, "dev", dev, "nodad"])
+        } else {
+            self.ip(&["-n", ns, "addr", "add", addr, "dev", dev])
+        }
+    }
+
+    /// A veth pair: `dev_a` in `ns_a` with `addrs_a`, `dev_b` in `ns_b` with `addrs_b`, both up.
+    /// Interface names only need to be unique inside their namespace.
+    pub fn link(
+        &self,
+        (ns_a, dev_a, addrs_a): (&str, &str, &[&str]),
+        (ns_b, dev_b, addrs_b): (&str, &str, &[&str]),
+    ) -> io::Result<()> {
+        self.ip(&[
+            "-n", ns_a, "link", "add", dev_a, "type", "veth", "peer", "name", dev_b, "netns", ns_b,
+        ])?;
+        for a in addrs_a {
+            self.addr(ns_a, dev_a, a)?;
+        }
+        for a in addrs_b {
+            self.addr(ns_b, dev_b, a)?;
+        }
+        self.ip(&["-n", ns_a, "link", "set", dev_a, "up"])?;
+        self.ip(&["-n", ns_b, "link", "set", dev_b, "up"])
+    }
+
+    /// A bridge `dev` in `ns` (no address), up.
+    pub fn bridge(&self, ns: &str, dev: &str) -> io::Result<()> {
+        self.ip(&["-n", ns, "link", "add", dev, "type", "bridge"])?;
+        self.ip(&["-n", ns, "link", "set", dev, "up"])
+    }
+
+    /// Connects `dev` in `ns` (with `addrs`) to bridge `bridge` in `bridge_ns` through a veth
+    /// whose bridge-side end is called `port`.
+    pub fn attach(
+        &self,
+        (ns, dev, addrs): (&str, &str, &[&str]),
+        (bridge_ns, bridge, port): (&str, &str, &str),
+    ) -> io::Result<()> {
+        self.link((ns, dev, addrs), (bridge_ns, port, &[]))?;
+        self.ip(&["-n", bridge_ns, "link", "set", port, "master", bridge])
+    }
+
+    /// Sets a sysctl inside `ns`.
+    pub fn sysctl(&self, ns: &str, key_value: &str) -> io::Result<()> {
+        let o = self.run(ns, "sysctl", &["-qw", key_value])?;
+        if o.ok() {
+            Ok(())
+        } else {
+            Err(err(format!("sysctl {key_value}: {}", o.stderr.trim())))
+        }
+    }
+}

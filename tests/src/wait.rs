@@ -1,0 +1,35 @@
+//! Bounded waiting: polling a condition until it holds or a time limit passes.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::err;
+
+/// Polls `cond` every 100 ms until it returns `Ok(true)`, for at most `limit`. On timeout the
+/// error names `what` and the last error `cond` returned.
+pub fn wait_until(
+    limit: Duration,
+    what: &str,
+    mut cond: impl FnMut() -> io::Result<bool>,
+) -> io::Result<()> {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        match cond() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = e.to_string(),
+        }
+        if start.elapsed() > limit {
+            return Err(err(format!(
+                "timed out after {limit:?} waiting for {what}{}",
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last error: {last})")
+                }
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

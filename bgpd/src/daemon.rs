@@ -221,15 +221,18 @@ impl Daemon {
                 && (config.kernel.is_none() || kernel_routes_kept),
         };
         let deferring = Arc::new(std::sync::atomic::AtomicBool::new(restart.is_some()));
-        let routing_task = Routing::new(&RoutingConfig {
-            asn: g.asn.get(),
-            router_id: g.router_id.get(),
-            cluster_id: g.cluster_id.get(),
-            originate: config.originate.clone(),
-            kernel,
-            restart,
-            deferring: deferring.clone(),
-        });
+        let routing_task = Routing::new(
+            &RoutingConfig {
+                asn: g.asn.get(),
+                router_id: g.router_id.get(),
+                cluster_id: g.cluster_id.get(),
+                originate: config.originate.clone(),
+                kernel,
+                restart,
+                deferring: deferring.clone(),
+            },
+            std::time::Instant::now(),
+        );
         tokio::spawn(routing_task.run(rx, next_hop_events));
         let mut listeners = Vec::new();
         for addr in &g.listen {

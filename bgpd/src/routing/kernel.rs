@@ -32,6 +32,14 @@ pub struct Kernel {
 #[derive(Debug)]
 pub struct KernelResolver<'a>(pub Option<&'a NextHops>);
 
+impl<'a> KernelResolver<'a> {
+    /// Through the kernel's next hops when there is a kernel; without one every next hop
+    /// resolves.
+    pub fn of(kernel: &'a Option<Kernel>) -> Self {
+        KernelResolver(kernel.as_ref().map(Kernel::next_hops))
+    }
+}
+
 impl Resolver for KernelResolver<'_> {
     fn igp_cost(&self, next_hop: &NextHop) -> Option<u32> {
         match self.0 {

@@ -14,9 +14,11 @@ pub mod export;
 mod groups;
 mod kernel;
 mod originate;
+mod peers;
 mod query;
 mod reflect;
 mod restart;
+mod task;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -26,10 +28,10 @@ use std::time::{Duration, Instant};
 use bgp_wire::{Family, RefreshSubtype};
 use config::{Policy, PrefixLimit};
 use rib::{PeerId, PeerInfo, Rib};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tokio::sync::oneshot;
+use tracing::info;
 
-use crate::exchange::{ExportSettings, Imported, PeerCommand, PeerKey};
+use crate::exchange::{ExportSettings, Imported, PeerKey};
 use crate::session::Negotiated;
 use dirty::Dirty;
 use export::{Local, PeerKind};
@@ -106,6 +108,8 @@ pub enum RoutingInput {
     /// run to adopt (RFC 4724: forwarding continues across the restart); the sessions
     /// closing afterwards must not remove them.
     DetachKernel(oneshot::Sender<()>),
+    /// The FIB task saw links or routes change: next hops may have become (un)reachable.
+    NextHopsChanged,
     /// A reload changed global routing settings.
     Globals {
         /// The new cluster ID.
@@ -177,6 +181,12 @@ pub struct Routing {
     restart_stats: RestartStats,
     /// Shared with the daemon: set while `deferral` runs.
     deferring: Arc<std::sync::atomic::AtomicBool>,
+    /// The time of the last `handle` or `poll`: the core reads no clock of its own.
+    now: Instant,
+    /// When the last export ran (`None`: not yet, the first poll exports).
+    last_export: Option<Instant>,
+    /// An export held back by the export interval is due then.
+    export_due: Option<Instant>,
 }
 
 impl std::fmt::Debug for Routing {
@@ -188,10 +198,6 @@ impl std::fmt::Debug for Routing {
     }
 }
 
-/// How many inputs are applied before exporting: coalesces bursts (a full table arrives
-/// as thousands of UPDATEs) into one export pass.
-const BATCH: usize = 256;
-
 /// Exports are at least this far apart while inputs keep coming. A burst (hundreds of
 /// Calico nodes coming up at once, a full table) then leaves in a few large UPDATEs per
 /// group instead of one small UPDATE per input queued to every member, which is both
@@ -199,9 +205,12 @@ const BATCH: usize = 256;
 /// this long.
 const EXPORT_INTERVAL: Duration = Duration::from_millis(10);
 
+/// While a member lags behind, how often its queue is checked for room to catch up.
+const LAGGING_CHECK: Duration = Duration::from_millis(100);
+
 impl Routing {
-    /// A routing task with empty tables.
-    pub fn new(config: &RoutingConfig) -> Self {
+    /// A routing task with empty tables, started at `now`.
+    pub fn new(config: &RoutingConfig, now: Instant) -> Self {
         // Multipath sets feed ECMP routes in the kernel; BGP still advertises one best path
         // (or every path, with ADD-PATH).
         let mut rib = Rib::new(rib::Options {
@@ -241,108 +250,66 @@ impl Routing {
                     deferral_s = plan.deferral.as_secs(),
                     "restarting: deferring route selection until the expected peers' End-of-RIB"
                 );
-                Deferral::new(plan, Instant::now())
+                Deferral::new(plan, now)
             }),
             restart_stats: RestartStats {
                 deferring: config.restart.is_some(),
                 ..RestartStats::default()
             },
             deferring: config.deferring.clone(),
+            now,
+            last_export: None,
+            export_due: None,
         }
     }
 
-    /// Runs until every sender is dropped. `next_hop_events` come from the FIB task.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<RoutingInput>,
-        mut next_hop_events: Option<mpsc::Receiver<crate::fib::NextHopEvent>>,
-    ) {
-        self.check_deferral(Instant::now());
+    /// Does what is due at `now`: expired graceful-restart timers, the end of a restart's
+    /// deferral, the aggregates, an export unless one ran less than the export interval
+    /// ago (then it is scheduled), lagging members' catch-up, and the end of the kernel's
+    /// initial sync. Called after each batch of inputs and at [`Routing::next_deadline`].
+    pub fn poll(&mut self, now: Instant) {
+        self.now = now;
+        self.sweep_expired(now);
+        self.check_deferral(now);
         self.originate();
-        self.export();
-        self.check_kernel_sync();
-        let mut last_export = Instant::now();
-        let mut export_due: Option<Instant> = None;
-        loop {
-            let mut deadline = self.peers.values().filter_map(|p| p.stale_until).min();
-            if let Some(d) = &self.deferral {
-                deadline = Some(deadline.map_or(d.deadline(), |x| x.min(d.deadline())));
-            }
-            if let Some(due) = export_due {
-                deadline = Some(deadline.map_or(due, |d| d.min(due)));
-            }
-            if self.groups.any_lagging() {
-                // Check soon whether lagging peers have drained their queues.
-                let soon = Instant::now() + Duration::from_millis(100);
-                deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
-            }
-            let events = async {
-                match next_hop_events.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let input = tokio::select! {
-                i = rx.recv() => i,
-                e = events => {
-                    match e {
-                        Some(_) => self.next_hops_changed(),
-                        None => next_hop_events = None,
-                    }
-                    self.export();
-                    continue;
-                }
-                () = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d.into()).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    let now = Instant::now();
-                    self.sweep_expired(now);
-                    self.check_deferral(now);
-                    self.originate();
-                    self.export();
-                    last_export = Instant::now();
-                    export_due = None;
-                    self.catch_up();
-                    self.check_kernel_sync();
-                    continue;
-                }
-            };
-            let Some(input) = input else { return };
-            let started = Instant::now();
-            self.handle(input);
-            for _ in 1..BATCH {
-                match rx.try_recv() {
-                    Ok(input) => self.handle(input),
-                    Err(_) => break,
-                }
-            }
-            self.check_deferral(Instant::now());
-            self.originate();
-            let now = Instant::now();
-            if now >= last_export + EXPORT_INTERVAL {
-                self.export();
-                last_export = now;
-                export_due = None;
-            } else if !self.dirty.is_empty() || self.groups.any_policy_changed() {
-                export_due = Some(last_export + EXPORT_INTERVAL);
-            }
-            // Only once the kernel has every change: ending the initial sync deletes the
-            // adopted routes not replaced yet (RFC 4724 4.1: forwarding must not lapse).
-            if self.dirty.is_empty() {
-                self.check_kernel_sync();
-            }
-            if self.batch_times.len() < 4096 {
-                self.batch_times.push(started.elapsed());
-            }
+        let interval_over = self.last_export.is_none_or(|t| now >= t + EXPORT_INTERVAL);
+        if interval_over {
+            self.export();
+            self.last_export = Some(now);
+            self.export_due = None;
+        } else if !self.dirty.is_empty() || self.groups.any_policy_changed() {
+            self.export_due = self.last_export.map(|t| t + EXPORT_INTERVAL);
+        }
+        self.catch_up();
+        // Only once the kernel has every change: ending the initial sync deletes the
+        // adopted routes not replaced yet (RFC 4724 4.1: forwarding must not lapse).
+        if self.dirty.is_empty() {
+            self.check_kernel_sync();
+        }
+    }
+
+    /// When [`Routing::poll`] next has work to do without a new input: a graceful-restart
+    /// timer, the deferral's timer, a held-back export, a lagging member's next check.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let stale = self.peers.values().filter_map(|p| p.stale_until).min();
+        let deferral = self.deferral.as_ref().map(Deferral::deadline);
+        let lagging = self.groups.any_lagging().then(|| self.now + LAGGING_CHECK);
+        [stale, deferral, self.export_due, lagging]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Keeps how long a batch of inputs took to apply and export, for the metrics.
+    pub fn record_batch(&mut self, took: Duration) {
+        if self.batch_times.len() < 4096 {
+            self.batch_times.push(took);
         }
     }
 
     /// The kernel's links or routes changed: next hops may have become (un)reachable.
     fn next_hops_changed(&mut self) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let r = KernelResolver::of(&self.kernel);
         let changes = self.rib.recompute(&r);
         if !changes.is_empty() {
             info!(changed = changes.len(), "next-hop reachability changed");
@@ -362,14 +329,17 @@ impl Routing {
         }
     }
 
-    fn handle(&mut self, input: RoutingInput) {
+    /// Applies one input received at `now`. What it changes reaches peers and the kernel
+    /// at the next [`Routing::poll`].
+    pub fn handle(&mut self, now: Instant, input: RoutingInput) {
+        self.now = now;
         match input {
             RoutingInput::PeerUp(up) => self.peer_up(up),
             RoutingInput::PeerDown {
                 key,
                 stale_for,
                 llgr_for,
-            } => self.peer_down(key, stale_for, llgr_for),
+            } => self.peer_down(now, key, stale_for, llgr_for),
             RoutingInput::Update { key, imported } => self.update(key, imported),
             RoutingInput::RefreshRequest {
                 key,
@@ -380,6 +350,7 @@ impl Routing {
                 let _ = reply.send(self.query(q));
             }
             RoutingInput::Regroup { key, export } => self.regroup(key, export),
+            RoutingInput::NextHopsChanged => self.next_hops_changed(),
             RoutingInput::DetachKernel(done) => {
                 // Changes held back by the export interval reach the kernel first.
                 self.export();
@@ -393,211 +364,9 @@ impl Routing {
                 originate,
             } => {
                 self.local.cluster_id = cluster_id;
-                let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+                let r = KernelResolver::of(&self.kernel);
                 let changes = self.originator.reconfigure(&mut self.rib, originate, &r);
                 self.dirty.extend(changes);
-            }
-        }
-    }
-
-    /// Moves a peer to the group its new settings call for (a reload): it gets the new
-    /// group's table, and withdrawals for what its old group had told it and the new one
-    /// does not advertise. Logs what changed for it.
-    fn regroup(&mut self, key: PeerKey, export: ExportSettings) {
-        // The driver sends this only while the session is up, after its PeerUp and before
-        // its PeerDown: anything else leaves the peer on its old export settings.
-        let Some(peer) = self.peers.get_mut(&key) else {
-            warn!(
-                peer = key,
-                "reload: export settings for an unknown session: not applied"
-            );
-            return;
-        };
-        let Some(mut up) = peer.up.clone() else {
-            warn!(neighbor = %peer.name, "reload: export settings for a session that is down: not applied");
-            return;
-        };
-        peer.max_prefixes = export.max_prefixes;
-        up.export = export;
-        if let PeerKind::IbgpClient | PeerKind::IbgpNonClient = peer.kind {
-            peer.kind = if up.export.rr_client {
-                PeerKind::IbgpClient
-            } else {
-                PeerKind::IbgpNonClient
-            };
-        }
-        let kind = peer.kind;
-        let old = peer.group;
-        let name = peer.name.clone();
-        peer.up = Some(up.clone());
-        // What the old group told it, from its Adj-RIB-Out: also the routes whose withdraw
-        // is still waiting for the next export.
-        let told = old
-            .map(|g| self.groups.advertised_prefixes(&self.rib, g))
-            .unwrap_or_default();
-        // A member that fell behind holds an unknown subset of that: only a whole table
-        // between BoRR and EoRR (RFC 7313) sets it right.
-        let lagging = old.is_some_and(|g| self.groups.is_lagging(g, key));
-        if let Some(g) = old {
-            self.groups.leave(&mut self.rib, g, key);
-        }
-        let new = self.join_group(&up, kind);
-        if let Some(p) = self.peers.get_mut(&key) {
-            p.group = Some(new);
-        }
-        self.resend(key, None);
-        let kept = told
-            .iter()
-            .filter(|n| {
-                self.groups
-                    .sent(&self.rib, new, n.prefix)
-                    .iter()
-                    .any(|s| s.path_id == n.path_id)
-            })
-            .count();
-        let (advertised, held_back) = self.groups.advertised(&self.rib, new);
-        let withdrawn = told.len() - kept;
-        let announced = advertised.saturating_sub(kept as u64);
-        if lagging {
-            self.groups.set_lagging(new, key);
-        } else {
-            let resync = self.groups.withdraw_leftovers(&self.rib, new, key, &told);
-            self.resync(resync);
-        }
-        info!(
-            neighbor = %name,
-            group = new,
-            advertised,
-            announced,
-            withdrawn,
-            held_back,
-            deferred = self.deferral.is_some(),
-            resync = lagging,
-            "reload: export settings applied"
-        );
-    }
-
-    /// Adds a peer to the group for its settings. When that replaces the group's export
-    /// policy (a reload, the group shared with other peers), the group is re-exported at
-    /// once, not at the next input: an idle table would keep what the new policy refuses.
-    fn join_group(&mut self, up: &PeerUp, kind: PeerKind) -> usize {
-        let group = self.groups.join(&mut self.rib, up, kind);
-        if self.groups.any_policy_changed() {
-            self.export();
-        }
-        group
-    }
-
-    fn peer_up(&mut self, up: Box<PeerUp>) {
-        let n = &up.negotiated;
-        let kind = if n.ebgp {
-            PeerKind::Ebgp(n.peer_as)
-        } else if up.export.rr_client {
-            PeerKind::IbgpClient
-        } else {
-            PeerKind::IbgpNonClient
-        };
-        let info = PeerInfo {
-            address: up.address,
-            bgp_id: n.peer_id,
-            asn: n.peer_as,
-            ebgp: n.ebgp,
-            rr_client: up.export.rr_client,
-        };
-        // A peer coming back from graceful restart keeps its id and stale routes.
-        let id = match self.peers.get(&up.key) {
-            Some(p) => {
-                self.rib.set_peer(p.id, info);
-                p.id
-            }
-            None => match self.rib.add_peer(info) {
-                Some(id) => id,
-                None => {
-                    warn!(neighbor = %up.name, "too many peers: refusing routes");
-                    return;
-                }
-            },
-        };
-        let group = self.groups.join(&mut self.rib, &up, kind);
-        let policy_changed = self.groups.any_policy_changed();
-        let stale_until = self.peers.get(&up.key).and_then(|p| p.stale_until);
-        let key = up.key;
-        let (up_address, up_negotiated) = (up.address, up.negotiated.clone());
-        info!(neighbor = %up.name, address = %up.address, group, "session up: sending the table");
-        self.peers.insert(
-            key,
-            Peer {
-                id,
-                name: up.name.clone(),
-                kind,
-                bgp_id: up.negotiated.peer_id,
-                group: Some(group),
-                max_prefixes: up.export.max_prefixes,
-                warned_max: false,
-                commands: Some(up.commands.clone()),
-                stale_until,
-                llgr_for: Duration::ZERO,
-                up: Some(up),
-            },
-        );
-        self.by_id.insert(id, key);
-        if policy_changed {
-            // It came up with a policy other than the group's (a reload while it was
-            // down): the group is re-exported at once (see `join_group`).
-            self.export();
-        }
-        if let Some(d) = &mut self.deferral {
-            // Its table goes out when the deferral ends.
-            let n = &up_negotiated;
-            // RFC 4724 4.1 excludes peers with Restart State set from the wait. Not done:
-            // FRR 8.4 sets it towards us after our restart and sends its routes only after
-            // that; excluded, the VBR's routes came after the deferral and the edge dropped
-            // the VPC routes for 0.3-0.6 s each restart. The timer bounds the wait.
-            d.peer_up(up_address, n.graceful_restart, &n.families);
-            return;
-        }
-        self.resend(key, None);
-    }
-
-    fn update(&mut self, key: PeerKey, imported: Imported) {
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        let id = peer.id;
-        let mut batch = self.rib.batch(id);
-        batch.withdraw(&imported.withdraw);
-        for a in &imported.announce {
-            if let Err(e) = batch.announce(&a.attrs, a.next_hop, &a.nlri) {
-                warn!(neighbor = %peer.name, error = %e, "cannot store routes");
-            }
-        }
-        batch.commit_into(
-            &KernelResolver(self.kernel.as_ref().map(Kernel::next_hops)),
-            &mut self.dirty,
-        );
-        if self.groups.any_add_path() {
-            let touched = imported.announce.iter().flat_map(|a| a.nlri.iter());
-            self.dirty
-                .extend(touched.chain(&imported.withdraw).map(|n| n.prefix));
-        }
-        if let Some(family) = imported.end_of_rib {
-            self.end_of_rib(key, family);
-        }
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        // Maximum prefixes received (RFC 4486): warn at the threshold, Cease above.
-        if let Some(limit) = peer.max_prefixes {
-            let counts = self.rib.peers().counts(id);
-            let total = counts.ipv4 + counts.ipv6;
-            if total > u64::from(limit.limit) {
-                warn!(neighbor = %peer.name, total, limit = limit.limit, "maximum prefixes exceeded: closing the session");
-                if let Some(c) = &peer.commands {
-                    let _ = c.try_send(PeerCommand::MaxPrefixExceeded);
-                }
-            } else if total >= u64::from(limit.warning_threshold()) && !peer.warned_max {
-                peer.warned_max = true;
-                warn!(neighbor = %peer.name, total, limit = limit.limit, "prefixes received near the limit");
             }
         }
     }
@@ -608,12 +377,12 @@ impl Routing {
         if self.deferral.is_some() {
             return;
         }
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let r = KernelResolver::of(&self.kernel);
         let changes = self.originator.run(&mut self.rib, &self.dirty, &r);
         self.dirty.extend(changes);
     }
 
-    /// Exports every dirty prefix to every group.
+    /// Exports every dirty prefix to every group (and the kernel).
     fn export(&mut self) {
         if self.deferral.is_some() {
             return;
@@ -643,110 +412,6 @@ impl Routing {
         self.rib.recycle_dest_ids();
         self.resync(resync);
         self.catch_up();
-    }
-
-    /// ROUTE-REFRESH from a peer (RFC 2918, RFC 7313 section 4): a request gets our table
-    /// again; Beginning of Route Refresh marks the peer's routes of the family stale, and
-    /// End of Route Refresh removes those it did not send again.
-    fn refresh(&mut self, key: PeerKey, family: Family, subtype: RefreshSubtype) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
-        let Some(id) = self.peers.get(&key).map(|p| p.id) else {
-            return;
-        };
-        match subtype {
-            // Deferring: the whole table goes out when the deferral ends.
-            RefreshSubtype::Request if self.deferral.is_some() => {}
-            RefreshSubtype::Request => self.for_member(key, |groups, rib, ctx, g| {
-                groups.refresh_member(rib, ctx, g, key, family)
-            }),
-            RefreshSubtype::Begin => {
-                self.rib
-                    .mark_stale_into(id, Some(family), false, &r, &mut self.dirty);
-            }
-            RefreshSubtype::End => {
-                touch_all_paths_of(&self.groups, &self.rib, &mut self.dirty, id);
-                self.rib
-                    .sweep_stale_into(id, Some(family), &r, &mut self.dirty);
-            }
-            // RFC 7313 section 5: other subtypes are ignored.
-            RefreshSubtype::Other(_) => {}
-        }
-    }
-
-    /// Lagging members whose queues have room get the whole table again.
-    fn catch_up(&mut self) {
-        if self.groups.any_lagging() {
-            let reset = self.groups.catch_up(&self.rib);
-            self.resync(reset);
-        }
-    }
-
-    /// Sends a peer its group's whole Adj-RIB-Out, then End-of-RIB (after the deferral: it
-    /// ends by sending every peer its table).
-    fn resend(&mut self, key: PeerKey, family: Option<Family>) {
-        if self.deferral.is_some() {
-            return;
-        }
-        self.for_member(key, |groups, rib, ctx, g| {
-            groups.send_table(rib, ctx, g, key, family)
-        });
-    }
-
-    /// Runs a group operation aimed at one member (of group `g`), then resyncs whom it
-    /// hands back.
-    fn for_member(
-        &mut self,
-        key: PeerKey,
-        op: impl FnOnce(&mut Groups, &mut Rib, &groups::ExportCtx<'_>, usize) -> Vec<PeerKey>,
-    ) {
-        let Some(g) = self.peers.get(&key).and_then(|p| p.group) else {
-            return;
-        };
-        let peers = self.peers_view();
-        let ctx = groups::ExportCtx {
-            local: &self.local,
-            peers: &peers,
-        };
-        let resync = op(&mut self.groups, &mut self.rib, &ctx, g);
-        self.resync(resync);
-    }
-
-    fn resync(&mut self, keys: Vec<PeerKey>) {
-        for key in keys {
-            if let Some(p) = self.peers.get(&key) {
-                warn!(neighbor = %p.name, "peer is not keeping up with updates: resetting it");
-                if let Some(c) = &p.commands {
-                    let _ = c.try_send(PeerCommand::Resync);
-                }
-            }
-        }
-    }
-
-    /// Who each rib peer is, for export decisions.
-    fn peers_view(&self) -> HashMap<PeerId, groups::PeerView> {
-        let mut view: HashMap<PeerId, groups::PeerView> = self
-            .peers
-            .values()
-            .map(|p| {
-                (
-                    p.id,
-                    groups::PeerView {
-                        kind: Some(p.kind),
-                        name: p.name.clone(),
-                        bgp_id: p.bgp_id,
-                    },
-                )
-            })
-            .collect();
-        view.insert(
-            self.originator.peer(),
-            groups::PeerView {
-                kind: None,
-                name: String::new(),
-                bgp_id: self.router_id,
-            },
-        );
-        view
     }
 }
 

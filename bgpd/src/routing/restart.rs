@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use bgp_wire::Family;
 use tracing::{info, warn};
 
-use super::kernel::{Kernel, KernelResolver};
+use super::kernel::KernelResolver;
 use super::{touch_all_paths_of, Routing};
 use crate::exchange::PeerKey;
 
@@ -159,8 +159,14 @@ impl Routing {
     /// A session left Established. With graceful restart its routes stay as stale for the
     /// peer's restart time (RFC 4724 4.2), then, with long-lived graceful restart, as
     /// least-preferred LLGR-stale for its stale time (RFC 9494 4.2); otherwise they go.
-    pub(super) fn peer_down(&mut self, key: PeerKey, stale_for: Duration, llgr_for: Duration) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+    pub(super) fn peer_down(
+        &mut self,
+        now: Instant,
+        key: PeerKey,
+        stale_for: Duration,
+        llgr_for: Duration,
+    ) {
+        let r = KernelResolver::of(&self.kernel);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -182,14 +188,14 @@ impl Routing {
             self.rib.remove_peer_into(id, &r, &mut self.dirty);
         } else if stale_for.is_zero() {
             peer.llgr_for = Duration::ZERO;
-            peer.stale_until = Some(Instant::now() + llgr_for);
+            peer.stale_until = Some(now + llgr_for);
             self.rib
                 .mark_stale_into(id, None, true, &r, &mut self.dirty);
         } else {
             peer.llgr_for = llgr_for;
             // A peer that drops again before its End-of-RIB does not get a fresh restart
             // time: stale routes live at most one restart window, however often it flaps.
-            let deadline = Instant::now() + stale_for;
+            let deadline = now + stale_for;
             peer.stale_until = Some(peer.stale_until.map_or(deadline, |d| d.min(deadline)));
             self.rib
                 .mark_stale_into(id, None, false, &r, &mut self.dirty);
@@ -197,7 +203,7 @@ impl Routing {
     }
 
     pub(super) fn sweep_expired(&mut self, now: Instant) {
-        let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+        let r = KernelResolver::of(&self.kernel);
         let expired: Vec<PeerKey> = self
             .peers
             .iter()
@@ -240,7 +246,7 @@ impl Routing {
             d.end_of_rib(up.address, family);
         }
         if peer.stale_until.is_some() {
-            let r = KernelResolver(self.kernel.as_ref().map(Kernel::next_hops));
+            let r = KernelResolver::of(&self.kernel);
             self.rib
                 .sweep_stale_into(peer.id, Some(family), &r, &mut self.dirty);
             peer.stale_until = None;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bgp_wire::attr::{AsPath, AttrValue, NextHop, Origin, PathAttributes};
 use bgp_wire::capability::AddPathMode;
@@ -126,8 +126,11 @@ fn session(local_as: u32, id: &str, remote_as: u32, add_path: bool) -> SessionCo
     s
 }
 
+/// The edge's routing core with the peers it exports to, driven by inputs and a clock of
+/// its own: time passes only when a test says so.
 struct Edge {
     routing: Routing,
+    clock: Instant,
     vbr: Remote,
     nodes: Vec<Remote>,
 }
@@ -141,17 +144,22 @@ impl Edge {
     fn restarting(plan: Option<super::RestartPlan>) -> Self {
         let (config, _) = Config::from_str(&EDGE.replace("TO_CLOUD", NARROW), "edge.toml").unwrap();
         let g = &config.global;
-        let routing = Routing::new(&RoutingConfig {
-            asn: g.asn.get(),
-            router_id: g.router_id.get(),
-            cluster_id: g.cluster_id.get(),
-            originate: config.originate.clone(),
-            kernel: None,
-            deferring: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(plan.is_some())),
-            restart: plan,
-        });
+        let clock = Instant::now();
+        let routing = Routing::new(
+            &RoutingConfig {
+                asn: g.asn.get(),
+                router_id: g.router_id.get(),
+                cluster_id: g.cluster_id.get(),
+                originate: config.originate.clone(),
+                kernel: None,
+                deferring: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(plan.is_some())),
+                restart: plan,
+            },
+            clock,
+        );
         let mut edge = Edge {
             routing,
+            clock,
             vbr: Remote {
                 key: 1,
                 queue: UpdateSender::unattached(1 << 20),
@@ -187,7 +195,7 @@ impl Edge {
         self.vbr.holds.clear();
         self.vbr.stale.clear();
         let (commands, _) = crate::exchange::commands::channel();
-        self.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
+        self.input(RoutingInput::PeerUp(Box::new(PeerUp {
             key: self.vbr.key,
             name: "vbr".into(),
             address: "203.0.113.2".parse().unwrap(),
@@ -218,9 +226,10 @@ impl Edge {
         node.decode = negotiated.encode;
         node.queue = UpdateSender::unattached(1 << 20);
         node.holds.clear();
+        let (key, updates) = (node.key, node.queue.clone());
         let (commands, _) = crate::exchange::commands::channel();
-        self.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
-            key: node.key,
+        self.input(RoutingInput::PeerUp(Box::new(PeerUp {
+            key,
             name: "calico".into(),
             address: IpAddr::V4(addr),
             local_address: Some("192.0.2.1".parse().unwrap()),
@@ -232,7 +241,7 @@ impl Edge {
                 max_prefixes: None,
                 max_prefixes_out: None,
             },
-            updates: node.queue.clone(),
+            updates,
             commands,
         })));
     }
@@ -277,14 +286,14 @@ impl Edge {
             received: announce.len(),
             refused: Vec::new(),
         };
-        self.routing.handle(RoutingInput::Update {
+        self.input(RoutingInput::Update {
             key: self.nodes[i].key,
             imported,
         });
     }
 
     fn node_down(&mut self, i: usize, graceful: bool) {
-        self.routing.handle(RoutingInput::PeerDown {
+        self.input(RoutingInput::PeerDown {
             key: self.nodes[i].key,
             stale_for: if graceful {
                 Duration::from_secs(120)
@@ -296,7 +305,7 @@ impl Edge {
     }
 
     fn reload(&mut self, pattern: &str) {
-        self.routing.handle(RoutingInput::Regroup {
+        self.input(RoutingInput::Regroup {
             key: self.vbr.key,
             export: ExportSettings {
                 export_policy: Some(to_cloud(pattern)),
@@ -312,17 +321,23 @@ impl Edge {
         self.routing.peers.get(&self.vbr.key).and_then(|p| p.group)
     }
 
-    /// What the run loop does after a batch of inputs when the export interval has passed.
+    /// One input, at the edge's time.
+    fn input(&mut self, input: RoutingInput) {
+        self.routing.handle(self.clock, input);
+    }
+
+    /// Time passes: the core does what is due, the peers' writers drain their queues.
+    fn advance(&mut self, by: Duration) {
+        self.clock += by;
+        self.routing.poll(self.clock);
+        self.read();
+    }
+
+    /// What the run loop does after a batch of inputs once the export interval has passed,
+    /// and again when lagging members are checked.
     fn tick(&mut self) {
-        let now = std::time::Instant::now();
-        self.routing.sweep_expired(now);
-        self.routing.check_deferral(now);
-        self.routing.originate();
-        self.routing.export();
-        // The writers drain the queues; lagging members catch up (checked every 100 ms).
-        self.read();
-        self.routing.catch_up();
-        self.read();
+        self.advance(super::EXPORT_INTERVAL);
+        self.advance(super::LAGGING_CHECK);
     }
 
     fn read(&mut self) {
@@ -388,7 +403,7 @@ fn narrowing_the_cloud_policy_leaves_the_aggregate_alone_whatever_the_nodes_do()
                 }
                 7 if rng.below(3) == 0 => {
                     // The VBR session flaps; it comes back with the spec of the last reload.
-                    edge.routing.handle(RoutingInput::PeerDown {
+                    edge.input(RoutingInput::PeerDown {
                         key: edge.vbr.key,
                         stale_for: Duration::ZERO,
                         llgr_for: Duration::ZERO,
@@ -411,7 +426,7 @@ fn narrowing_the_cloud_policy_leaves_the_aggregate_alone_whatever_the_nodes_do()
                         1 => RefreshSubtype::Begin,
                         _ => RefreshSubtype::End,
                     };
-                    edge.routing.handle(RoutingInput::RefreshRequest {
+                    edge.input(RoutingInput::RefreshRequest {
                         key: edge.vbr.key,
                         family: Family::Ipv4Unicast,
                         subtype: sub,
@@ -478,7 +493,7 @@ fn second_vbr(edge: &mut Edge) -> Remote {
         stale: BTreeSet::new(),
     };
     let (commands, _) = crate::exchange::commands::channel();
-    edge.routing.handle(RoutingInput::PeerUp(Box::new(PeerUp {
+    edge.input(RoutingInput::PeerUp(Box::new(PeerUp {
         key: remote.key,
         name: "vbr2".into(),
         address: "203.0.113.3".parse().unwrap(),
@@ -547,7 +562,7 @@ fn a_reload_while_deferring_after_a_restart_sends_nothing_until_the_end_of_rib()
     edge.node_update(0, &[], &[], true);
     edge.tick();
     assert!(edge.vbr.holds.is_empty(), "{:?}", edge.vbr.holds);
-    edge.routing.handle(RoutingInput::Update {
+    edge.input(RoutingInput::Update {
         key: edge.vbr.key,
         imported: Imported {
             end_of_rib: Some(Family::Ipv4Unicast),
@@ -567,7 +582,7 @@ fn a_member_that_fell_behind_is_resynchronised_when_a_reload_moves_it() {
     edge.node_update(0, &routes, &[], true);
     edge.tick();
     // The gateway's queue holds two buffers.
-    edge.routing.handle(RoutingInput::PeerDown {
+    edge.input(RoutingInput::PeerDown {
         key: edge.vbr.key,
         stale_for: Duration::ZERO,
         llgr_for: Duration::ZERO,

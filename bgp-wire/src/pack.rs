@@ -65,21 +65,8 @@ impl UpdatePacker {
             }
             return written;
         }
-        let attrs = PathAttributes {
-            list: attributes
-                .list
-                .iter()
-                .filter(|a| {
-                    !matches!(
-                        a.value.type_code(),
-                        NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI
-                    )
-                })
-                .cloned()
-                .collect(),
-        };
         let mut attr_buf = BytesMut::new();
-        attrs.encode(&self.ctx, &mut attr_buf)?;
+        attributes.encode_without_next_hop(&self.ctx, &mut attr_buf)?;
         self.announce_mp(&attr_buf, family, next_hop, nlri, add_path, out)
     }
 

@@ -23,7 +23,7 @@ use bgp_wire::Family;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
-use crate::adj_out::Groups;
+use crate::adj_out::AdjRibsOut;
 use crate::change::{Change, ChangeSink, Selected};
 use crate::decision::{Candidate, Decision, Options};
 use crate::intern::AttrStore;
@@ -84,7 +84,7 @@ pub(crate) struct Core {
     /// Prefixes with at least one path per family (the tries also hold path-less dests an
     /// export group still has advertised).
     pub(crate) prefixes: [usize; 2],
-    pub(crate) groups: Groups,
+    pub(crate) adj_out: AdjRibsOut,
 }
 
 /// The route tables of one speaker.
@@ -156,7 +156,7 @@ impl Core {
 
     /// Whether a dest can go: no path, and no group has anything advertised for it.
     pub(crate) fn unused(&self, id: DestId) -> bool {
-        self.dests[id].is_empty() && !self.groups.hold(id)
+        self.dests[id].is_empty() && !self.adj_out.hold(id)
     }
 
     /// Counts a prefix in or out as its dest gains its first path or loses its last.

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use crate::family::Family;
 use crate::notification::Notification;
 
-/// What RFC 7606 section 2 says the receiver does about a malformed UPDATE or attribute.
+/// The error handling RFC 7606 section 2 prescribes for a malformed UPDATE or attribute: what
+/// the receiver does about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum ErrorHandling {
     /// Send the NOTIFICATION and close the session (RFC 4271 section 6).
     SessionReset,
     /// Stop using this address family on the session (RFC 4760 section 7); a daemon that does
@@ -121,20 +122,20 @@ pub struct DecodeError {
     /// Where it was: the message or attribute being decoded.
     pub context: &'static str,
     /// What RFC 7606 (or RFC 4271 for non-UPDATE messages) says to do.
-    pub action: Action,
+    pub action: ErrorHandling,
     /// The data field of the NOTIFICATION (RFC 4271 section 6 says what goes there).
     pub data: Bytes,
 }
 
 impl DecodeError {
     pub(crate) fn reset(context: &'static str, reason: Reason) -> Self {
-        Self::with_data(context, reason, Action::SessionReset, Bytes::new())
+        Self::with_data(context, reason, ErrorHandling::SessionReset, Bytes::new())
     }
 
     pub(crate) fn with_data(
         context: &'static str,
         reason: Reason,
-        action: Action,
+        action: ErrorHandling,
         data: Bytes,
     ) -> Self {
         Self {

@@ -68,7 +68,7 @@ pub(crate) fn check_header(header: &[u8], max_len: usize) -> Result<(), DecodeEr
         return Err(DecodeError::with_data(
             "message header",
             Reason::BadLength(len),
-            crate::error::Action::SessionReset,
+            crate::error::ErrorHandling::SessionReset,
             Bytes::copy_from_slice(raw),
         ));
     }

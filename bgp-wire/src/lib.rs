@@ -3,7 +3,7 @@
 //! No sockets, no tasks, no clocks: bytes in, typed messages out, and back. Decoding takes
 //! the session's negotiated [`Context`] (4-octet AS, ADD-PATH per family, extended
 //! messages); every error carries the NOTIFICATION RFC 4271 section 6 prescribes and the
-//! RFC 7606 [`Action`] that applies, so the daemon acts without parsing twice.
+//! RFC 7606 [`ErrorHandling`] that applies, so the daemon acts without parsing twice.
 //!
 //! ```text
 //! bytes ─► Framer::next_message ─► decode(msg, ctx) ─► Message ─► encode(msg, ctx) ─► bytes
@@ -41,7 +41,7 @@ mod route_refresh;
 mod update;
 
 pub use context::{Context, HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
-pub use error::{Action, DecodeError, EncodeError, Reason};
+pub use error::{DecodeError, EncodeError, ErrorHandling, Reason};
 pub use family::{Family, FamilySet};
 pub use framer::Framer;
 pub use message::{decode, encode, encode_to_bytes, kind, kind_name, Message};

@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::context::{Context, HEADER_LEN, MAX_MESSAGE_LEN};
-use crate::error::{checked_len, Action, DecodeError, EncodeError, Reason};
+use crate::error::{checked_len, DecodeError, EncodeError, ErrorHandling, Reason};
 use crate::framer::check_header;
 use crate::notification::Notification;
 use crate::open::Open;
@@ -105,7 +105,7 @@ pub fn decode(msg: &[u8], ctx: &Context) -> Result<Message, DecodeError> {
         other => Err(DecodeError::with_data(
             "message header",
             Reason::BadType(other),
-            Action::SessionReset,
+            ErrorHandling::SessionReset,
             Bytes::copy_from_slice(&[other]),
         )),
     }
@@ -115,7 +115,7 @@ fn bad_length(len: u16) -> DecodeError {
     DecodeError::with_data(
         "message header",
         Reason::BadLength(len),
-        Action::SessionReset,
+        ErrorHandling::SessionReset,
         Bytes::copy_from_slice(&len.to_be_bytes()),
     )
 }

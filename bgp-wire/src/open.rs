@@ -14,7 +14,7 @@ use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::Parser;
 
 use crate::capability::{AddPathMode, Capability};
-use crate::error::{checked_len, Action, DecodeError, EncodeError, Reason};
+use crate::error::{checked_len, DecodeError, EncodeError, ErrorHandling, Reason};
 use crate::family::{Family, FamilySet};
 
 /// AS_TRANS, the 2-octet stand-in for a 4-octet AS (RFC 6793 section 9).
@@ -141,7 +141,7 @@ impl Open {
             return Err(DecodeError::with_data(
                 "OPEN",
                 Reason::UnsupportedVersion(version),
-                Action::SessionReset,
+                ErrorHandling::SessionReset,
                 Bytes::from_static(&[0, 4]),
             ));
         }

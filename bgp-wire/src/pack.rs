@@ -7,7 +7,8 @@ use bytes::{BufMut, BytesMut};
 
 use crate::attr::code::{MP_REACH_NLRI, MP_UNREACH_NLRI, NEXT_HOP};
 use crate::attr::{
-    flags, put_next_hop, put_raw, raw_attributes, MpReach, MpUnreach, NextHop, PathAttributes,
+    flags, is_next_hop_or_nlri, put_next_hop, put_raw, raw_attributes, MpReach, MpUnreach, NextHop,
+    PathAttributes,
 };
 use crate::context::{Context, HEADER_LEN};
 use crate::error::{checked_len, EncodeError};
@@ -65,21 +66,8 @@ impl UpdatePacker {
             }
             return written;
         }
-        let attrs = PathAttributes {
-            list: attributes
-                .list
-                .iter()
-                .filter(|a| {
-                    !matches!(
-                        a.value.type_code(),
-                        NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI
-                    )
-                })
-                .cloned()
-                .collect(),
-        };
         let mut attr_buf = BytesMut::new();
-        attrs.encode(&self.ctx, &mut attr_buf)?;
+        attributes.encode_without_next_hop(&self.ctx, &mut attr_buf)?;
         self.announce_mp(&attr_buf, family, next_hop, nlri, add_path, out)
     }
 
@@ -312,7 +300,7 @@ fn put_encoded(
     let mut nh = next_hop;
     for a in raw_attributes(encoded) {
         let a = a.map_err(|_| EncodeError::Invalid("stored attribute set is truncated"))?;
-        if matches!(a.type_code, NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI) {
+        if is_next_hop_or_nlri(a.type_code) {
             continue;
         }
         if a.type_code > NEXT_HOP {
@@ -386,12 +374,7 @@ mod tests {
             list: attributes
                 .list
                 .iter()
-                .filter(|a| {
-                    !matches!(
-                        a.value.type_code(),
-                        NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI
-                    )
-                })
+                .filter(|a| !is_next_hop_or_nlri(a.value.type_code()))
                 .cloned()
                 .collect(),
         };

@@ -6,7 +6,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::{Action, DecodeError, EncodeError, Reason};
+use crate::error::{DecodeError, EncodeError, ErrorHandling, Reason};
 use crate::family::Family;
 
 /// The message subtype (RFC 7313 section 3.2).
@@ -47,7 +47,7 @@ impl RouteRefresh {
             return Err(DecodeError::with_data(
                 "ROUTE-REFRESH",
                 Reason::RouteRefreshLength(len),
-                Action::SessionReset,
+                ErrorHandling::SessionReset,
                 Bytes::copy_from_slice(whole),
             ));
         };

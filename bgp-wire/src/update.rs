@@ -10,7 +10,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::attr::{decode_attributes, AttrValue, MpUnreach, NextHop, PathAttributes};
 use crate::context::Context;
-use crate::error::{checked_len, Action, DecodeError, EncodeError, Reason};
+use crate::error::{checked_len, DecodeError, EncodeError, ErrorHandling, Reason};
 use crate::family::Family;
 use crate::nlri::{decode_prefixes, Nlri};
 
@@ -75,7 +75,7 @@ impl Update {
     pub fn treat_as_withdraw(&self) -> bool {
         self.errors
             .iter()
-            .any(|e| e.action == Action::TreatAsWithdraw)
+            .any(|e| e.action == ErrorHandling::TreatAsWithdraw)
     }
 
     /// Every announced route, classic IPv4 NLRI first, then MP_REACH_NLRI.

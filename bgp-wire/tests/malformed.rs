@@ -9,7 +9,7 @@
     clippy::cast_possible_truncation
 )]
 
-use bgp_wire::{decode, Action, Context, Family, Framer, Message};
+use bgp_wire::{decode, Context, ErrorHandling, Family, Framer, Message};
 use bytes::BytesMut;
 
 /// A message from its type and body, with a correct header.
@@ -44,8 +44,8 @@ fn attrs(parts: &[&[u8]]) -> Vec<u8> {
 /// Expected outcome: a fatal error with (code, subcode, action), or an Update whose
 /// RFC 7606 outcomes are exactly these actions.
 enum Expect {
-    Fatal(u8, u8, Action),
-    Handled(&'static [Action]),
+    Fatal(u8, u8, ErrorHandling),
+    Handled(&'static [ErrorHandling]),
 }
 
 fn check(name: &str, bytes: &[u8], expect: Expect) {
@@ -61,7 +61,7 @@ fn check(name: &str, bytes: &[u8], expect: Expect) {
             );
         }
         (Expect::Handled(actions), Ok(Message::Update(u))) => {
-            let got: Vec<Action> = u.errors.iter().map(|e| e.action).collect();
+            let got: Vec<ErrorHandling> = u.errors.iter().map(|e| e.action).collect();
             assert_eq!(got, actions, "{name}: errors {:?}", u.errors);
         }
         (_, other) => panic!("{name}: unexpected {other:?}"),
@@ -75,44 +75,44 @@ fn header_errors() {
     check(
         "bad marker",
         &bad_marker,
-        Expect::Fatal(1, 1, Action::SessionReset),
+        Expect::Fatal(1, 1, ErrorHandling::SessionReset),
     );
     let mut short = msg(4, &[]);
     short[17] = 18;
     check(
         "length 18",
         &short,
-        Expect::Fatal(1, 2, Action::SessionReset),
+        Expect::Fatal(1, 2, ErrorHandling::SessionReset),
     );
     check(
         "keepalive with body",
         &msg(4, &[0]),
-        Expect::Fatal(1, 2, Action::SessionReset),
+        Expect::Fatal(1, 2, ErrorHandling::SessionReset),
     );
     check(
         "short open",
         &msg(1, &[4, 0, 1]),
-        Expect::Fatal(1, 2, Action::SessionReset),
+        Expect::Fatal(1, 2, ErrorHandling::SessionReset),
     );
     check(
         "short update",
         &msg(2, &[0, 0]),
-        Expect::Fatal(1, 2, Action::SessionReset),
+        Expect::Fatal(1, 2, ErrorHandling::SessionReset),
     );
     check(
         "short notification",
         &msg(3, &[6]),
-        Expect::Fatal(1, 2, Action::SessionReset),
+        Expect::Fatal(1, 2, ErrorHandling::SessionReset),
     );
     check(
         "type 9",
         &msg(9, &[]),
-        Expect::Fatal(1, 3, Action::SessionReset),
+        Expect::Fatal(1, 3, ErrorHandling::SessionReset),
     );
     check(
         "route refresh length",
         &msg(5, &[0, 1, 0]),
-        Expect::Fatal(7, 1, Action::SessionReset),
+        Expect::Fatal(7, 1, ErrorHandling::SessionReset),
     );
     let over = msg(2, &vec![0u8; 4096 - 19 + 1]);
     let err = Framer::new()
@@ -134,27 +134,27 @@ fn open_errors() {
     check(
         "version 3",
         &open(3, 90, [1, 1, 1, 1], &[]),
-        Expect::Fatal(2, 1, Action::SessionReset),
+        Expect::Fatal(2, 1, ErrorHandling::SessionReset),
     );
     check(
         "hold 2",
         &open(4, 2, [1, 1, 1, 1], &[]),
-        Expect::Fatal(2, 6, Action::SessionReset),
+        Expect::Fatal(2, 6, ErrorHandling::SessionReset),
     );
     check(
         "id 0",
         &open(4, 90, [0, 0, 0, 0], &[]),
-        Expect::Fatal(2, 3, Action::SessionReset),
+        Expect::Fatal(2, 3, ErrorHandling::SessionReset),
     );
     check(
         "capability overrun",
         &open(4, 90, [1, 1, 1, 1], &[2, 3, 65, 4, 0]),
-        Expect::Fatal(2, 0, Action::SessionReset),
+        Expect::Fatal(2, 0, ErrorHandling::SessionReset),
     );
     check(
         "4-octet AS capability of 2 octets",
         &open(4, 90, [1, 1, 1, 1], &[2, 4, 65, 2, 0, 1]),
-        Expect::Fatal(2, 0, Action::SessionReset),
+        Expect::Fatal(2, 0, ErrorHandling::SessionReset),
     );
     let ok = open(4, 90, [1, 1, 1, 1], &[2, 6, 65, 4, 0, 0, 0xfd, 0xe8]);
     assert!(matches!(decode(&ok, &Context::BASIC), Ok(Message::Open(o)) if o.asn() == 65000));
@@ -167,14 +167,14 @@ fn update_structure_errors() {
     check(
         "withdrawn overrun",
         &b,
-        Expect::Fatal(3, 1, Action::SessionReset),
+        Expect::Fatal(3, 1, ErrorHandling::SessionReset),
     );
     let mut b = update(&[], &attrs(&[ORIGIN]), &[]);
     b[22] = 200; // total attribute length beyond the message
     check(
         "attributes overrun",
         &b,
-        Expect::Fatal(3, 1, Action::SessionReset),
+        Expect::Fatal(3, 1, ErrorHandling::SessionReset),
     );
     check(
         "NLRI over /32",
@@ -183,23 +183,23 @@ fn update_structure_errors() {
             &attrs(&[ORIGIN, AS_PATH, NEXT_HOP]),
             &[33, 1, 2, 3, 4, 5],
         ),
-        Expect::Fatal(3, 10, Action::SessionReset),
+        Expect::Fatal(3, 10, ErrorHandling::SessionReset),
     );
     check(
         "truncated NLRI",
         &update(&[], &attrs(&[ORIGIN, AS_PATH, NEXT_HOP]), &[24, 1, 2]),
-        Expect::Fatal(3, 10, Action::SessionReset),
+        Expect::Fatal(3, 10, ErrorHandling::SessionReset),
     );
     check(
         "withdrawn over /32",
         &update(&[40, 1, 2, 3, 4, 5], &[], &[]),
-        Expect::Fatal(3, 10, Action::SessionReset),
+        Expect::Fatal(3, 10, ErrorHandling::SessionReset),
     );
 }
 
 #[test]
 fn attribute_errors_follow_rfc7606() {
-    use Action::*;
+    use ErrorHandling::*;
     let cases: &[(&str, Vec<u8>, Expect)] = &[
         (
             "valid",

@@ -5,7 +5,7 @@
 //! the policy's default decides (see `config::policy`).
 
 use bgp_wire::attr::{AsPath, AttrValue, Community, LargeCommunity, PathAttributes};
-use config::{Action, Policy, Set, Verdict};
+use config::{Policy, Set, TermAction, Verdict};
 use ipnet::IpNet;
 
 /// What a policy decided about a route.
@@ -37,12 +37,12 @@ pub fn evaluate(
             continue;
         }
         match term.action {
-            Action::Reject => return Outcome::Reject,
-            Action::Accept => {
+            TermAction::Reject => return Outcome::Reject,
+            TermAction::Accept => {
                 next_hop_self |= apply(&term.set, attrs, local_as);
                 return Outcome::Accept { next_hop_self };
             }
-            Action::Next => next_hop_self |= apply(&term.set, attrs, local_as),
+            TermAction::Next => next_hop_self |= apply(&term.set, attrs, local_as),
         }
     }
     match policy.default {

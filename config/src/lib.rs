@@ -41,7 +41,7 @@ pub use model::{
     PrefixLimit,
 };
 pub use pattern::{PatternError, PrefixPattern};
-pub use policy::{Action, AsPathMatch, Match, Policy, Prepend, Set, Term, Verdict};
+pub use policy::{AsPathMatch, Match, Policy, Prepend, Set, Term, TermAction, Verdict};
 pub use types::{
     AddPathMode, AddressFamily, Asn, GtsmHops, HoldTime, RestartTime, RouterId, Secret, StaleTime,
 };

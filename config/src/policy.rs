@@ -24,7 +24,7 @@ pub enum Verdict {
 
 /// What a term does with a route it applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
+pub enum TermAction {
     /// Apply `set`, then accept: evaluation ends.
     Accept,
     /// Reject: evaluation ends (`set` has no effect).
@@ -52,7 +52,7 @@ pub struct Term {
     /// Conditions; all must hold. No conditions: the term applies to every route.
     pub matches: Match,
     /// What to do when the term applies.
-    pub action: Action,
+    pub action: TermAction,
     /// Attribute changes when the term applies (ignored for `reject`).
     pub set: Set,
 }

@@ -218,11 +218,11 @@ impl GroupTable {
 
 /// Every group's Adj-RIB-Out.
 #[derive(Debug, Default)]
-pub(crate) struct Groups {
+pub(crate) struct AdjRibsOut {
     tables: Vec<Option<GroupTable>>,
 }
 
-impl Groups {
+impl AdjRibsOut {
     /// Whether some group has something advertised for the dest (which must then stay, even
     /// without paths, until the group withdraws it).
     pub(crate) fn hold(&self, id: DestId) -> bool {
@@ -247,7 +247,7 @@ fn release(attrs: &mut AttrStore, nhs: &mut NextHopStore, s: &Sent) {
 impl Rib {
     /// Creates an export group.
     pub fn add_group(&mut self) -> GroupId {
-        let tables = &mut self.core.groups.tables;
+        let tables = &mut self.core.adj_out.tables;
         let i = match tables.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -262,7 +262,7 @@ impl Rib {
     /// Deletes a group and forgets what it advertised.
     pub fn remove_group(&mut self, group: GroupId) {
         self.clear_group(group);
-        if let Some(t) = self.core.groups.tables.get_mut(usize::from(group.0)) {
+        if let Some(t) = self.core.adj_out.tables.get_mut(usize::from(group.0)) {
             *t = None;
         }
     }
@@ -271,7 +271,7 @@ impl Rib {
     /// Loc-RIB, or all went down).
     pub fn clear_group(&mut self, group: GroupId) {
         let core = &mut self.core;
-        let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
+        let Some(Some(t)) = core.adj_out.tables.get_mut(usize::from(group.0)) else {
             return;
         };
         let old = std::mem::take(t);
@@ -285,7 +285,7 @@ impl Rib {
         drop(old);
         // Dests kept only for this group go now. Their prefixes are not stored with them,
         // so one walk of the tries finds them (ids ascend: `held` is sorted).
-        held.retain(|&id| core.dests[id].is_empty() && !core.groups.hold(id));
+        held.retain(|&id| core.dests[id].is_empty() && !core.adj_out.hold(id));
         if held.is_empty() {
             return;
         }
@@ -324,7 +324,7 @@ impl Rib {
         next_hop: NextHopId,
     ) -> Advertise {
         if !matches!(
-            self.core.groups.tables.get(usize::from(group.0)),
+            self.core.adj_out.tables.get(usize::from(group.0)),
             Some(Some(_))
         ) {
             return Advertise::Send;
@@ -375,7 +375,7 @@ impl Rib {
     /// As [`Rib::advertised`].
     pub fn advertised_at(&self, group: GroupId, at: Located) -> &[Sent] {
         debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
-        match self.core.groups.tables.get(usize::from(group.0)) {
+        match self.core.adj_out.tables.get(usize::from(group.0)) {
             Some(Some(t)) => t.sent(at.id),
             _ => &[],
         }
@@ -394,7 +394,7 @@ impl Rib {
         debug_assert!(attrs != NOTHING && attrs != MANY);
         let id = at.id;
         let core = &mut self.core;
-        let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
+        let Some(Some(t)) = core.adj_out.tables.get_mut(usize::from(group.0)) else {
             return Advertise::Send;
         };
         let new = Sent {
@@ -430,7 +430,7 @@ impl Rib {
         debug_assert_eq!(self.dest_id(at.prefix), Some(at.id), "stale Located");
         let (prefix, id) = (at.prefix, at.id);
         let core = &mut self.core;
-        let Some(Some(t)) = core.groups.tables.get_mut(usize::from(group.0)) else {
+        let Some(Some(t)) = core.adj_out.tables.get_mut(usize::from(group.0)) else {
             return false;
         };
         let Some(old) = t.remove(id, path_id) else {
@@ -443,7 +443,7 @@ impl Rib {
 
     /// What `group` was told about `prefix`.
     pub fn advertised(&self, group: GroupId, prefix: IpNet) -> &[Sent] {
-        let Some(Some(t)) = self.core.groups.tables.get(usize::from(group.0)) else {
+        let Some(Some(t)) = self.core.adj_out.tables.get(usize::from(group.0)) else {
             return &[];
         };
         self.dest_id(prefix).map_or(&[], |id| t.sent(id))
@@ -454,7 +454,7 @@ impl Rib {
     /// leaving the group must hear of them (a reload moving a peer to another group).
     /// Walks the tries: for rare whole-group operations.
     pub fn advertised_routes(&self, group: GroupId) -> Vec<(IpNet, Sent)> {
-        let Some(Some(t)) = self.core.groups.tables.get(usize::from(group.0)) else {
+        let Some(Some(t)) = self.core.adj_out.tables.get(usize::from(group.0)) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(usize::try_from(t.paths).unwrap_or(0));
@@ -468,7 +468,7 @@ impl Rib {
 
     /// Paths `group` has advertised (all families).
     pub fn advertised_count(&self, group: GroupId) -> u64 {
-        match self.core.groups.tables.get(usize::from(group.0)) {
+        match self.core.adj_out.tables.get(usize::from(group.0)) {
             Some(Some(t)) => t.paths,
             _ => 0,
         }

@@ -99,21 +99,12 @@ impl Decisive {
 }
 
 /// Why a set could not be interned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InternError {
     /// The set does not encode (an attribute longer than 65535 bytes).
+    #[error("attribute set does not encode: {0}")]
     Encode(EncodeError),
 }
-
-impl fmt::Display for InternError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InternError::Encode(e) => write!(f, "attribute set does not encode: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for InternError {}
 
 /// The part of an encoding's hash kept per set.
 fn short_hash(hasher: &DefaultHashBuilder, bytes: &[u8]) -> u32 {
@@ -525,6 +516,21 @@ mod tests {
         assert_eq!(info.as_path_len, 2);
         assert_eq!(info.neighbor_as, 65001);
         assert!(info.llgr_stale && !info.no_llgr);
+    }
+
+    #[test]
+    fn intern_error_message() {
+        let e = InternError::Encode(EncodeError::TooLong {
+            what: "attribute",
+            len: 70000,
+            max: 65535,
+        });
+        assert_eq!(
+            e.to_string(),
+            "attribute set does not encode: attribute is 70000 bytes, more than the 65535 that fit"
+        );
+        // The cause is in the message, not a separate source.
+        assert!(std::error::Error::source(&e).is_none());
     }
 
     #[test]

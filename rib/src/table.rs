@@ -23,7 +23,7 @@ use bgp_wire::Family;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
-use crate::adj_out::Groups;
+use crate::adj_out::AdjRibsOut;
 use crate::change::{Change, ChangeSink, Selected};
 use crate::decision::{Candidate, Decision, Options};
 use crate::intern::AttrStore;
@@ -84,7 +84,7 @@ pub(crate) struct Core {
     /// Prefixes with at least one path per family (the tries also hold path-less dests an
     /// export group still has advertised).
     pub(crate) prefixes: [usize; 2],
-    pub(crate) groups: Groups,
+    pub(crate) adj_out: AdjRibsOut,
 }
 
 /// The route tables of one speaker.
@@ -156,7 +156,7 @@ impl Core {
 
     /// Whether a dest can go: no path, and no group has anything advertised for it.
     pub(crate) fn unused(&self, id: DestId) -> bool {
-        self.dests[id].is_empty() && !self.groups.hold(id)
+        self.dests[id].is_empty() && !self.adj_out.hold(id)
     }
 
     /// Counts a prefix in or out as its dest gains its first path or loses its last.
@@ -357,14 +357,8 @@ impl Rib {
         &self.core.peers
     }
 
-    /// Removes every route of a peer and unregisters it; its id may be reused.
-    pub fn remove_peer(&mut self, peer: PeerId, resolver: &dyn Resolver) -> Vec<Change> {
-        let mut changes = Vec::new();
-        self.remove_peer_into(peer, resolver, &mut changes);
-        changes
-    }
-
-    /// [`Rib::remove_peer`], reporting the changes to `changes`.
+    /// Removes every route of a peer and unregisters it; its id may be reused. Reports the
+    /// changes to `changes`.
     pub fn remove_peer_into(
         &mut self,
         peer: PeerId,
@@ -396,20 +390,8 @@ impl Rib {
 
     /// Graceful restart, the session went down (RFC 4724 section 4.2): marks the peer's
     /// routes stale and keeps them. With `llgr` (RFC 9494 section 4.2), stale routes also
-    /// become least preferred, and routes carrying NO_LLGR are removed instead.
-    pub fn mark_stale(
-        &mut self,
-        peer: PeerId,
-        family: Option<Family>,
-        llgr: bool,
-        resolver: &dyn Resolver,
-    ) -> Vec<Change> {
-        let mut changes = Vec::new();
-        self.mark_stale_into(peer, family, llgr, resolver, &mut changes);
-        changes
-    }
-
-    /// [`Rib::mark_stale`], reporting the changes to `changes`.
+    /// become least preferred, and routes carrying NO_LLGR are removed instead. Reports the
+    /// changes to `changes`.
     pub fn mark_stale_into(
         &mut self,
         peer: PeerId,
@@ -433,19 +415,8 @@ impl Rib {
     }
 
     /// End-of-RIB or restart timer expiry (RFC 4724 section 4.2): removes the routes of the
-    /// peer still stale (those not re-announced since [`Rib::mark_stale`]).
-    pub fn sweep_stale(
-        &mut self,
-        peer: PeerId,
-        family: Option<Family>,
-        resolver: &dyn Resolver,
-    ) -> Vec<Change> {
-        let mut changes = Vec::new();
-        self.sweep_stale_into(peer, family, resolver, &mut changes);
-        changes
-    }
-
-    /// [`Rib::sweep_stale`], reporting the changes to `changes`.
+    /// peer still stale (those not re-announced since [`Rib::mark_stale_into`]). Reports the
+    /// changes to `changes`.
     pub fn sweep_stale_into(
         &mut self,
         peer: PeerId,

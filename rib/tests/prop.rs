@@ -11,7 +11,7 @@ use bgp_wire::attr::{AsPath, AttrValue, Community, NextHop, Origin, PathAttribut
 use bgp_wire::{Family, Nlri};
 use ipnet::IpNet;
 use proptest::prelude::*;
-use rib::{Options, PeerId, PeerInfo, Rib, RouteRef, Selected};
+use rib::{Change, Options, PeerId, PeerInfo, Rib, RouteRef, Selected};
 
 const PREFIXES: &[&str] = &[
     "10.0.0.0/8",
@@ -213,11 +213,15 @@ fn run(ops: Vec<Op>, opts: Options) -> Result<(), TestCaseError> {
                         v.3 |= *llgr;
                     }
                 }
-                rib.mark_stale(peers[usize::from(*p)], None, *llgr, &resolve)
+                let mut changes = Vec::<Change>::new();
+                rib.mark_stale_into(peers[usize::from(*p)], None, *llgr, &resolve, &mut changes);
+                changes
             }
             Op::Sweep(p) => {
                 model.retain(|k, v| k.1 != *p || !v.2);
-                rib.sweep_stale(peers[usize::from(*p)], None, &resolve)
+                let mut changes = Vec::<Change>::new();
+                rib.sweep_stale_into(peers[usize::from(*p)], None, &resolve, &mut changes);
+                changes
             }
         };
         for c in changes {

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use bgp_wire::attr::{AsPath, AttrValue, Community, NextHop, Origin, PathAttributes};
 use bgp_wire::{Family, Nlri};
 use ipnet::IpNet;
-use rib::{Advertise, AllReachable, Options, PeerId, PeerInfo, Rib, Step};
+use rib::{Advertise, AllReachable, Change, Options, PeerId, PeerInfo, Rib, Step};
 
 fn attrs(lp: u32, path: &[u32]) -> PathAttributes {
     PathAttributes::from_values([
@@ -119,20 +119,24 @@ fn peer_down_and_graceful_restart() {
         b.commit(&AllReachable);
     }
     // GR: stale but still preferred.
-    assert!(rib.mark_stale(p1, None, false, &AllReachable).is_empty());
+    let mut ch = Vec::<Change>::new();
+    rib.mark_stale_into(p1, None, false, &AllReachable, &mut ch);
+    assert!(ch.is_empty());
     // p1 re-announces one prefix: it is fresh again; the sweep removes the other two.
     let mut b = rib.batch(p1);
     b.announce(&attrs(200, &[1]), nh(1), &[n("10.0.0.0/24")])
         .unwrap();
     b.commit(&AllReachable);
-    let ch = rib.sweep_stale(p1, None, &AllReachable);
+    let mut ch = Vec::<Change>::new();
+    rib.sweep_stale_into(p1, None, &AllReachable, &mut ch);
     assert_eq!(ch.len(), 2);
     assert!(ch.iter().all(|c| c.new.best.unwrap().peer == p2));
     assert_eq!(rib.peers().counts(p1).ipv4, 1);
     assert_eq!(rib.peers().counts(p1).ipv6, 0);
 
     // LLGR: the stale path becomes least preferred at once.
-    let ch = rib.mark_stale(p1, Some(Family::Ipv4Unicast), true, &AllReachable);
+    let mut ch = Vec::<Change>::new();
+    rib.mark_stale_into(p1, Some(Family::Ipv4Unicast), true, &AllReachable, &mut ch);
     assert_eq!(ch.len(), 1);
     assert_eq!(ch[0].new.best.unwrap().peer, p2);
     let why = rib.explain(net("10.0.0.0/24"), &AllReachable).unwrap();
@@ -140,7 +144,8 @@ fn peer_down_and_graceful_restart() {
     assert_eq!(lost, Some(Some(Step::LlgrStale)));
 
     // Session down: everything of p2 goes; prefixes with no path left disappear.
-    let ch = rib.remove_peer(p2, &AllReachable);
+    let mut ch = Vec::<Change>::new();
+    rib.remove_peer_into(p2, &AllReachable, &mut ch);
     assert_eq!(ch.len(), 3);
     assert_eq!(rib.prefix_count(Family::Ipv4Unicast), 1);
     assert_eq!(rib.prefix_count(Family::Ipv6Unicast), 0);
@@ -164,7 +169,8 @@ fn no_llgr_routes_are_removed_on_llgr() {
     b.announce(&attrs(100, &[1]), nh(1), &[n("10.0.1.0/24")])
         .unwrap();
     b.commit(&AllReachable);
-    let ch = rib.mark_stale(p1, None, true, &AllReachable);
+    let mut ch = Vec::<Change>::new();
+    rib.mark_stale_into(p1, None, true, &AllReachable, &mut ch);
     assert_eq!(ch.len(), 2);
     assert!(rib.get(net("10.0.0.0/24")).is_none());
     assert!(rib.get(net("10.0.1.0/24")).unwrap().paths[0].is_llgr_stale());

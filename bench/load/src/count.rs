@@ -158,7 +158,7 @@ mod tests {
         u.errors.push(bgp_wire::DecodeError {
             reason: bgp_wire::Reason::MissingWellKnown(3),
             context: "UPDATE path attributes",
-            action: bgp_wire::Action::TreatAsWithdraw,
+            action: bgp_wire::ErrorHandling::TreatAsWithdraw,
             data: bytes::Bytes::new(),
         });
         h.apply(&u);

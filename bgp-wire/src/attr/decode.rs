@@ -13,19 +13,19 @@ use super::{
     LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes,
 };
 use crate::context::Context;
-use crate::error::{Action, DecodeError, Reason};
+use crate::error::{DecodeError, ErrorHandling, Reason};
 
 const CONTEXT: &str = "UPDATE path attributes";
 
 /// What went wrong with one attribute's value, and what RFC 7606 says to do about it.
-struct Malformed(Reason, Action);
+struct Malformed(Reason, ErrorHandling);
 
 fn withdraw(reason: Reason) -> Malformed {
-    Malformed(reason, Action::TreatAsWithdraw)
+    Malformed(reason, ErrorHandling::TreatAsWithdraw)
 }
 
 fn discard(reason: Reason) -> Malformed {
-    Malformed(reason, Action::AttributeDiscard)
+    Malformed(reason, ErrorHandling::AttributeDiscard)
 }
 
 fn length(type_code: u8, v: &[u8]) -> Reason {
@@ -72,7 +72,7 @@ pub(crate) fn decode_attributes(
             _ => {
                 issues.push(issue(
                     Reason::MalformedAttributeList("attribute header overruns the field"),
-                    Action::TreatAsWithdraw,
+                    ErrorHandling::TreatAsWithdraw,
                     Bytes::new(),
                 ));
                 break;
@@ -84,7 +84,7 @@ pub(crate) fn decode_attributes(
                     type_code,
                     length: len,
                 },
-                Action::TreatAsWithdraw,
+                ErrorHandling::TreatAsWithdraw,
                 Bytes::copy_from_slice(input),
             ));
             break;
@@ -105,7 +105,7 @@ pub(crate) fn decode_attributes(
             }
             issues.push(issue(
                 Reason::DuplicateAttribute(type_code),
-                Action::AttributeDiscard,
+                ErrorHandling::AttributeDiscard,
                 Bytes::copy_from_slice(raw),
             ));
             continue;
@@ -126,16 +126,16 @@ pub(crate) fn decode_attributes(
             {
                 // RFC 7606 section 3 c.
                 let action = if type_code == MP_REACH_NLRI || type_code == MP_UNREACH_NLRI {
-                    Action::SessionReset
+                    ErrorHandling::SessionReset
                 } else {
-                    Action::TreatAsWithdraw
+                    ErrorHandling::TreatAsWithdraw
                 };
                 let e = issue(
                     Reason::AttributeFlags { type_code, flags },
                     action,
                     Bytes::copy_from_slice(raw),
                 );
-                if action == Action::SessionReset {
+                if action == ErrorHandling::SessionReset {
                     return Err(e);
                 }
                 issues.push(e);
@@ -146,7 +146,7 @@ pub(crate) fn decode_attributes(
             return Err(DecodeError::with_data(
                 CONTEXT,
                 Reason::UnrecognizedWellKnown(type_code),
-                Action::SessionReset,
+                ErrorHandling::SessionReset,
                 Bytes::copy_from_slice(raw),
             ));
         }
@@ -157,8 +157,12 @@ pub(crate) fn decode_attributes(
             Err(Malformed(reason, action)) => {
                 let e = issue(reason, action, Bytes::copy_from_slice(raw));
                 match action {
-                    Action::SessionReset | Action::AfiSafiDisable(_) => return Err(e),
-                    Action::TreatAsWithdraw | Action::AttributeDiscard => issues.push(e),
+                    ErrorHandling::SessionReset | ErrorHandling::AfiSafiDisable(_) => {
+                        return Err(e)
+                    }
+                    ErrorHandling::TreatAsWithdraw | ErrorHandling::AttributeDiscard => {
+                        issues.push(e)
+                    }
                 }
             }
         }
@@ -193,14 +197,14 @@ fn check_mandatory(
         if !present {
             issues.push(issue(
                 Reason::MissingWellKnown(t),
-                Action::TreatAsWithdraw,
+                ErrorHandling::TreatAsWithdraw,
                 Bytes::copy_from_slice(&[t]),
             ));
         }
     }
 }
 
-fn issue(reason: Reason, action: Action, data: Bytes) -> DecodeError {
+fn issue(reason: Reason, action: ErrorHandling, data: Bytes) -> DecodeError {
     DecodeError::with_data(CONTEXT, reason, action, data)
 }
 
@@ -310,7 +314,7 @@ fn decode_value(t: u8, v: &[u8], ctx: &Context) -> Result<Option<AttrValue>, Mal
 fn decode_mp(t: u8, v: &[u8], ctx: &Context) -> Result<AttrValue, Malformed> {
     let Some(family) = mp::peek_family(v) else {
         if v.len() < 3 {
-            return Err(Malformed(length(t, v), Action::SessionReset));
+            return Err(Malformed(length(t, v), ErrorHandling::SessionReset));
         }
         // A family this crate does not decode: carried as bytes, the daemon ignores it.
         return Ok(AttrValue::Unknown {
@@ -330,6 +334,6 @@ fn decode_mp(t: u8, v: &[u8], ctx: &Context) -> Result<AttrValue, Malformed> {
             Reason::InvalidNetwork(what) => Reason::OptionalAttribute { type_code: t, what },
             other => other,
         };
-        Malformed(reason, Action::AfiSafiDisable(family))
+        Malformed(reason, ErrorHandling::AfiSafiDisable(family))
     })
 }

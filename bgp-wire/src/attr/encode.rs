@@ -4,9 +4,9 @@ use std::net::Ipv4Addr;
 
 use bytes::{BufMut, BytesMut};
 
-use super::code::{MP_REACH_NLRI, MP_UNREACH_NLRI, NEXT_HOP};
+use super::code::NEXT_HOP;
 use super::flags::{EXTENDED_LENGTH, OPTIONAL, PARTIAL, TRANSITIVE};
-use super::{expected_flags, AsPath, AttrValue, Attribute, PathAttributes};
+use super::{expected_flags, is_next_hop_or_nlri, AsPath, AttrValue, Attribute, PathAttributes};
 use crate::context::Context;
 use crate::error::{checked_len, EncodeError};
 use crate::open::AS_TRANS;
@@ -126,10 +126,7 @@ impl PathAttributes {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         for a in &self.list {
-            if !matches!(
-                a.value.type_code(),
-                NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI
-            ) {
+            if !is_next_hop_or_nlri(a.value.type_code()) {
                 a.encode(ctx, out)?;
             }
         }
@@ -149,7 +146,7 @@ impl PathAttributes {
         let mut nh = Some(next_hop);
         for a in &self.list {
             let t = a.value.type_code();
-            if matches!(t, NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI) {
+            if is_next_hop_or_nlri(t) {
                 continue;
             }
             if t > NEXT_HOP {

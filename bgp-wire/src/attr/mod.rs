@@ -186,6 +186,15 @@ pub fn expected_flags(type_code: u8) -> Option<u8> {
     }
 }
 
+/// NEXT_HOP, MP_REACH_NLRI or MP_UNREACH_NLRI: the attributes that carry a route's next hop
+/// or NLRI rather than describe its path. Sets written or stored apart from their routes
+/// leave them out; the UPDATE packer writes its own for each family.
+#[inline]
+pub(crate) fn is_next_hop_or_nlri(type_code: u8) -> bool {
+    use self::code::*;
+    matches!(type_code, NEXT_HOP | MP_REACH_NLRI | MP_UNREACH_NLRI)
+}
+
 /// One attribute with its flags. For known attributes only the Partial and Extended Length
 /// bits of `flags` are taken from it when encoding (the others follow the type); for unknown
 /// ones all four high bits are kept.

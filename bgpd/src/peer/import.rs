@@ -248,7 +248,7 @@ mod tests {
         u.errors.push(bgp_wire::DecodeError {
             reason,
             context: "UPDATE path attributes",
-            action: bgp_wire::Action::TreatAsWithdraw,
+            action: bgp_wire::ErrorHandling::TreatAsWithdraw,
             data: bytes::Bytes::new(),
         });
         u

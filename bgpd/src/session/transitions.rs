@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bgp_wire::notification::{cease, CEASE, FSM_ERROR, HOLD_TIMER_EXPIRED};
-use bgp_wire::{Action, DecodeError, Message, Notification, Open, Reason};
+use bgp_wire::{DecodeError, ErrorHandling, Message, Notification, Open, Reason};
 use bytes::Bytes;
 
 use super::collision::keeps_connection;
@@ -309,8 +309,8 @@ impl Session {
         }
         match e.action {
             // RFC 7606: these never reset; `bgp-wire` reports them inside the UPDATE.
-            Action::TreatAsWithdraw | Action::AttributeDiscard => {}
-            Action::SessionReset | Action::AfiSafiDisable(_) => {
+            ErrorHandling::TreatAsWithdraw | ErrorHandling::AttributeDiscard => {}
+            ErrorHandling::SessionReset | ErrorHandling::AfiSafiDisable(_) => {
                 if e.reason == Reason::MalformedNotification {
                     self.notification_error(now);
                 } else {

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::helpers::Checker;
 use crate::community::{Community, LargeCommunity};
 use crate::pattern::PrefixPattern;
-use crate::policy::{Action, AsPathMatch, Match, Policy, Prepend, Set, Term, Verdict};
+use crate::policy::{AsPathMatch, Match, Policy, Prepend, Set, Term, TermAction, Verdict};
 use crate::schema::{AsPathSchema, Int, PolicySchema, PrependSchema, SetSchema, Str, TermSchema};
 use crate::types::Asn;
 
@@ -52,7 +52,7 @@ pub(super) fn policy(ck: &mut Checker<'_, '_>, name: &Str, p: &PolicySchema) -> 
                 if final_term.is_none()
                     && !ck.diags.is_partial(&t.span())
                     && term.matches == Match::default()
-                    && term.action != Action::Next
+                    && term.action != TermAction::Next
                 {
                     final_term = Some(t.span().start);
                 }
@@ -73,9 +73,9 @@ pub(super) fn policy(ck: &mut Checker<'_, '_>, name: &Str, p: &PolicySchema) -> 
 
 fn term(ck: &mut Checker<'_, '_>, t: &TermSchema, whole: Range<usize>) -> Option<Term> {
     let action = match t.action.get_ref().as_str() {
-        "accept" => Some(Action::Accept),
-        "reject" => Some(Action::Reject),
-        "next" => Some(Action::Next),
+        "accept" => Some(TermAction::Accept),
+        "reject" => Some(TermAction::Reject),
+        "next" => Some(TermAction::Next),
         other => {
             ck.error(
                 t.action.span(),
@@ -92,7 +92,7 @@ fn term(ck: &mut Checker<'_, '_>, t: &TermSchema, whole: Range<usize>) -> Option
     let as_path = t.as_path.as_ref().map(|a| as_path(ck, a));
     let neighbors = neighbor_refs(ck, &t.neighbor, whole);
     let set = t.set.as_ref().map(|s| set(ck, s));
-    if let (Some(Action::Reject), Some(s)) = (action, &t.set) {
+    if let (Some(TermAction::Reject), Some(s)) = (action, &t.set) {
         ck.warning(
             s.span(),
             "`set` has no effect in a term whose action is `reject`",

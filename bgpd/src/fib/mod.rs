@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 pub use nexthop::{Gateway, NextHopTable, NextHops, Resolved, RTPROT_BGP, RT_TABLE_MAIN};
-use reconcile::{Action, Coalescer, Reconciler};
+use reconcile::{Coalescer, Reconciler, RouteOp};
 
 /// Routes decided and sent per step; between steps the watch socket is drained.
 const CHUNK: usize = 4096;
@@ -499,7 +499,7 @@ impl Task {
     }
 
     /// Send `actions` in batches; count the results and note failures.
-    async fn execute(&mut self, actions: Vec<Action>) {
+    async fn execute(&mut self, actions: Vec<RouteOp>) {
         let target = self.target;
         let msgs = actions
             .iter()
@@ -509,10 +509,10 @@ impl Task {
         let (mut installs, mut removes, mut errors) = (0u64, 0u64, 0u64);
         for (a, r) in actions.into_iter().zip(results) {
             match (r, &a) {
-                (Ok(()), Action::Install { .. }) => installs += 1,
-                (Ok(()), Action::Remove { .. }) => removes += 1,
+                (Ok(()), RouteOp::Install { .. }) => installs += 1,
+                (Ok(()), RouteOp::Remove { .. }) => removes += 1,
                 // Already gone: what we wanted.
-                (Err(e), Action::Remove { .. }) if e.raw_os_error() == Some(libc::ESRCH) => {
+                (Err(e), RouteOp::Remove { .. }) if e.raw_os_error() == Some(libc::ESRCH) => {
                     removes += 1
                 }
                 (Err(e), _) => {

@@ -1,11 +1,11 @@
 //! Netlink (rtnetlink, RFC 3549) requests and their translation: the route messages for
-//! an [`Action`], dumps of routes and links, and kernel messages turned into
+//! an [`RouteOp`], dumps of routes and links, and kernel messages turned into
 //! [`KernelChange`]s for the next-hop table.
 //!
 //! ```text
-//! Action::Install ─► RTM_NEWROUTE  NLM_F_REQUEST|ACK|CREATE|REPLACE  table, proto, metric,
+//! RouteOp::Install ─► RTM_NEWROUTE  NLM_F_REQUEST|ACK|CREATE|REPLACE  table, proto, metric,
 //!                                  RTA_GATEWAY+RTA_OIF | RTA_MULTIPATH | RTN_BLACKHOLE
-//! Action::Remove  ─► RTM_DELROUTE  NLM_F_REQUEST|ACK                  table, proto, metric
+//! RouteOp::Remove  ─► RTM_DELROUTE  NLM_F_REQUEST|ACK                  table, proto, metric
 //! watch socket    ◄─ RTNLGRP_LINK, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE
 //! ```
 //!
@@ -38,7 +38,7 @@ use rtnetlink::sys::{AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
 use rtnetlink::{Handle, MulticastGroup};
 
 use super::nexthop::{KernelChange, KernelHop, KernelRoute, RouteKind};
-use super::reconcile::{Action, Install};
+use super::reconcile::{Install, RouteOp};
 
 /// Most route requests sent in one `sendmsg`.
 pub(crate) const BATCH_MESSAGES: usize = 512;
@@ -138,9 +138,9 @@ fn gateway_attr(prefix: IpNet, gw: IpAddr) -> RouteAttribute {
 }
 
 /// The netlink message for one action.
-pub(crate) fn request_for(action: &Action, t: &Target) -> NetlinkMessage<RouteNetlinkMessage> {
+pub(crate) fn request_for(action: &RouteOp, t: &Target) -> NetlinkMessage<RouteNetlinkMessage> {
     match action {
-        Action::Install { prefix, route } => {
+        RouteOp::Install { prefix, route } => {
             let mut m = base(*prefix, t, t.metric);
             match route {
                 Install::Blackhole => m.header.kind = RouteType::BlackHole,
@@ -167,7 +167,7 @@ pub(crate) fn request_for(action: &Action, t: &Target) -> NetlinkMessage<RouteNe
             msg.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
             msg
         }
-        Action::Remove { prefix, metric } => {
+        RouteOp::Remove { prefix, metric } => {
             let mut m = base(*prefix, t, *metric);
             // Type unspecified: a blackhole of ours is removed by the same request.
             m.header.kind = RouteType::Unspec;
@@ -476,7 +476,7 @@ mod tests {
         }
     }
 
-    fn roundtrip(action: &Action) -> RouteMessage {
+    fn roundtrip(action: &RouteOp) -> RouteMessage {
         match request_for(action, &t()).payload {
             NetlinkPayload::InnerMessage(
                 RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m),
@@ -487,7 +487,7 @@ mod tests {
 
     #[test]
     fn install_messages_parse_back_to_the_same_route() {
-        let single = Action::Install {
+        let single = RouteOp::Install {
             prefix: "198.18.0.0/26".parse().unwrap(),
             route: Install::Via(vec![Gateway {
                 addr: "192.0.2.2".parse().unwrap(),
@@ -507,7 +507,7 @@ mod tests {
             }]
         );
 
-        let ecmp = Action::Install {
+        let ecmp = RouteOp::Install {
             prefix: "2001:db8:100::/48".parse().unwrap(),
             route: Install::Via(vec![
                 Gateway {
@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(r.hops.len(), 2);
         assert_eq!(r.hops[1].ifindex, 6);
 
-        let bh = Action::Install {
+        let bh = RouteOp::Install {
             prefix: "198.18.0.0/16".parse().unwrap(),
             route: Install::Blackhole,
         };
@@ -533,7 +533,7 @@ mod tests {
             RouteKind::Reject
         );
 
-        let rm = Action::Remove {
+        let rm = RouteOp::Remove {
             prefix: "198.18.0.0/16".parse().unwrap(),
             metric: 32,
         };
@@ -546,7 +546,7 @@ mod tests {
 
     #[test]
     fn ipv6_gateway_of_an_ipv4_route_goes_in_rta_via() {
-        let a = Action::Install {
+        let a = RouteOp::Install {
             prefix: "198.18.0.0/26".parse().unwrap(),
             route: Install::Via(vec![Gateway {
                 addr: "2001:db8:1::2".parse().unwrap(),

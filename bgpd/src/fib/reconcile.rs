@@ -1,10 +1,10 @@
 //! What to ask the kernel, decided without a kernel: coalescing of the routing task's
 //! requests, the wanted state per prefix, adoption of routes left by a previous run, and
 //! re-resolution when next hops change. Everything here is sans-IO; the FIB task turns
-//! the [`Action`]s into netlink requests (`netlink.rs`).
+//! the [`RouteOp`]s into netlink requests (`netlink.rs`).
 //!
 //! ```text
-//! replace/delete ─► Coalescer (latest per prefix) ─► Reconciler::apply ─► Action ─► netlink
+//! replace/delete ─► Coalescer (latest per prefix) ─► Reconciler::apply ─► RouteOp ─► netlink
 //! start: dump proto bgp ─► adopt ┐        next hops changed ─► Reconciler::next_hops_changed
 //!          initial_sync_done ─► sweep adopted routes nobody re-installed (graceful restart)
 //! ```
@@ -67,7 +67,7 @@ pub(crate) enum Install {
 
 /// One netlink request to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub(crate) enum RouteOp {
     /// `RTM_NEWROUTE` with `NLM_F_CREATE | NLM_F_REPLACE`, our metric.
     Install {
         /// Destination.
@@ -251,13 +251,13 @@ impl Reconciler {
         prefix: IpNet,
         op: Op,
         resolve: &dyn Fn(IpAddr) -> Option<Resolved>,
-        out: &mut Vec<Action>,
+        out: &mut Vec<RouteOp>,
     ) {
         let old = self.routes.remove(&prefix);
         let adopted = self.adopted.remove(&prefix).unwrap_or_default();
         // A previous run's route under another metric would be a duplicate: remove it.
         for &m in adopted.iter().filter(|&&m| m != self.metric) {
-            out.push(Action::Remove { prefix, metric: m });
+            out.push(RouteOp::Remove { prefix, metric: m });
         }
         let kernel_has =
             old.is_some_and(|w| w.state() != InKernel::Absent) || adopted.contains(&self.metric);
@@ -284,7 +284,7 @@ impl Reconciler {
                 let gateways = self.sets.gateways(set);
                 let state = if gateways.is_empty() {
                     if kernel_has {
-                        out.push(Action::Remove {
+                        out.push(RouteOp::Remove {
                             prefix,
                             metric: self.metric,
                         });
@@ -292,7 +292,7 @@ impl Reconciler {
                     InKernel::Absent
                 } else {
                     if !unchanged {
-                        out.push(Action::Install {
+                        out.push(RouteOp::Install {
                             prefix,
                             route: Install::Via(gateways.to_vec()),
                         });
@@ -313,7 +313,7 @@ impl Reconciler {
                         })
                     );
                 if !unchanged {
-                    out.push(Action::Install {
+                    out.push(RouteOp::Install {
                         prefix,
                         route: Install::Blackhole,
                     });
@@ -327,7 +327,7 @@ impl Reconciler {
                     self.sets.release(set);
                 }
                 if kernel_has {
-                    out.push(Action::Remove {
+                    out.push(RouteOp::Remove {
                         prefix,
                         metric: self.metric,
                     });
@@ -341,9 +341,9 @@ impl Reconciler {
     }
 
     /// A request failed: the kernel's state for this prefix is not known any more.
-    pub(crate) fn failed(&mut self, action: &Action) {
+    pub(crate) fn failed(&mut self, action: &RouteOp) {
         let prefix = match action {
-            Action::Install { prefix, .. } | Action::Remove { prefix, .. } => prefix,
+            RouteOp::Install { prefix, .. } | RouteOp::Remove { prefix, .. } => prefix,
         };
         if let Some(w) = self.routes.get_mut(prefix) {
             match w {
@@ -355,11 +355,11 @@ impl Reconciler {
     }
 
     /// The first full table is known: remove every adopted route nobody re-installed.
-    pub(crate) fn sync_done(&mut self, out: &mut Vec<Action>) {
+    pub(crate) fn sync_done(&mut self, out: &mut Vec<RouteOp>) {
         self.synced = true;
         for (prefix, metrics) in self.adopted.drain() {
             for metric in metrics {
-                out.push(Action::Remove { prefix, metric });
+                out.push(RouteOp::Remove { prefix, metric });
             }
         }
     }
@@ -369,7 +369,7 @@ impl Reconciler {
     pub(crate) fn next_hops_changed(
         &mut self,
         resolve: &dyn Fn(IpAddr) -> Option<Resolved>,
-        out: &mut Vec<Action>,
+        out: &mut Vec<RouteOp>,
     ) {
         let mut changed = vec![false; self.sets.slots.len()];
         let mut any = false;
@@ -399,14 +399,14 @@ impl Reconciler {
             let gateways = self.sets.gateways(*set);
             if gateways.is_empty() {
                 if *state != InKernel::Absent {
-                    out.push(Action::Remove {
+                    out.push(RouteOp::Remove {
                         prefix: *prefix,
                         metric: self.metric,
                     });
                 }
                 *state = InKernel::Absent;
             } else {
-                out.push(Action::Install {
+                out.push(RouteOp::Install {
                     prefix: *prefix,
                     route: Install::Via(gateways.to_vec()),
                 });
@@ -481,21 +481,21 @@ mod tests {
         })
     }
 
-    fn run(r: &mut Reconciler, prefix: &str, op: Op) -> Vec<Action> {
+    fn run(r: &mut Reconciler, prefix: &str, op: Op) -> Vec<RouteOp> {
         let mut out = Vec::new();
         r.apply(net(prefix), op, &resolver, &mut out);
         out
     }
 
-    fn install(prefix: &str, gws: &[&str]) -> Action {
-        Action::Install {
+    fn install(prefix: &str, gws: &[&str]) -> RouteOp {
+        RouteOp::Install {
             prefix: net(prefix),
             route: Install::Via(gws.iter().map(|g| gw(g)).collect()),
         }
     }
 
-    fn remove(prefix: &str, metric: u32) -> Action {
-        Action::Remove {
+    fn remove(prefix: &str, metric: u32) -> RouteOp {
+        RouteOp::Remove {
             prefix: net(prefix),
             metric,
         }
@@ -645,7 +645,7 @@ mod tests {
         let mut off = Reconciler::new(20, false);
         assert_eq!(run(&mut off, "198.18.0.0/16", bh()), vec![]);
         let mut on = Reconciler::new(20, true);
-        let want = vec![Action::Install {
+        let want = vec![RouteOp::Install {
             prefix: net("198.18.0.0/16"),
             route: Install::Blackhole,
         }];
@@ -685,7 +685,7 @@ mod tests {
             "198.18.0.128/26",
             unicast("198.18.0.128/26", &["192.0.2.2"]),
         );
-        out.sort_by_key(|a| matches!(a, Action::Install { .. }));
+        out.sort_by_key(|a| matches!(a, RouteOp::Install { .. }));
         assert_eq!(
             out,
             vec![
@@ -759,7 +759,7 @@ mod tests {
         };
         r.next_hops_changed(&moved, &mut out);
         out.sort_by_key(|a| match a {
-            Action::Install { prefix, .. } | Action::Remove { prefix, .. } => *prefix,
+            RouteOp::Install { prefix, .. } | RouteOp::Remove { prefix, .. } => *prefix,
         });
         assert_eq!(
             out,
@@ -783,7 +783,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert!(out
             .iter()
-            .all(|a| matches!(a, Action::Remove { metric: 20, .. })));
+            .all(|a| matches!(a, RouteOp::Remove { metric: 20, .. })));
         assert_eq!(r.counts().unresolved, 2);
         out.clear();
         r.next_hops_changed(&resolver, &mut out);

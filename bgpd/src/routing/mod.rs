@@ -11,8 +11,8 @@
 
 mod dirty;
 pub mod export;
+mod fib_feed;
 mod groups;
-mod kernel;
 mod originate;
 mod peers;
 mod query;
@@ -35,8 +35,8 @@ use crate::exchange::{ExportSettings, Imported, PeerKey};
 use crate::session::Negotiated;
 use dirty::Dirty;
 use export::{Local, PeerKind};
+use fib_feed::{FibFeed, FibResolver};
 use groups::Groups;
-use kernel::{Kernel, KernelResolver};
 use originate::Originator;
 pub use query::{RestartStats, RibPath, RibView, RoutingQuery, RoutingReply, Stats};
 use restart::Deferral;
@@ -171,7 +171,7 @@ pub struct Routing {
     /// Prefixes whose selection changed since the last export.
     dirty: Dirty,
     /// The kernel FIB, when configured.
-    kernel: Option<Kernel>,
+    fib: Option<FibFeed>,
     /// Time to apply and export each batch, collected for the metrics (bounded).
     batch_times: Vec<Duration>,
     /// After a restart, until the expected peers' End-of-RIB (or the timer): nothing is
@@ -226,10 +226,10 @@ impl Routing {
             ))
             .unwrap_or(PeerId(0));
         let originator = Originator::new(config.originate.clone(), local_id);
-        let kernel = config
+        let fib = config
             .kernel
             .clone()
-            .map(|(fib, export)| Kernel::new(fib, export, local_id, config.asn));
+            .map(|(fib, export)| FibFeed::new(fib, export, local_id, config.asn));
         Self {
             rib,
             local: Local {
@@ -242,7 +242,7 @@ impl Routing {
             groups: Groups::default(),
             originator,
             dirty: Dirty::default(),
-            kernel,
+            fib,
             batch_times: Vec::new(),
             deferral: config.restart.as_ref().map(|plan| {
                 info!(
@@ -309,7 +309,7 @@ impl Routing {
 
     /// The kernel's links or routes changed: next hops may have become (un)reachable.
     fn next_hops_changed(&mut self) {
-        let r = KernelResolver::of(&self.kernel);
+        let r = FibResolver::of(&self.fib);
         let changes = self.rib.recompute(&r);
         if !changes.is_empty() {
             info!(changed = changes.len(), "next-hop reachability changed");
@@ -324,7 +324,7 @@ impl Routing {
         if self.deferral.is_some() {
             return;
         }
-        if let Some(k) = self.kernel.as_mut() {
+        if let Some(k) = self.fib.as_mut() {
             k.finish_initial_sync();
         }
     }
@@ -354,7 +354,7 @@ impl Routing {
             RoutingInput::DetachKernel(done) => {
                 // Changes held back by the export interval reach the kernel first.
                 self.export();
-                if self.kernel.take().is_some() {
+                if self.fib.take().is_some() {
                     info!("kernel routes left in place for the next run");
                 }
                 let _ = done.send(());
@@ -364,7 +364,7 @@ impl Routing {
                 originate,
             } => {
                 self.local.cluster_id = cluster_id;
-                let r = KernelResolver::of(&self.kernel);
+                let r = FibResolver::of(&self.fib);
                 let changes = self.originator.reconfigure(&mut self.rib, originate, &r);
                 self.dirty.extend(changes);
             }
@@ -377,7 +377,7 @@ impl Routing {
         if self.deferral.is_some() {
             return;
         }
-        let r = KernelResolver::of(&self.kernel);
+        let r = FibResolver::of(&self.fib);
         let changes = self.originator.run(&mut self.rib, &self.dirty, &r);
         self.dirty.extend(changes);
     }
@@ -392,7 +392,7 @@ impl Routing {
             return;
         }
         let dirty = self.dirty.take();
-        if let Some(k) = &self.kernel {
+        if let Some(k) = &self.fib {
             let names = |id: PeerId| {
                 self.by_id
                     .get(&id)

@@ -11,8 +11,8 @@ use rib::{PeerId, PeerInfo, Rib};
 use tracing::{info, warn};
 
 use super::export::PeerKind;
+use super::fib_feed::FibResolver;
 use super::groups::{self, Groups};
-use super::kernel::KernelResolver;
 use super::{touch_all_paths_of, Peer, PeerUp, Routing};
 use crate::exchange::{ExportSettings, Imported, PeerCommand, PeerKey};
 
@@ -188,7 +188,7 @@ impl Routing {
                 warn!(neighbor = %peer.name, error = %e, "cannot store routes");
             }
         }
-        batch.commit_into(&KernelResolver::of(&self.kernel), &mut self.dirty);
+        batch.commit_into(&FibResolver::of(&self.fib), &mut self.dirty);
         if self.groups.any_add_path() {
             let touched = imported.announce.iter().flat_map(|a| a.nlri.iter());
             self.dirty
@@ -220,7 +220,7 @@ impl Routing {
     /// again; Beginning of Route Refresh marks the peer's routes of the family stale, and
     /// End of Route Refresh removes those it did not send again.
     pub(super) fn refresh(&mut self, key: PeerKey, family: Family, subtype: RefreshSubtype) {
-        let r = KernelResolver::of(&self.kernel);
+        let r = FibResolver::of(&self.fib);
         let Some(id) = self.peers.get(&key).map(|p| p.id) else {
             return;
         };

@@ -186,7 +186,7 @@ impl Routing {
             return rows;
         }
         for prefix in prefixes {
-            let r = super::KernelResolver::of(&self.kernel);
+            let r = super::FibResolver::of(&self.fib);
             let explained = self.rib.explain(prefix, &r).unwrap_or_default();
             for (path, lost) in explained {
                 if view == RibView::AdjIn && Some(path.peer()) != peer_id {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use bgp_wire::Family;
 use tracing::{info, warn};
 
-use super::kernel::KernelResolver;
+use super::fib_feed::FibResolver;
 use super::{touch_all_paths_of, Routing};
 use crate::exchange::PeerKey;
 
@@ -166,7 +166,7 @@ impl Routing {
         stale_for: Duration,
         llgr_for: Duration,
     ) {
-        let r = KernelResolver::of(&self.kernel);
+        let r = FibResolver::of(&self.fib);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -203,7 +203,7 @@ impl Routing {
     }
 
     pub(super) fn sweep_expired(&mut self, now: Instant) {
-        let r = KernelResolver::of(&self.kernel);
+        let r = FibResolver::of(&self.fib);
         let expired: Vec<PeerKey> = self
             .peers
             .iter()
@@ -246,7 +246,7 @@ impl Routing {
             d.end_of_rib(up.address, family);
         }
         if peer.stale_until.is_some() {
-            let r = KernelResolver::of(&self.kernel);
+            let r = FibResolver::of(&self.fib);
             self.rib
                 .sweep_stale_into(peer.id, Some(family), &r, &mut self.dirty);
             peer.stale_until = None;

@@ -16,9 +16,9 @@ use tracing::info;
 use crate::fib::{Fib, FibRoute, NextHops};
 use crate::policy::{evaluate, Outcome};
 
-/// The kernel FIB as the routing task drives it.
+/// The kernel FIB as the routing task feeds it (`[kernel]`; the FIB task itself is `crate::fib`).
 #[derive(Debug)]
-pub struct Kernel {
+pub struct FibFeed {
     fib: Fib,
     next_hops: NextHops,
     export: Option<Arc<Policy>>,
@@ -30,17 +30,17 @@ pub struct Kernel {
 /// Resolves next hops through the kernel; our own routes (unspecified next hop) always
 /// resolve.
 #[derive(Debug)]
-pub struct KernelResolver<'a>(pub Option<&'a NextHops>);
+pub struct FibResolver<'a>(pub Option<&'a NextHops>);
 
-impl<'a> KernelResolver<'a> {
+impl<'a> FibResolver<'a> {
     /// Through the kernel's next hops when there is a kernel; without one every next hop
     /// resolves.
-    pub fn of(kernel: &'a Option<Kernel>) -> Self {
-        KernelResolver(kernel.as_ref().map(Kernel::next_hops))
+    pub fn of(fib: &'a Option<FibFeed>) -> Self {
+        FibResolver(fib.as_ref().map(FibFeed::next_hops))
     }
 }
 
-impl Resolver for KernelResolver<'_> {
+impl Resolver for FibResolver<'_> {
     fn igp_cost(&self, next_hop: &NextHop) -> Option<u32> {
         match self.0 {
             Some(_) if next_hop.addr().is_unspecified() => Some(0),
@@ -50,10 +50,10 @@ impl Resolver for KernelResolver<'_> {
     }
 }
 
-impl Kernel {
+impl FibFeed {
     /// Drives `fib`; routes of `local` (our own aggregates) are not forwarding routes.
     pub fn new(fib: Fib, export: Option<Arc<Policy>>, local: PeerId, local_as: u32) -> Self {
-        Kernel {
+        FibFeed {
             next_hops: fib.next_hops(),
             fib,
             export,

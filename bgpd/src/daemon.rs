@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::exchange::{policy, ExportSettings, PeerCommand, PeerKey};
+use crate::observe::Observers;
 use crate::peer::import::ImportContext;
 use crate::peer::{self, PeerHandle, PeerSpec};
 use crate::restart_state::{PeerRecord, RestartState};
@@ -54,6 +55,9 @@ pub struct Daemon {
     deferring: Arc<std::sync::atomic::AtomicBool>,
     /// What the state file last recorded, and when: rewritten when it changes.
     recorded: Option<(Vec<PeerRecord>, std::time::Instant)>,
+    /// Monitors of every session (BMP): shared with each peer task, so a monitor subscribed
+    /// at any time sees every session from then on.
+    observers: Observers,
 }
 
 /// The graceful restart capability's flags for this run.
@@ -163,6 +167,11 @@ fn socket_options(n: &Neighbor) -> SocketOptions {
 }
 
 impl Daemon {
+    /// Where a monitor (BMP) subscribes to the sessions' events.
+    pub fn observers(&self) -> &Observers {
+        &self.observers
+    }
+
     /// Binds the listeners, starts the routing task and every fixed neighbor.
     pub async fn start(config: Config, config_path: std::path::PathBuf) -> io::Result<Daemon> {
         let config = Arc::new(config);
@@ -275,6 +284,7 @@ impl Daemon {
             restart_flags,
             deferring,
             recorded: None,
+            observers: Observers::default(),
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
@@ -310,6 +320,7 @@ impl Daemon {
                 policy: policy(&self.config, n.import.as_deref()),
             },
             export: ExportSettings::of(&self.config, n),
+            observers: self.observers.clone(),
             start,
         };
         let handle = peer::spawn(spec, self.routing.clone())?;

@@ -11,6 +11,7 @@
 //! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals.
 //! - [`control`], [`operate`]: the `bgpctl` protocol and the daemon's answers.
 //! - [`restart_state`]: the file that tells a restarted daemon whom to wait for.
+//! - [`observe`]: a tap on the sessions for monitors (BMP): up, down, UPDATEs in and out.
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
 
 pub mod control;
@@ -19,6 +20,7 @@ pub mod exchange;
 pub mod fib;
 pub mod metrics;
 pub mod notify;
+pub mod observe;
 pub mod operate;
 pub mod peer;
 pub mod policy;

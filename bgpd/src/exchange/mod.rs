@@ -42,6 +42,12 @@ pub enum PeerCommand {
     Resync,
     /// Ask the peer to send its routes again (RFC 2918).
     Refresh,
+    /// A liveness monitor (BFD, RFC 5882) says the forwarding path to the peer is down:
+    /// see [`crate::session::Input::PathDown`]. The entry point for such monitors.
+    PathDown {
+        /// Who says so (`bfd`), for logs.
+        source: &'static str,
+    },
     /// A connection the listener accepted from this peer's address.
     Incoming(Box<TcpStream>),
     /// A reload changed settings that apply without a reset.

@@ -18,18 +18,20 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::import::{import, ImportContext};
-use super::writer::{self, WriterHandle};
+use super::import::ImportContext;
+use super::outputs::{act_extra, attach};
+use super::writer::WriterHandle;
 use super::{PeerHandle, PeerStatus};
 use crate::exchange::commands::{self, CommandReceiver, CommandSender};
 use crate::exchange::{ExportSettings, PeerCommand, PeerKey, Reconfigure};
-use crate::routing::{PeerUp, RoutingInput};
+use crate::observe::Observers;
+use crate::routing::RoutingInput;
 use crate::session::collision::Rival;
 use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, State};
 use crate::transport::{self, SocketOptions};
 
 /// How long an outgoing connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a peer task needs.
 #[derive(Debug, Clone)]
@@ -48,21 +50,23 @@ pub struct PeerSpec {
     pub import: ImportContext,
     /// How routes are exported to the peer.
     pub export: ExportSettings,
+    /// Monitors of the session (BMP).
+    pub observers: Observers,
     /// Start the session at once.
     pub start: bool,
 }
 
 /// One end of a connection.
-struct Conn {
-    reader: OwnedReadHalf,
-    writer: WriterHandle,
-    local: Option<IpAddr>,
+pub(super) struct Conn {
+    pub(super) reader: OwnedReadHalf,
+    pub(super) writer: WriterHandle,
+    pub(super) local: Option<IpAddr>,
 }
 
 /// A session with its connection.
-struct Slot {
-    session: Session,
-    conn: Option<Conn>,
+pub(super) struct Slot {
+    pub(super) session: Session,
+    pub(super) conn: Option<Conn>,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
@@ -111,25 +115,25 @@ pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<
     Ok(handle)
 }
 
-struct Driver {
-    spec: PeerSpec,
-    main: Slot,
+pub(super) struct Driver {
+    pub(super) spec: PeerSpec,
+    pub(super) main: Slot,
     /// A second connection from the peer while `main` has one (RFC 4271 section 6.8).
     /// Boxed: rarely present, and a Slot is 1 KB in every session's task.
-    extra: Option<Box<Slot>>,
-    connecting: Option<Connecting>,
-    import: ImportContext,
-    routing: mpsc::Sender<RoutingInput>,
-    status: Arc<Mutex<PeerStatus>>,
-    self_commands: CommandSender,
+    pub(super) extra: Option<Box<Slot>>,
+    pub(super) connecting: Option<Connecting>,
+    pub(super) import: ImportContext,
+    pub(super) routing: mpsc::Sender<RoutingInput>,
+    pub(super) status: Arc<Mutex<PeerStatus>>,
+    pub(super) self_commands: CommandSender,
     /// The routing task knows the session as up.
-    up: bool,
+    pub(super) up: bool,
     /// `Clear`: start again once stopped.
-    restart_after_stop: bool,
+    pub(super) restart_after_stop: bool,
     /// The peer's graceful restart time, from the last OPEN exchange.
-    peer_restart_time: Duration,
+    pub(super) peer_restart_time: Duration,
     /// The peer's long-lived stale time (RFC 9494), the shortest of its families.
-    peer_llgr_time: Duration,
+    pub(super) peer_llgr_time: Duration,
 }
 
 /// Read buffer of a session: first size (a KEEPALIVE is 19 bytes, a Calico node's UPDATE about
@@ -275,7 +279,7 @@ impl Driver {
     }
 
     fn attach_main(&mut self, stream: TcpStream) {
-        self.main.conn = Some(attach(stream));
+        self.main.conn = Some(attach(stream, &self.spec));
         if let Ok(mut s) = self.status.lock() {
             s.local_address = self.main.conn.as_ref().and_then(|c| c.local);
         }
@@ -335,6 +339,7 @@ impl Driver {
                     }
                 }
             }
+            PeerCommand::PathDown { source } => s.handle(now, Input::PathDown { source }),
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
         }
@@ -426,7 +431,7 @@ impl Driver {
             Ok(session) => {
                 self.extra = Some(Box::new(Slot {
                     session,
-                    conn: Some(attach(stream)),
+                    conn: Some(attach(stream, &self.spec)),
                 }))
             }
             Err(e) => warn!(neighbor = %self.spec.name, error = %e, "cannot start session"),
@@ -509,163 +514,5 @@ impl Driver {
                 s.state = self.main.session.state();
             }
         }
-    }
-
-    async fn act_main(&mut self, out: Output) {
-        match out {
-            Output::Connect => {
-                // An incoming connection handed over in the same step already is the
-                // session's connection: no attempt of our own.
-                if self.main.conn.is_some() {
-                    return;
-                }
-                let remote = self.spec.remote;
-                let options = self.spec.socket.clone();
-                self.connecting = Some(Box::pin(async move {
-                    transport::connect(remote, &options, CONNECT_TIMEOUT).await
-                }));
-            }
-            Output::Send(bytes) => {
-                if let Some(conn) = &self.main.conn {
-                    conn.writer.send_control(bytes);
-                }
-            }
-            Output::CloseConnection => {
-                self.main.conn = None;
-                self.connecting = None;
-            }
-            Output::Established(negotiated) => self.established(*negotiated).await,
-            Output::Down {
-                reason,
-                was_established,
-                retain_routes,
-            } => {
-                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), %reason, "session down");
-                if let Ok(mut s) = self.status.lock() {
-                    s.last_error = Some(reason.to_string());
-                    s.established_at = None;
-                }
-                if was_established && self.up {
-                    self.up = false;
-                    // The peer's restart time, from the OPEN exchange of the session that
-                    // just ended (RFC 4724 section 4.2).
-                    let stale_for = if retain_routes {
-                        self.peer_restart_time
-                    } else {
-                        Duration::ZERO
-                    };
-                    let _ = self
-                        .routing
-                        .send(RoutingInput::PeerDown {
-                            key: self.spec.key,
-                            stale_for,
-                            llgr_for: if retain_routes {
-                                self.peer_llgr_time
-                            } else {
-                                Duration::ZERO
-                            },
-                        })
-                        .await;
-                }
-            }
-            Output::Update(update) => {
-                let imported = import(*update, &self.import);
-                if let Ok(mut s) = self.status.lock() {
-                    s.received += imported.received as u64;
-                }
-                for why in &imported.refused {
-                    debug!(neighbor = %self.spec.name, reason = why, "routes refused");
-                }
-                let _ = self
-                    .routing
-                    .send(RoutingInput::Update {
-                        key: self.spec.key,
-                        imported,
-                    })
-                    .await;
-            }
-            Output::RouteRefresh(rr) => {
-                let _ = self
-                    .routing
-                    .send(RoutingInput::RefreshRequest {
-                        key: self.spec.key,
-                        family: rr.family,
-                        subtype: rr.subtype,
-                    })
-                    .await;
-            }
-            Output::CollisionWon => {}
-            Output::StateChange { from, to } => {
-                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), from = from.name(), to = to.name(), "state change");
-                if let Ok(mut s) = self.status.lock() {
-                    s.state = to;
-                    s.counters = self.main.session.counters().clone();
-                }
-                if to == State::Idle && self.restart_after_stop {
-                    self.restart_after_stop = false;
-                    let _ = self.self_commands.try_send(PeerCommand::Start);
-                }
-            }
-        }
-    }
-
-    async fn established(&mut self, negotiated: crate::session::Negotiated) {
-        let Some(conn) = &self.main.conn else { return };
-        self.peer_restart_time = negotiated
-            .peer_graceful_restart
-            .as_ref()
-            .filter(|_| negotiated.graceful_restart)
-            .map(|g| Duration::from_secs(u64::from(g.restart_time)))
-            .unwrap_or_default();
-        self.peer_llgr_time = negotiated
-            .peer_llgr
-            .iter()
-            .map(|f| Duration::from_secs(u64::from(f.stale_time)))
-            .min()
-            .unwrap_or_default();
-        self.import.peer_as = negotiated.peer_as;
-        self.import.ebgp = negotiated.ebgp;
-        self.import.four_octet_as = negotiated.four_octet_as;
-        if let Ok(mut s) = self.status.lock() {
-            s.established_at = Some(Instant::now());
-            s.negotiated = Some(negotiated.clone());
-            s.received = 0;
-            s.last_error = None;
-        }
-        let up = PeerUp {
-            key: self.spec.key,
-            name: self.spec.name.clone(),
-            address: self.spec.remote.ip(),
-            local_address: conn.local,
-            negotiated,
-            export: self.spec.export.clone(),
-            updates: conn.writer.updates(),
-            commands: self.self_commands.clone(),
-        };
-        self.up = true;
-        let _ = self.routing.send(RoutingInput::PeerUp(Box::new(up))).await;
-    }
-}
-
-fn attach(stream: TcpStream) -> Conn {
-    let local = stream.local_addr().ok().map(|a| a.ip());
-    let (reader, write) = stream.into_split();
-    Conn {
-        reader,
-        writer: writer::spawn(write),
-        local,
-    }
-}
-
-/// A collision's extra session only talks on its own connection until it wins.
-fn act_extra(slot: &mut Slot, out: Output) {
-    match out {
-        Output::Send(bytes) => {
-            if let Some(conn) = &slot.conn {
-                conn.writer.send_control(bytes);
-            }
-        }
-        Output::CloseConnection => slot.conn = None,
-        _ => {}
     }
 }

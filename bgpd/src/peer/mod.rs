@@ -9,6 +9,7 @@
 
 mod driver;
 pub mod import;
+mod outputs;
 pub mod writer;
 
 use std::net::IpAddr;
@@ -55,3 +56,6 @@ pub struct PeerHandle {
     /// The task's current status.
     pub status: Arc<Mutex<PeerStatus>>,
 }
+
+#[cfg(test)]
+mod tests;

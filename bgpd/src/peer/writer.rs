@@ -12,6 +12,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::exchange::updates::{OutQueues, UpdateSender, UPDATE_QUEUE};
+use crate::exchange::PeerKey;
+use crate::observe::{Observed, Observers};
 
 /// Where to send bytes for one connection. Dropping the handle closes the connection once
 /// what was queued is written.
@@ -63,8 +65,9 @@ fn count_messages(bytes: &[u8]) -> u64 {
     n
 }
 
-/// Starts the writer task for a connection's write half.
-pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
+/// Starts the writer task for a connection's write half; what it writes from the routing
+/// task is reported to `observers` as sent by session `key`.
+pub fn spawn(mut half: OwnedWriteHalf, key: PeerKey, observers: Observers) -> WriterHandle {
     let queues = Arc::new(OutQueues::new(UPDATE_QUEUE));
     let updates_sent = Arc::new(AtomicU64::new(0));
     let wrote_updates = Arc::new(Notify::new());
@@ -78,6 +81,10 @@ pub fn spawn(mut half: OwnedWriteHalf) -> WriterHandle {
                 if from_routing {
                     sent.fetch_add(count_messages(&bytes), Ordering::Relaxed);
                     wrote.notify_one();
+                    observers.report(&Observed::Sent {
+                        key,
+                        messages: &bytes,
+                    });
                 }
             }
             let _ = half.shutdown().await;

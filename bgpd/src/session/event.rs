@@ -120,6 +120,15 @@ pub enum Input {
     /// restarted keeps the peer's routes if graceful restart was negotiated (RFC 4724
     /// section 4.2).
     CollisionDump,
+    /// A liveness monitor of the forwarding path (BFD, RFC 5882 section 4.3) says the path
+    /// to the peer is down; `source` names it for logs. A session past Connect goes down at
+    /// once, without NOTIFICATION (it would not arrive), and an Established session's routes
+    /// are withdrawn, not retained for graceful restart: they point into a dead path (RFC
+    /// 5882 section 4.3.1). The automatic restart follows as after a lost connection.
+    PathDown {
+        /// Who said so (`bfd`).
+        source: &'static str,
+    },
 }
 
 /// Why a connection ended.
@@ -138,6 +147,11 @@ pub enum DownReason {
     ConnectionLost,
     /// We stopped and closed without a NOTIFICATION for graceful restart (RFC 4724).
     GracefulStop,
+    /// A liveness monitor (`source`, e.g. BFD) said the forwarding path is down.
+    PathDown {
+        /// The monitor.
+        source: &'static str,
+    },
 }
 
 impl DownReason {
@@ -146,7 +160,9 @@ impl DownReason {
         match self {
             DownReason::NotificationSent { notification, .. }
             | DownReason::NotificationReceived(notification) => Some(notification),
-            DownReason::ConnectionLost | DownReason::GracefulStop => None,
+            DownReason::ConnectionLost | DownReason::GracefulStop | DownReason::PathDown { .. } => {
+                None
+            }
         }
     }
 }
@@ -161,6 +177,7 @@ impl fmt::Display for DownReason {
             DownReason::NotificationReceived(n) => write!(f, "received {n}"),
             DownReason::ConnectionLost => f.write_str("connection lost"),
             DownReason::GracefulStop => f.write_str("stopped for graceful restart"),
+            DownReason::PathDown { source } => write!(f, "forwarding path down ({source})"),
         }
     }
 }

@@ -157,6 +157,7 @@ impl Session {
             Input::Message(msg) => self.on_message(now, msg),
             Input::DecodeError(e) => self.on_decode_error(now, e),
             Input::CollisionDump => self.on_collision_dump(now),
+            Input::PathDown { source } => self.on_path_down(now, source),
         }
     }
 
@@ -415,6 +416,7 @@ impl Session {
         }
         match reason {
             DownReason::ConnectionLost | DownReason::GracefulStop => true,
+            DownReason::PathDown { .. } => false,
             DownReason::NotificationSent { notification, .. }
             | DownReason::NotificationReceived(notification) => {
                 n.graceful_notification && !is_hard_reset(notification)

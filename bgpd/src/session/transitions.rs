@@ -163,6 +163,20 @@ impl Session {
         }
     }
 
+    /// A liveness monitor says the forwarding path is down (not an RFC 4271 event; RFC 5882
+    /// section 4.3): like a lost connection, but the peer's routes are not retained.
+    pub(super) fn on_path_down(&mut self, now: Instant, source: &'static str) {
+        match self.state {
+            // No connection to lose; an attempt in progress fails on its own if the path
+            // is dead.
+            State::Idle | State::Connect | State::Active => {}
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.close_with(now, DownReason::PathDown { source }, Some(false));
+                self.idle_after_error(now, None);
+            }
+        }
+    }
+
     /// Event 23: OpenCollisionDump.
     pub(super) fn on_collision_dump(&mut self, now: Instant) {
         if !self.state.has_connection() {

@@ -207,6 +207,37 @@ fn tcp_failure_in_established_keeps_routes_only_with_graceful_restart() {
 }
 
 #[test]
+fn a_dead_forwarding_path_takes_the_session_down_without_keeping_routes() {
+    // RFC 5882 section 4.3.1: with graceful restart negotiated the routes still go, no
+    // NOTIFICATION is sent, and the session restarts on its own as after a lost connection.
+    let mut clock = Clock::new();
+    let mut s = established(gr_config(false), gr_peer(false), &clock);
+    s.handle(clock.now, Input::PathDown { source: "bfd" });
+    let outs = outputs(&mut s);
+    assert_eq!(
+        down(&outs),
+        (DownReason::PathDown { source: "bfd" }, true, false)
+    );
+    assert!(
+        sent(&outs).is_empty(),
+        "nothing sent on a dead path: {outs:?}"
+    );
+    assert!(has(&outs, &Output::CloseConnection));
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.counters().flaps, 1);
+    s.handle_timeout(clock.advance(120));
+    assert!(
+        has(&outputs(&mut s), &Output::Connect),
+        "restarts on its own"
+    );
+    // Before a connection there is nothing to take down.
+    s.handle(clock.now, Input::PathDown { source: "bfd" });
+    assert!(!outputs(&mut s)
+        .iter()
+        .any(|o| matches!(o, Output::Down { .. } | Output::CloseConnection)));
+}
+
+#[test]
 fn n_bit_makes_notifications_graceful_except_hard_reset() {
     // RFC 8538 section 4.
     let clock = Clock::new();

@@ -1,0 +1,194 @@
+//! What a peer task does with its sessions' outputs: connect, write, close, and tell the
+//! routing task and the observers what happened (up, UPDATEs, refresh requests, down).
+
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::driver::{Conn, Driver, PeerSpec, Slot, CONNECT_TIMEOUT};
+use super::import::import;
+use super::writer;
+use crate::exchange::PeerCommand;
+use crate::observe::Observed;
+use crate::routing::{PeerUp, RoutingInput};
+use crate::session::{Negotiated, Output, State};
+use crate::transport;
+
+impl Driver {
+    /// Acts on one output of the main session.
+    pub(super) async fn act_main(&mut self, out: Output) {
+        match out {
+            Output::Connect => {
+                // An incoming connection handed over in the same step already is the
+                // session's connection: no attempt of our own.
+                if self.main.conn.is_some() {
+                    return;
+                }
+                let remote = self.spec.remote;
+                let options = self.spec.socket.clone();
+                self.connecting = Some(Box::pin(async move {
+                    transport::connect(remote, &options, CONNECT_TIMEOUT).await
+                }));
+            }
+            Output::Send(bytes) => {
+                if let Some(conn) = &self.main.conn {
+                    conn.writer.send_control(bytes);
+                }
+            }
+            Output::CloseConnection => {
+                self.main.conn = None;
+                self.connecting = None;
+            }
+            Output::Established(negotiated) => self.established(*negotiated).await,
+            Output::Down {
+                reason,
+                was_established,
+                retain_routes,
+            } => {
+                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), %reason, "session down");
+                if was_established {
+                    self.spec.observers.report(&Observed::PeerDown {
+                        key: self.spec.key,
+                        reason: &reason,
+                    });
+                }
+                if let Ok(mut s) = self.status.lock() {
+                    s.last_error = Some(reason.to_string());
+                    s.established_at = None;
+                }
+                if was_established && self.up {
+                    self.up = false;
+                    // The peer's restart time, from the OPEN exchange of the session that
+                    // just ended (RFC 4724 section 4.2).
+                    let stale_for = if retain_routes {
+                        self.peer_restart_time
+                    } else {
+                        Duration::ZERO
+                    };
+                    let _ = self
+                        .routing
+                        .send(RoutingInput::PeerDown {
+                            key: self.spec.key,
+                            stale_for,
+                            llgr_for: if retain_routes {
+                                self.peer_llgr_time
+                            } else {
+                                Duration::ZERO
+                            },
+                        })
+                        .await;
+                }
+            }
+            Output::Update(update) => {
+                self.spec.observers.report(&Observed::Received {
+                    key: self.spec.key,
+                    update: &update,
+                });
+                let imported = import(*update, &self.import);
+                if let Ok(mut s) = self.status.lock() {
+                    s.received += imported.received as u64;
+                }
+                for why in &imported.refused {
+                    debug!(neighbor = %self.spec.name, reason = why, "routes refused");
+                }
+                let _ = self
+                    .routing
+                    .send(RoutingInput::Update {
+                        key: self.spec.key,
+                        imported,
+                    })
+                    .await;
+            }
+            Output::RouteRefresh(rr) => {
+                let _ = self
+                    .routing
+                    .send(RoutingInput::RefreshRequest {
+                        key: self.spec.key,
+                        family: rr.family,
+                        subtype: rr.subtype,
+                    })
+                    .await;
+            }
+            Output::CollisionWon => {}
+            Output::StateChange { from, to } => {
+                info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), from = from.name(), to = to.name(), "state change");
+                if let Ok(mut s) = self.status.lock() {
+                    s.state = to;
+                    s.counters = self.main.session.counters().clone();
+                }
+                if to == State::Idle && self.restart_after_stop {
+                    self.restart_after_stop = false;
+                    let _ = self.self_commands.try_send(PeerCommand::Start);
+                }
+            }
+        }
+    }
+
+    async fn established(&mut self, negotiated: Negotiated) {
+        let Some(conn) = &self.main.conn else { return };
+        self.peer_restart_time = negotiated
+            .peer_graceful_restart
+            .as_ref()
+            .filter(|_| negotiated.graceful_restart)
+            .map(|g| Duration::from_secs(u64::from(g.restart_time)))
+            .unwrap_or_default();
+        self.peer_llgr_time = negotiated
+            .peer_llgr
+            .iter()
+            .map(|f| Duration::from_secs(u64::from(f.stale_time)))
+            .min()
+            .unwrap_or_default();
+        self.import.peer_as = negotiated.peer_as;
+        self.import.ebgp = negotiated.ebgp;
+        self.import.four_octet_as = negotiated.four_octet_as;
+        if let Ok(mut s) = self.status.lock() {
+            s.established_at = Some(Instant::now());
+            s.negotiated = Some(negotiated.clone());
+            s.received = 0;
+            s.last_error = None;
+        }
+        self.spec.observers.report(&Observed::PeerUp {
+            key: self.spec.key,
+            name: &self.spec.name,
+            address: self.spec.remote.ip(),
+            local_address: conn.local,
+            negotiated: &negotiated,
+        });
+        let up = PeerUp {
+            key: self.spec.key,
+            name: self.spec.name.clone(),
+            address: self.spec.remote.ip(),
+            local_address: conn.local,
+            negotiated,
+            export: self.spec.export.clone(),
+            updates: conn.writer.updates(),
+            commands: self.self_commands.clone(),
+        };
+        self.up = true;
+        let _ = self.routing.send(RoutingInput::PeerUp(Box::new(up))).await;
+    }
+}
+
+pub(super) fn attach(stream: TcpStream, spec: &PeerSpec) -> Conn {
+    let local = stream.local_addr().ok().map(|a| a.ip());
+    let (reader, write) = stream.into_split();
+    Conn {
+        reader,
+        writer: writer::spawn(write, spec.key, spec.observers.clone()),
+        local,
+    }
+}
+
+/// A collision's extra session only talks on its own connection until it wins.
+pub(super) fn act_extra(slot: &mut Slot, out: Output) {
+    match out {
+        Output::Send(bytes) => {
+            if let Some(conn) = &slot.conn {
+                conn.writer.send_control(bytes);
+            }
+        }
+        Output::CloseConnection => slot.conn = None,
+        _ => {}
+    }
+}

@@ -1,0 +1,181 @@
+//! Two peer tasks in session over loopback, with the routing task's channel read by the
+//! test: the liveness entry point (a fake BFD) and the observers (counted).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bgp_wire::Family;
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::import::ImportContext;
+use super::{spawn, PeerHandle, PeerSpec};
+use crate::exchange::{ExportSettings, PeerCommand, PeerKey};
+use crate::observe::{Observed, Observer, Observers};
+use crate::routing::{PeerUp, RoutingInput};
+use crate::session::{GracefulRestartConfig, PeerAs, SessionConfig};
+use crate::transport::SocketOptions;
+
+const ASN: u32 = 64512;
+const RESTART_TIME: u16 = 120;
+
+/// Counts events per (kind, session).
+#[derive(Default)]
+struct Count(Mutex<HashMap<(&'static str, PeerKey), usize>>);
+
+impl Count {
+    fn of(&self, kind: &'static str, key: PeerKey) -> usize {
+        let counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(&(kind, key)).copied().unwrap_or(0)
+    }
+}
+
+impl Observer for Count {
+    fn observe(&self, event: &Observed<'_>) {
+        let (kind, key) = match event {
+            Observed::PeerUp { key, .. } => ("up", *key),
+            Observed::PeerDown { key, .. } => ("down", *key),
+            Observed::Received { key, .. } => ("received", *key),
+            Observed::Sent { key, .. } => ("sent", *key),
+        };
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry((kind, key)).or_default() += 1;
+    }
+}
+
+fn spec(
+    key: PeerKey,
+    id: &str,
+    remote: SocketAddr,
+    passive: bool,
+    observers: &Observers,
+) -> PeerSpec {
+    let router_id: Ipv4Addr = id.parse().unwrap();
+    let mut session = SessionConfig::new(ASN, router_id, PeerAs::Fixed(ASN));
+    session.passive = passive;
+    session.graceful_restart = Some(GracefulRestartConfig {
+        restart_time: RESTART_TIME,
+        restarting: false,
+        notification: false,
+        families: vec![(Family::Ipv4Unicast, true)],
+    });
+    PeerSpec {
+        key,
+        name: format!("peer{key}"),
+        remote,
+        session,
+        socket: SocketOptions::default(),
+        import: ImportContext {
+            neighbor: format!("peer{key}"),
+            local_as: ASN,
+            router_id,
+            cluster_id: router_id,
+            peer_as: ASN,
+            ebgp: false,
+            four_octet_as: true,
+            policy: None,
+        },
+        export: ExportSettings {
+            export_policy: None,
+            rr_client: false,
+            next_hop_self: false,
+            max_prefixes: None,
+            max_prefixes_out: None,
+        },
+        observers: observers.clone(),
+        start: true,
+    }
+}
+
+async fn next(rx: &mut mpsc::Receiver<RoutingInput>) -> RoutingInput {
+    match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+        Ok(Some(input)) => input,
+        other => panic!("no input for the routing task: {other:?}"),
+    }
+}
+
+async fn peer_up(rx: &mut mpsc::Receiver<RoutingInput>) -> Box<PeerUp> {
+    match next(rx).await {
+        RoutingInput::PeerUp(up) => up,
+        other => panic!("expected PeerUp, got {other:?}"),
+    }
+}
+
+async fn peer_down(rx: &mut mpsc::Receiver<RoutingInput>) -> Duration {
+    loop {
+        match next(rx).await {
+            RoutingInput::PeerDown { stale_for, .. } => return stale_for,
+            RoutingInput::Update { .. } => {}
+            other => panic!("expected PeerDown, got {other:?}"),
+        }
+    }
+}
+
+/// `a` connects to `b` (passive) through a listener the test owns.
+async fn pair(observers: &Observers) -> [(PeerHandle, mpsc::Receiver<RoutingInput>); 2] {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = listener.local_addr().unwrap();
+    // `b` never connects out; its remote's port is only a label.
+    let a_addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9);
+    let (a_tx, a_rx) = mpsc::channel(64);
+    let (b_tx, b_rx) = mpsc::channel(64);
+    let b = spawn(spec(2, "192.0.2.2", a_addr, true, observers), b_tx).unwrap();
+    let a = spawn(spec(1, "192.0.2.1", b_addr, false, observers), a_tx).unwrap();
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    b.commands
+        .send(PeerCommand::Incoming(Box::new(stream)))
+        .await
+        .unwrap();
+    [(a, a_rx), (b, b_rx)]
+}
+
+#[tokio::test]
+async fn a_dead_path_drops_the_routes_where_a_lost_connection_keeps_them() {
+    let observers = Observers::default();
+    let count = Arc::new(Count::default());
+    observers.subscribe(count.clone());
+    let [(a, mut a_rx), (b, mut b_rx)] = pair(&observers).await;
+    let a_up = peer_up(&mut a_rx).await;
+    peer_up(&mut b_rx).await;
+    assert!(a_up.negotiated.graceful_restart);
+
+    // The routing task sends `b` an End-of-RIB through `a`'s queue.
+    let end_of_rib = [&[0xff; 16][..], &[0, 23, 2, 0, 0, 0, 0]].concat();
+    a_up.updates.try_send(Bytes::from(end_of_rib)).unwrap();
+    match next(&mut b_rx).await {
+        RoutingInput::Update { imported, .. } => {
+            assert_eq!(imported.end_of_rib, Some(Family::Ipv4Unicast));
+        }
+        other => panic!("expected the End-of-RIB, got {other:?}"),
+    }
+
+    // A fake BFD says the path from `b` is down: `b` drops `a`'s routes at once although
+    // graceful restart was negotiated; `a` sees the connection close without NOTIFICATION
+    // and keeps `b`'s routes for the restart time (it has no liveness monitor).
+    b.commands
+        .send(PeerCommand::PathDown { source: "test" })
+        .await
+        .unwrap();
+    assert_eq!(peer_down(&mut b_rx).await, Duration::ZERO);
+    assert_eq!(
+        peer_down(&mut a_rx).await,
+        Duration::from_secs(u64::from(RESTART_TIME))
+    );
+    let last = b.status.lock().unwrap().last_error.clone();
+    assert_eq!(last.as_deref(), Some("forwarding path down (test)"));
+
+    for key in [1, 2] {
+        assert_eq!(count.of("up", key), 1, "up of {key}");
+        assert_eq!(count.of("down", key), 1, "down of {key}");
+    }
+    assert_eq!(count.of("sent", 1), 1);
+    assert_eq!(count.of("received", 2), 1);
+    assert_eq!(count.of("sent", 2) + count.of("received", 1), 0);
+    drop(a);
+}

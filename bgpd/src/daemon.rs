@@ -24,7 +24,7 @@ use crate::peer::import::ImportContext;
 use crate::peer::{self, PeerHandle, PeerSpec};
 use crate::restart_state::{PeerRecord, RestartState};
 use crate::routing::{Routing, RoutingConfig, RoutingInput};
-use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig};
+use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig, SessionError};
 use crate::transport::{self, SocketOptions};
 
 /// The BGP port.
@@ -34,6 +34,55 @@ pub const BGP_PORT: u16 = 179;
 /// (the node is gone); longer than any graceful restart time (at most 4095 s is allowed,
 /// Calico uses 120 s) would be safest, but ten minutes keeps departed nodes from piling up.
 pub const DYNAMIC_IDLE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Why the daemon could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The kernel FIB could not be opened or read.
+    #[error("kernel FIB: {0}")]
+    Fib(#[source] io::Error),
+    /// A BGP listener could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// TCP-MD5 keys could not be set on a listener.
+    #[error("TCP-MD5 on the listener: {0}")]
+    Md5(#[source] io::Error),
+    /// A configured neighbor's session settings are invalid.
+    #[error("neighbor {name}: {source}")]
+    Session {
+        /// The neighbor.
+        name: String,
+        /// Why.
+        source: SessionError,
+    },
+    /// The control socket could not be opened.
+    #[error("control socket {path}: {source}")]
+    Control {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The metrics endpoint could not be opened.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    MetricsListen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("signals: {0}")]
+    Signals(#[source] io::Error),
+}
 
 /// The running daemon's handles.
 #[derive(Debug)]
@@ -173,7 +222,10 @@ impl Daemon {
     }
 
     /// Binds the listeners, starts the routing task and every fixed neighbor.
-    pub async fn start(config: Config, config_path: std::path::PathBuf) -> io::Result<Daemon> {
+    pub async fn start(
+        config: Config,
+        config_path: std::path::PathBuf,
+    ) -> Result<Daemon, DaemonError> {
         let config = Arc::new(config);
         let g = &config.global;
         let (routing, rx) = mpsc::channel(1024);
@@ -182,7 +234,7 @@ impl Daemon {
             Some(k) => {
                 let (fib, events) = crate::fib::Fib::start(crate::fib::FibConfig::new(k.table))
                     .await
-                    .map_err(|e| io::Error::new(e.kind(), format!("kernel FIB: {e}")))?;
+                    .map_err(DaemonError::Fib)?;
                 let adopted = fib.stats().adopted_at_start;
                 if adopted > 0 {
                     info!(
@@ -254,7 +306,8 @@ impl Daemon {
                             Peer::Range(r) => r,
                         };
                         if peers.addr().is_ipv4() == addr.is_ipv4() {
-                            transport::set_listener_md5(&l, peers, Some(p.expose()))?;
+                            transport::set_listener_md5(&l, peers, Some(p.expose()))
+                                .map_err(DaemonError::Md5)?;
                         }
                     }
                     info!(%addr, "listening");
@@ -264,11 +317,11 @@ impl Daemon {
                 Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
                     warn!(%addr, error = %e, "cannot listen");
                 }
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot listen on {addr}: {e}"),
-                    ))
+                Err(source) => {
+                    return Err(DaemonError::Listen {
+                        addr: *addr,
+                        source,
+                    })
                 }
             }
         }
@@ -288,7 +341,12 @@ impl Daemon {
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
-                daemon.spawn_peer(n, a, n.enabled)?;
+                daemon
+                    .spawn_peer(n, a, n.enabled)
+                    .map_err(|source| DaemonError::Session {
+                        name: n.name.clone(),
+                        source,
+                    })?;
             }
         }
         Ok(daemon)
@@ -299,7 +357,7 @@ impl Daemon {
         n: &Neighbor,
         address: IpAddr,
         start: bool,
-    ) -> io::Result<PeerKey> {
+    ) -> Result<PeerKey, SessionError> {
         let key = self.next_key;
         self.next_key += 1;
         let g = &self.config.global;
@@ -411,11 +469,11 @@ impl Daemon {
     /// Runs until SIGTERM, SIGINT or `bgpctl shutdown`: accepts connections, answers
     /// `bgpctl`, serves metrics; on a signal, stops every session gracefully (closing without
     /// NOTIFICATION where graceful restart was negotiated).
-    pub async fn run(mut self) -> io::Result<()> {
+    pub async fn run(mut self) -> Result<(), DaemonError> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+        let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
         let (accepted_tx, mut accepted) = mpsc::channel(64);
         for l in std::mem::take(&mut self.listeners) {
             let tx = accepted_tx.clone();
@@ -439,26 +497,19 @@ impl Daemon {
         let socket = &self.config.control.socket;
         let control_server = crate::control::serve(socket, control_tx)
             .await
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("control socket {}: {e}", socket.display()),
-                )
+            .map_err(|source| DaemonError::Control {
+                path: socket.clone(),
+                source,
             })?;
         info!(socket = %self.config.control.socket.display(), "control socket ready");
         let metrics = match &self.config.metrics {
             Some(m) => {
-                let metrics = Arc::new(
-                    crate::metrics::Metrics::new()
-                        .map_err(|e| io::Error::other(format!("metrics: {e}")))?,
-                );
+                let metrics = Arc::new(crate::metrics::Metrics::new()?);
                 let server = crate::metrics::serve_metrics(m.listen, metrics.clone())
                     .await
-                    .map_err(|e| {
-                        io::Error::new(
-                            e.kind(),
-                            format!("cannot serve metrics on {}: {e}", m.listen),
-                        )
+                    .map_err(|source| DaemonError::MetricsListen {
+                        addr: m.listen,
+                        source,
                     })?;
                 info!(addr = %m.listen, "metrics at /metrics");
                 Some((metrics, server))

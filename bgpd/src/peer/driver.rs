@@ -27,7 +27,7 @@ use crate::exchange::{ExportSettings, PeerCommand, PeerKey, Reconfigure};
 use crate::observe::Observers;
 use crate::routing::RoutingInput;
 use crate::session::collision::Rival;
-use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, State};
+use crate::session::{ConnectionRole, Input, Output, Session, SessionConfig, SessionError, State};
 use crate::transport::{self, SocketOptions};
 
 /// How long an outgoing connection attempt may take.
@@ -72,9 +72,11 @@ pub(super) struct Slot {
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
 /// Starts a peer task; it runs until every command sender is dropped.
-pub fn spawn(spec: PeerSpec, routing: mpsc::Sender<RoutingInput>) -> io::Result<PeerHandle> {
-    let session = Session::new(spec.session.clone())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+pub fn spawn(
+    spec: PeerSpec,
+    routing: mpsc::Sender<RoutingInput>,
+) -> Result<PeerHandle, SessionError> {
+    let session = Session::new(spec.session.clone())?;
     let (commands, rx) = commands::channel();
     let status = Arc::new(Mutex::new(PeerStatus {
         name: spec.name.clone(),

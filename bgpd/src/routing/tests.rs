@@ -606,3 +606,91 @@ fn a_member_that_fell_behind_is_resynchronised_when_a_reload_moves_it() {
     let aggregate: IpNet = NARROW.parse().unwrap();
     assert_eq!(edge.vbr.prefixes(), [aggregate].into());
 }
+
+/// The paths of the Loc-RIB for `prefix`: (neighbor, stale).
+fn loc_rib(edge: &mut Edge, prefix: IpNet) -> Vec<(String, bool)> {
+    let q = super::RoutingQuery::Rib {
+        prefix: Some(prefix),
+        longer: false,
+        peer: None,
+        view: super::RibView::LocRib,
+    };
+    match edge.routing.query(q) {
+        super::RoutingReply::Rib(rows) => rows
+            .into_iter()
+            .filter(|r| r.prefix == prefix)
+            .map(|r| (r.neighbor, r.stale))
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_node_that_restarts_keeps_its_routes_for_the_restart_time_then_long_lived_then_not() {
+    // RFC 4724 section 4.2 and RFC 9494 section 4.2, on the edge's clock: no sleeps.
+    let mut edge = Edge::new();
+    let routes = Edge::node_routes(0);
+    edge.node_up(0);
+    edge.node_update(0, &routes, &[], true);
+    edge.node_up(1);
+    edge.tick();
+    assert!(edge.nodes[1].prefixes().contains(&routes[0]));
+    let down_at = edge.clock;
+    edge.input(RoutingInput::PeerDown {
+        key: edge.nodes[0].key,
+        stale_for: Duration::from_secs(120),
+        llgr_for: Duration::from_secs(3600),
+    });
+    edge.tick();
+    assert_eq!(loc_rib(&mut edge, routes[0]), [("calico".into(), true)]);
+    assert!(edge.nodes[1].prefixes().contains(&routes[0]));
+    assert_eq!(
+        edge.routing.next_deadline(),
+        Some(down_at + Duration::from_secs(120))
+    );
+    // A moment before the restart time: kept.
+    let before = down_at + Duration::from_secs(120) - Duration::from_millis(1) - edge.clock;
+    edge.advance(before);
+    assert!(edge.nodes[1].prefixes().contains(&routes[0]));
+    // The restart time is over: long-lived stale, until its own deadline (the export of
+    // the change waits out the export interval).
+    edge.advance(Duration::from_millis(1));
+    edge.tick();
+    assert_eq!(loc_rib(&mut edge, routes[0]), [("calico".into(), true)]);
+    assert_eq!(
+        edge.routing.next_deadline(),
+        Some(down_at + Duration::from_secs(120 + 3600))
+    );
+    edge.advance(Duration::from_secs(3600));
+    assert_eq!(loc_rib(&mut edge, routes[0]), []);
+    assert!(!edge.nodes[1].prefixes().contains(&routes[0]));
+    assert_eq!(edge.routing.next_deadline(), None);
+}
+
+#[test]
+fn a_deferral_waiting_for_a_node_that_never_comes_ends_with_its_timer() {
+    // RFC 4724 section 4.1: the Selection_Deferral_Timer bounds the wait.
+    let plan = super::RestartPlan {
+        expected: [Edge::node_addr(0), Edge::node_addr(2)]
+            .map(IpAddr::V4)
+            .into(),
+        deferral: Duration::from_secs(15),
+        until_timer: false,
+    };
+    let mut edge = Edge::restarting(Some(plan));
+    edge.node_up(0);
+    edge.node_update(0, &Edge::node_routes(0), &[], true);
+    edge.tick();
+    assert!(edge.vbr.holds.is_empty());
+    let timer_at = edge
+        .routing
+        .next_deadline()
+        .expect("the deferral's deadline");
+    edge.advance(timer_at - edge.clock - Duration::from_millis(1));
+    assert!(edge.vbr.holds.is_empty(), "{:?}", edge.vbr.holds);
+    assert!(edge.routing.restart_stats.deferring);
+    edge.advance(Duration::from_millis(1));
+    assert_eq!(edge.vbr.prefixes(), [NARROW.parse().unwrap()].into());
+    assert!(!edge.routing.restart_stats.deferring);
+    assert_eq!(edge.routing.restart_stats.timer_expired, 1);
+}

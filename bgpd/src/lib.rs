@@ -8,8 +8,9 @@
 //! - [`policy`]: import and export policy evaluation, for peers, groups and the kernel.
 //! - [`routing`]: the task that owns the tables, originates, and exports per group.
 //! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
-//! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals.
-//! - [`control`], [`operate`]: the `bgpctl` protocol and the daemon's answers.
+//! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals, reload, and
+//!   the answers to `bgpctl`.
+//! - [`control`]: the `bgpctl` protocol, client and socket server.
 //! - [`restart_state`]: the file that tells a restarted daemon whom to wait for.
 //! - [`observe`]: a tap on the sessions for monitors (BMP): up, down, UPDATEs in and out.
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
@@ -21,10 +22,8 @@ pub mod fib;
 pub mod metrics;
 pub mod notify;
 pub mod observe;
-pub mod operate;
 pub mod peer;
 pub mod policy;
-pub mod reload;
 pub mod restart_state;
 pub mod routing;
 pub mod session;

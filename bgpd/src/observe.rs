@@ -4,8 +4,14 @@
 //!
 //! Observers are called on the peer tasks, in line with routing: they must not block or do
 //! real work there (a BMP exporter copies what it needs into its own bounded queue and
-//! drops and resynchronises when it is full). With no observer subscribed, reporting is one
-//! atomic load.
+//! drops and resynchronises when it is full), and must not subscribe from inside
+//! `observe` (the list is locked for reading then). With no observer subscribed, reporting
+//! is one atomic load.
+//!
+//! Known limits, for the BMP work: a subscriber learns of sessions that come up after it
+//! subscribed, not of those already up; and `Sent` comes from the connection's writer
+//! task, so a write that ends as the session goes down may be reported just after its
+//! `PeerDown`; once the connection's queue is closed nothing more is reported.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,11 +93,13 @@ impl Observers {
     }
 
     /// Whether anyone listens: callers skip building an event otherwise.
+    #[inline]
     pub fn is_watched(&self) -> bool {
         self.any.load(Ordering::Acquire)
     }
 
     /// Reports an event to every observer.
+    #[inline]
     pub fn report(&self, event: &Observed<'_>) {
         if !self.is_watched() {
             return;

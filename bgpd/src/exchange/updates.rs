@@ -48,6 +48,7 @@ fn pop(queue: &mut VecDeque<Bytes>) -> Option<Bytes> {
 }
 
 impl OutQueues {
+    /// Empty queues; at most `update_cap` UPDATE buffers may wait.
     pub fn new(update_cap: usize) -> Self {
         OutQueues {
             pending: Mutex::default(),
@@ -67,6 +68,7 @@ impl OutQueues {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queues a session message; false once the writer has ended.
     pub fn push_control(&self, bytes: Bytes) -> bool {
         let mut p = self.lock();
         // Checked under the lock the writer sets it under: nothing is queued after.
@@ -86,6 +88,12 @@ impl OutQueues {
         *p = Queued::default();
     }
 
+    /// The handle was dropped (the session is done with the connection).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the handle dropped: the writer writes the session messages left, then ends.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.ready.notify_one();

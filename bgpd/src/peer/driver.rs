@@ -341,7 +341,13 @@ impl Driver {
                     }
                 }
             }
-            PeerCommand::PathDown { source } => s.handle(now, Input::PathDown { source }),
+            PeerCommand::PathDown { source } => {
+                s.handle(now, Input::PathDown { source });
+                // A colliding second connection runs over the same dead path.
+                if let Some(slot) = self.extra.as_mut() {
+                    slot.session.handle(now, Input::PathDown { source });
+                }
+            }
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
         }

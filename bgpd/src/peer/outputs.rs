@@ -47,7 +47,8 @@ impl Driver {
                 retain_routes,
             } => {
                 info!(neighbor = %self.spec.name, address = %self.spec.remote.ip(), %reason, "session down");
-                if was_established {
+                if was_established && self.up {
+                    // Paired with the PeerUp `established` reported.
                     self.spec.observers.report(&Observed::PeerDown {
                         key: self.spec.key,
                         reason: &reason,

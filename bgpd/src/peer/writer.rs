@@ -81,10 +81,12 @@ pub fn spawn(mut half: OwnedWriteHalf, key: PeerKey, observers: Observers) -> Wr
                 if from_routing {
                     sent.fetch_add(count_messages(&bytes), Ordering::Relaxed);
                     wrote.notify_one();
-                    observers.report(&Observed::Sent {
-                        key,
-                        messages: &bytes,
-                    });
+                    if observers.is_watched() && !queue.is_closed() {
+                        observers.report(&Observed::Sent {
+                            key,
+                            messages: &bytes,
+                        });
+                    }
                 }
             }
             let _ = half.shutdown().await;

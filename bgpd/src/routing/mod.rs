@@ -264,16 +264,18 @@ impl Routing {
     }
 
     /// Does what is due at `now`: expired graceful-restart timers, the end of a restart's
-    /// deferral, the aggregates, an export unless one ran less than the export interval
-    /// ago (then it is scheduled), lagging members' catch-up, and the end of the kernel's
-    /// initial sync. Called after each batch of inputs and at [`Routing::next_deadline`].
+    /// deferral, the aggregates, an export (after a batch of inputs, unless one ran less
+    /// than the export interval ago: then it is scheduled; at a deadline, always), lagging
+    /// members' catch-up, and the end of the kernel's initial sync. Called after each batch
+    /// of inputs and at [`Routing::next_deadline`].
     pub fn poll(&mut self, now: Instant) {
+        let deadline_passed = self.next_deadline().is_some_and(|d| d <= now);
         self.now = now;
         self.sweep_expired(now);
         self.check_deferral(now);
         self.originate();
         let interval_over = self.last_export.is_none_or(|t| now >= t + EXPORT_INTERVAL);
-        if interval_over {
+        if deadline_passed || interval_over {
             self.export();
             self.last_export = Some(now);
             self.export_due = None;
@@ -350,7 +352,11 @@ impl Routing {
                 let _ = reply.send(self.query(q));
             }
             RoutingInput::Regroup { key, export } => self.regroup(key, export),
-            RoutingInput::NextHopsChanged => self.next_hops_changed(),
+            RoutingInput::NextHopsChanged => {
+                self.next_hops_changed();
+                // The kernel's view changed: export at the next poll, not paced.
+                self.export_due = Some(now);
+            }
             RoutingInput::DetachKernel(done) => {
                 // Changes held back by the export interval reach the kernel first.
                 self.export();

@@ -124,7 +124,7 @@ pub enum Input {
     /// to the peer is down; `source` names it for logs. A session past Connect goes down at
     /// once, without NOTIFICATION (it would not arrive), and an Established session's routes
     /// are withdrawn, not retained for graceful restart: they point into a dead path (RFC
-    /// 5882 section 4.3.1). The automatic restart follows as after a lost connection.
+    /// 5882 section 4.3.1). The session goes Idle and restarts after the idle hold backoff.
     PathDown {
         /// Who said so (`bfd`).
         source: &'static str,

@@ -164,7 +164,8 @@ impl Session {
     }
 
     /// A liveness monitor says the forwarding path is down (not an RFC 4271 event; RFC 5882
-    /// section 4.3): like a lost connection, but the peer's routes are not retained.
+    /// section 4.3): the connection is closed without NOTIFICATION, the peer's routes are
+    /// not retained, and the session goes Idle until its backoff restarts it.
     pub(super) fn on_path_down(&mut self, now: Instant, source: &'static str) {
         match self.state {
             // No connection to lose; an attempt in progress fails on its own if the path

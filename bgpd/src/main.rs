@@ -86,6 +86,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logs(cli.log_format);
+    match bgpd::transport::raise_descriptor_limit() {
+        Ok(limit) => tracing::info!(limit, "open descriptor limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open descriptor limit"),
+    }
     let Some(config) = load(&cli.config) else {
         return ExitCode::FAILURE;
     };

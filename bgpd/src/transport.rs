@@ -7,11 +7,88 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// What an accept loop does after a failed accept. Out of descriptors (EMFILE, ENFILE) or
+/// memory the listener stays readable, so retrying at once spins a core and floods the log
+/// (seen: 250,000 lines a second on the control socket): wait, doubling from 10 ms to 1 s
+/// while failures continue (as tokio's and hyper's servers do), and log at most once every
+/// 10 s, counting the failures in between.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    what: &'static str,
+    delay: Duration,
+    failures: u64,
+    logged_at: Option<Instant>,
+}
+
+impl AcceptBackoff {
+    const MIN: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+    const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    /// For the listener named `what` in the log.
+    pub fn new(what: &'static str) -> Self {
+        AcceptBackoff {
+            what,
+            delay: Self::MIN,
+            failures: 0,
+            logged_at: None,
+        }
+    }
+
+    /// An accept succeeded: the next failure waits the shortest time again.
+    pub fn succeeded(&mut self) {
+        self.delay = Self::MIN;
+    }
+
+    /// An accept failed at `now`: how long to wait, and whether to log (with the number of
+    /// failures since the last line).
+    pub fn failed_at(&mut self, now: Instant) -> (Duration, Option<u64>) {
+        self.failures += 1;
+        let log = self
+            .logged_at
+            .is_none_or(|t| now.duration_since(t) >= Self::LOG_EVERY);
+        let logged = log.then(|| {
+            self.logged_at = Some(now);
+            std::mem::take(&mut self.failures)
+        });
+        let wait = self.delay;
+        self.delay = (self.delay * 2).min(Self::MAX);
+        (wait, logged)
+    }
+
+    /// An accept failed: logs (rate-limited) and waits.
+    pub async fn failed(&mut self, error: &io::Error) {
+        let (wait, logged) = self.failed_at(Instant::now());
+        if let Some(failures) = logged {
+            tracing::warn!(
+                listener = self.what,
+                %error,
+                failures,
+                retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "accept failed; backing off (logged at most every 10 s)"
+            );
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: each BGP session and
+/// control client holds one, and the usual soft limit (1,024) is far below what thousands
+/// of Calico nodes need. Returns the limit now in force.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+    }
+    Ok(hard)
+}
 
 /// Longest TCP-MD5 key Linux accepts.
 pub const MAX_MD5_KEY: usize = 80;
@@ -213,5 +290,34 @@ mod sys {
             setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &max)?;
             setsockopt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, &min)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::AcceptBackoff;
+
+    #[test]
+    fn failed_accepts_back_off_to_a_second_and_log_once_every_ten_seconds() {
+        let mut b = AcceptBackoff::new("test");
+        let mut now = Instant::now();
+        let (mut waits, mut logged) = (Vec::new(), Vec::new());
+        for _ in 0..40 {
+            let (wait, log) = b.failed_at(now);
+            waits.push(wait.as_millis());
+            logged.extend(log);
+            now += wait;
+        }
+        assert_eq!(waits[..8], [10, 20, 40, 80, 160, 320, 640, 1000]);
+        assert!(waits[8..].iter().all(|w| *w == 1000));
+        // 40 failures in about 34 s: a line at the first, then one every 10 s with the
+        // count since the last; the failures after the last line are still counted.
+        assert_eq!(logged.len(), 4, "{logged:?}");
+        assert_eq!(logged[0], 1);
+        assert!(logged.iter().sum::<u64>() <= 40);
+        b.succeeded();
+        assert_eq!(b.failed_at(now).0.as_millis(), 10);
     }
 }

@@ -15,15 +15,17 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::protocol::MAX_LINE;
 use super::protocol::{decode_request, encode_response, ProtocolError, Request, Response};
+use crate::transport::AcceptBackoff;
 
 /// What the server sends the daemon: a request and where to answer it. Dropping the sender
 /// unanswered gives the client an error.
@@ -34,6 +36,10 @@ pub const SOCKET_MODE: u32 = 0o660;
 
 /// A client that sends nothing for this long is disconnected.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Clients served at once. One more is told so and disconnected: idle clients must not
+/// take the descriptors BGP sessions need.
+pub const MAX_CLIENTS: usize = 256;
 
 /// A running control server. Dropping it stops accepting and removes the socket file;
 /// connections already open finish their current request.
@@ -141,18 +147,29 @@ async fn accept_loop(
     handler: mpsc::Sender<ControlCommand>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let mut backoff = AcceptBackoff::new("control socket");
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, handler.clone()));
+                    backoff.succeeded();
+                    match clients.clone().try_acquire_owned() {
+                        Ok(permit) => {
+                            let handler = handler.clone();
+                            tokio::spawn(async move {
+                                connection(stream, handler).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(_) => {
+                            tokio::spawn(refuse(stream));
+                        }
+                    }
                 }
-                Err(e) => {
-                    // Out of descriptors and the like: keep serving the ones we have.
-                    tracing::warn!(error = %e, "control socket accept failed");
-                    tokio::task::yield_now().await;
-                }
+                // Out of descriptors and the like: keep serving the clients we have.
+                Err(e) => backoff.failed(&e).await,
             },
         }
     }
@@ -177,6 +194,17 @@ async fn read_line<R: AsyncRead + Unpin>(
         return Ok(Some(Err(ProtocolError::TooLong { limit: MAX_LINE })));
     }
     Ok(Some(Ok(())))
+}
+
+/// Tells a client over [`MAX_CLIENTS`] why it is disconnected.
+async fn refuse(mut stream: UnixStream) {
+    let busy = Response::error(format!(
+        "too many control connections (at most {MAX_CLIENTS}): try again"
+    ));
+    if let Ok(line) = encode_response(&busy) {
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+    }
 }
 
 /// Serves one client: any number of requests, one at a time, until it closes.

@@ -271,17 +271,16 @@ impl Daemon {
         for l in std::mem::take(&mut self.listeners) {
             let tx = accepted_tx.clone();
             tokio::spawn(async move {
+                let mut backoff = transport::AcceptBackoff::new("bgp");
                 loop {
                     match l.accept().await {
                         Ok(conn) => {
+                            backoff.succeeded();
                             if tx.send(conn).await.is_err() {
                                 return;
                             }
                         }
-                        Err(e) => {
-                            warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
+                        Err(e) => backoff.failed(&e).await,
                     }
                 }
             });

@@ -57,6 +57,9 @@ impl Driver {
                 if let Ok(mut s) = self.status.lock() {
                     s.last_error = Some(reason.to_string());
                     s.established_at = None;
+                    // Counted per session: a peer that is down has sent nothing (what a
+                    // graceful restart keeps shows as accepted).
+                    s.received = 0;
                 }
                 if was_established && self.up {
                     self.up = false;

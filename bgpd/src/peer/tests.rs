@@ -154,6 +154,25 @@ async fn a_dead_path_drops_the_routes_where_a_lost_connection_keeps_them() {
         }
         other => panic!("expected the End-of-RIB, got {other:?}"),
     }
+    // And a route: 198.51.100.0/24 with ORIGIN, an empty AS_PATH, NEXT_HOP, LOCAL_PREF.
+    let body: &[u8] = &[
+        0, 0, 0, 21, // no withdrawals; 21 bytes of attributes
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 0, // AS_PATH
+        0x40, 3, 4, 192, 0, 2, 1, // NEXT_HOP
+        0x40, 5, 4, 0, 0, 0, 100, // LOCAL_PREF
+        24, 198, 51, 100, // NLRI
+    ];
+    let length = u8::try_from(19 + body.len()).unwrap();
+    let update = [&[0xff; 16][..], &[0, length, 2], body].concat();
+    a_up.updates.try_send(Bytes::from(update)).unwrap();
+    match next(&mut b_rx).await {
+        RoutingInput::Update { imported, .. } => {
+            assert_eq!(imported.announce.len(), 1, "{imported:?}")
+        }
+        other => panic!("expected the route, got {other:?}"),
+    }
+    assert_eq!(b.status.lock().unwrap().received, 1);
 
     // A fake BFD says the path from `b` is down: `b` drops `a`'s routes at once although
     // graceful restart was negotiated; `a` sees the connection close without NOTIFICATION
@@ -167,15 +186,20 @@ async fn a_dead_path_drops_the_routes_where_a_lost_connection_keeps_them() {
         peer_down(&mut a_rx).await,
         Duration::from_secs(u64::from(RESTART_TIME))
     );
-    let last = b.status.lock().unwrap().last_error.clone();
-    assert_eq!(last.as_deref(), Some("forwarding path down (test)"));
+    let status = b.status.lock().unwrap().clone();
+    assert_eq!(
+        status.last_error.as_deref(),
+        Some("forwarding path down (test)")
+    );
+    // What `show summary` and `bgp_prefixes_received` read: nothing from a peer that is down.
+    assert_eq!(status.received, 0);
 
     for key in [1, 2] {
         assert_eq!(count.of("up", key), 1, "up of {key}");
         assert_eq!(count.of("down", key), 1, "down of {key}");
     }
-    assert_eq!(count.of("sent", 1), 1);
-    assert_eq!(count.of("received", 2), 1);
+    assert_eq!(count.of("sent", 1), 2);
+    assert_eq!(count.of("received", 2), 2);
     assert_eq!(count.of("sent", 2) + count.of("received", 1), 0);
     drop(a);
 }

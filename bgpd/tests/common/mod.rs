@@ -21,6 +21,11 @@ pub struct Bgpd {
 impl Bgpd {
     /// Writes `config` (with `{socket}` and `{dir}` replaced) and starts bgpd on it.
     pub fn start(name: &str, config: &str) -> Bgpd {
+        Self::start_wrapped(name, config, &[])
+    }
+
+    /// As [`Bgpd::start`], with bgpd run by `wrapper` (e.g. `prlimit --nofile=64:64 --`).
+    pub fn start_wrapped(name: &str, config: &str, wrapper: &[&str]) -> Bgpd {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("bgpd-test-{}-{n}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -32,7 +37,16 @@ impl Bgpd {
         let path = dir.join("bgpd.toml");
         std::fs::write(&path, text).unwrap();
         let log = std::fs::File::create(dir.join("bgpd.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        let bgpd = env!("CARGO_BIN_EXE_bgpd");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bgpd);
+                c
+            }
+            None => Command::new(bgpd),
+        };
+        let child = command
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", "debug")
@@ -50,6 +64,30 @@ impl Bgpd {
             d.socket.exists()
         });
         d
+    }
+
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// CPU time used so far (user and system), from `/proc/PID/stat`.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = self
+            .pid()
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+            .unwrap_or_default();
+        // Fields after the command name (which may hold spaces) ends with ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
     }
 
     /// The daemon's log so far.

@@ -694,3 +694,5 @@ fn a_deferral_waiting_for_a_node_that_never_comes_ends_with_its_timer() {
     assert!(!edge.routing.restart_stats.deferring);
     assert_eq!(edge.routing.restart_stats.timer_expired, 1);
 }
+
+mod model;

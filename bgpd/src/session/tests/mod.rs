@@ -7,6 +7,7 @@ mod idle_connect_active;
 mod negotiation;
 mod open_states;
 mod pair;
+mod random;
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -459,6 +459,12 @@ impl Driver {
                     out => self.act_main(out).await,
                 }
             }
+            if self.main_lost_to_extra() {
+                // Its outputs (up to Established) are the main session's from now on.
+                self.promote_extra("the session's connection closed: keeping the peer's new one")
+                    .await;
+                continue;
+            }
             let mut won = false;
             if let Some(slot) = self.extra.as_mut() {
                 while let Some(out) = slot.session.poll_output() {
@@ -476,7 +482,8 @@ impl Driver {
                 }
             }
             if won {
-                self.promote_extra().await;
+                self.promote_extra("connection collision: keeping the peer's connection")
+                    .await;
             }
             if !acted {
                 self.sync_rivals();
@@ -503,8 +510,33 @@ impl Driver {
         }
     }
 
-    async fn promote_extra(&mut self) {
-        info!(neighbor = %self.spec.name, "connection collision: keeping the peer's connection");
+    /// The main session lost its connection while the peer's second one was being opened
+    /// (it reset the session and reconnected at once): with no rival left, that one would
+    /// reach Established in the extra slot, unknown to the routing task, and hold the
+    /// peer's session there for good (a soak found it: the peer Established, no routes).
+    /// It becomes the session, unless the session was stopped by the operator.
+    fn main_lost_to_extra(&mut self) -> bool {
+        let Some(extra) = &self.extra else {
+            return false;
+        };
+        if self.main.conn.is_some()
+            || self.main.session.state().has_connection()
+            || extra.session.state() == State::Idle
+            || extra.conn.is_none()
+        {
+            return false;
+        }
+        if !self.main.session.is_admin_up() {
+            self.dump_extra();
+            return false;
+        }
+        true
+    }
+
+    async fn promote_extra(&mut self, why: &'static str) {
+        info!(neighbor = %self.spec.name, "{why}");
+        // The main session's own connection attempt, if any, is abandoned.
+        self.connecting = None;
         self.main
             .session
             .handle(Instant::now(), Input::CollisionDump);

@@ -90,6 +90,28 @@ impl Bgpd {
         Duration::from_millis(ticks * 10)
     }
 
+    /// Resident memory now (VmRSS), from `/proc/PID/status`.
+    pub fn rss_kb(&self) -> u64 {
+        self.pid()
+            .and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("bgpd.log")).unwrap_or_default()
@@ -269,6 +291,7 @@ pub fn daemon(n: u8, extra: &str) -> String {
 asn = 64512
 router_id = "192.0.2.{n}"
 listen = ["127.0.0.{n}:179"]
+state_dir = "{{dir}}"
 [control]
 socket = "{{socket}}"
 [metrics]

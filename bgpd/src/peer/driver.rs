@@ -302,6 +302,14 @@ impl Driver {
                     notification: notification.map(|n| *n),
                 },
             ),
+            // An idle session (waiting out its backoff) has nothing to reset: it starts
+            // now. Stopping it would wait for a change to Idle that never comes, and leave
+            // it stopped for good (a soak found it: a clear right after a collision).
+            PeerCommand::Clear if s.state() == State::Idle => {
+                if s.is_admin_up() {
+                    s.handle(now, Input::Start);
+                }
+            }
             PeerCommand::Clear => {
                 self.restart_after_stop = true;
                 s.handle(

@@ -16,7 +16,7 @@ use super::{spawn, PeerHandle, PeerSpec};
 use crate::exchange::{ExportSettings, PeerCommand, PeerKey};
 use crate::observe::{Observed, Observer, Observers};
 use crate::routing::{PeerUp, RoutingInput};
-use crate::session::{GracefulRestartConfig, PeerAs, SessionConfig};
+use crate::session::{Backoff, GracefulRestartConfig, PeerAs, SessionConfig, State};
 use crate::transport::SocketOptions;
 
 const ASN: u32 = 64512;
@@ -56,6 +56,11 @@ fn spec(
     let router_id: Ipv4Addr = id.parse().unwrap();
     let mut session = SessionConfig::new(ASN, router_id, PeerAs::Fixed(ASN));
     session.passive = passive;
+    // Long enough that only a command restarts a session that went down.
+    session.idle_hold = Backoff {
+        initial: Duration::from_secs(60),
+        max: Duration::from_secs(120),
+    };
     session.graceful_restart = Some(GracefulRestartConfig {
         restart_time: RESTART_TIME,
         restarting: false,
@@ -201,5 +206,16 @@ async fn a_dead_path_drops_the_routes_where_a_lost_connection_keeps_them() {
     assert_eq!(count.of("sent", 1), 2);
     assert_eq!(count.of("received", 2), 2);
     assert_eq!(count.of("sent", 2) + count.of("received", 1), 0);
+
+    // `b` waits out its idle hold; the operator's clear starts it at once (passive: Active).
+    assert_eq!(b.status.lock().unwrap().state, State::Idle);
+    b.commands.send(PeerCommand::Clear).await.unwrap();
+    let started = tokio::time::timeout(Duration::from_secs(5), async {
+        while b.status.lock().unwrap().state == State::Idle {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(started.is_ok(), "a clear left the idle session stopped");
     drop(a);
 }

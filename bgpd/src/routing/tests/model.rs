@@ -9,15 +9,25 @@
 //! End-of-RIB, a reload that widens or narrows the cloud policy, time passing) each peer's
 //! Adj-RIB-Out, as it decoded the UPDATEs it was sent, is compared with the model.
 //!
-//! Not modelled: the restarting speaker's deferral and LLGR (their own tests are in
-//! `restart.rs` and `tests/mod.rs`), lagging members (queues here never fill).
+//! A second run starts the edge as a restarting speaker (RFC 4724 section 4.1): nothing is
+//! sent to anyone until every expected peer, and every peer that came up with graceful
+//! restart since, has sent End-of-RIB, or the selection deferral timer runs out; from then
+//! on the same model holds.
+//!
+//! Not modelled: LLGR (its own tests are in `tests/mod.rs` and `bgpd/tests/sessions.rs`),
+//! lagging members (queues here never fill).
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+use bgp_wire::Family;
+
 use super::{Edge, Rng, NARROW, WIDE};
+use crate::exchange::Imported;
+use crate::routing::RoutingInput;
 
 const RESTART_TIME: Duration = Duration::from_secs(120);
 const LIMIT: usize = 100;
@@ -33,10 +43,22 @@ struct Node {
     deadline: Option<Instant>,
 }
 
+/// Who a restart's deferral waits for: the nodes by index, the cloud as `CLOUD`.
+const CLOUD: usize = usize::MAX;
+const DEFERRAL: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+struct Deferral {
+    awaited: BTreeSet<usize>,
+    deadline: Instant,
+}
+
 #[derive(Debug)]
 struct Model {
     nodes: Vec<Node>,
     wide: bool,
+    /// While a restart's deferral runs.
+    deferral: Option<Deferral>,
 }
 
 impl Model {
@@ -82,8 +104,28 @@ impl Model {
         }
     }
 
-    /// RFC 4724 section 4.2: a restart time ran out.
+    /// A peer with graceful restart came up (all of them here): awaited while deferring.
+    fn peer_up(&mut self, who: usize) {
+        if let Some(d) = &mut self.deferral {
+            d.awaited.insert(who);
+        }
+    }
+
+    fn end_of_rib(&mut self, who: usize) {
+        if let Some(d) = &mut self.deferral {
+            d.awaited.remove(&who);
+        }
+    }
+
+    /// RFC 4724 section 4.2: a restart time ran out; section 4.1: the deferral ended.
     fn expire(&mut self, now: Instant) {
+        if self
+            .deferral
+            .as_ref()
+            .is_some_and(|d| d.awaited.is_empty() || now >= d.deadline)
+        {
+            self.deferral = None;
+        }
         for n in &mut self.nodes {
             if n.deadline.is_some_and(|d| d <= now) {
                 if n.up {
@@ -112,6 +154,7 @@ fn step(edge: &mut Edge, model: &mut Model, rng: &mut Rng) -> String {
         0 | 1 if !node.up => {
             edge.node_up(i);
             node.up = true;
+            model.peer_up(i);
             format!("node {i} up")
         }
         0 | 1 => {
@@ -149,6 +192,9 @@ fn step(edge: &mut Edge, model: &mut Model, rng: &mut Rng) -> String {
                 }
                 node.deadline = None;
             }
+            if eor {
+                model.end_of_rib(i);
+            }
             format!(
                 "node {i}: +{} -{} eor {eor}",
                 announce.len(),
@@ -160,8 +206,20 @@ fn step(edge: &mut Edge, model: &mut Model, rng: &mut Rng) -> String {
             edge.reload(if model.wide { WIDE } else { NARROW });
             format!("reload, wide {}", model.wide)
         }
+        7 => {
+            // The cloud's End-of-RIB (it sends no routes of its own here).
+            edge.input(RoutingInput::Update {
+                key: edge.vbr.key,
+                imported: Imported {
+                    end_of_rib: Some(Family::Ipv4Unicast),
+                    ..Imported::default()
+                },
+            });
+            model.end_of_rib(CLOUD);
+            "cloud End-of-RIB".to_owned()
+        }
         6 => {
-            let secs = rng.below(90);
+            let secs = rng.below(if model.deferral.is_some() { 6 } else { 90 });
             edge.advance(Duration::from_secs(secs));
             format!("{secs} s pass")
         }
@@ -171,6 +229,13 @@ fn step(edge: &mut Edge, model: &mut Model, rng: &mut Rng) -> String {
 
 fn check(edge: &Edge, model: &Model, history: &[String]) {
     let last = || history[history.len().saturating_sub(8)..].join("\n  ");
+    if model.deferral.is_some() {
+        // Deferring: nothing has been sent to anyone.
+        let sent: usize =
+            edge.nodes.iter().map(|n| n.holds.len()).sum::<usize>() + edge.vbr.holds.len();
+        assert_eq!(sent, 0, "sent while deferring; last:\n  {}", last());
+        return;
+    }
     for (j, n) in model.nodes.iter().enumerate() {
         if n.up {
             let want = model.to_node(j);
@@ -203,21 +268,47 @@ fn check(edge: &Edge, model: &Model, history: &[String]) {
     }
 }
 
+fn run(seed: u64, restarting: bool) {
+    let mut edge = if restarting {
+        let mut expected: BTreeSet<IpAddr> =
+            (0..3).map(|i| IpAddr::V4(Edge::node_addr(i))).collect();
+        expected.insert("203.0.113.2".parse().unwrap());
+        Edge::restarting(Some(crate::routing::RestartPlan {
+            expected,
+            deferral: DEFERRAL,
+            until_timer: false,
+        }))
+    } else {
+        Edge::new()
+    };
+    let mut model = Model {
+        nodes: vec![Node::default(); 3],
+        wide: false,
+        deferral: restarting.then(|| Deferral {
+            awaited: [0, 1, 2, CLOUD].into(),
+            deadline: edge.clock + DEFERRAL,
+        }),
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let mut history = Vec::new();
+    for _ in 0..250 {
+        history.push(step(&mut edge, &mut model, &mut rng));
+        edge.tick();
+        model.expire(edge.clock);
+        check(&edge, &model, &history);
+    }
+}
+
 #[test]
 fn every_peer_holds_what_the_model_says_after_every_event() {
     for seed in 1..=12u64 {
-        let mut edge = Edge::new();
-        let mut model = Model {
-            nodes: vec![Node::default(); 3],
-            wide: false,
-        };
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
-        let mut history = Vec::new();
-        for _ in 0..250 {
-            history.push(step(&mut edge, &mut model, &mut rng));
-            edge.tick();
-            model.expire(edge.clock);
-            check(&edge, &model, &history);
-        }
+        run(seed, false);
+    }
+}
+
+#[test]
+fn after_a_restart_nothing_is_sent_until_the_deferral_ends_then_the_model_holds() {
+    for seed in 1..=12u64 {
+        run(seed, true);
     }
 }

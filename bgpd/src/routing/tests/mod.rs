@@ -59,6 +59,18 @@ fn to_cloud(pattern: &str) -> Arc<Policy> {
     Arc::new(config.policy("to-cloud").unwrap().clone())
 }
 
+/// How the edge exports to a cloud gateway: the `to-cloud` policy with `pattern`, and the
+/// advertised-route limit.
+fn to_cloud_export(pattern: &str) -> ExportSettings {
+    ExportSettings {
+        export_policy: Some(to_cloud(pattern)),
+        rr_client: false,
+        next_hop_self: false,
+        max_prefixes: None,
+        max_prefixes_out: limit(),
+    }
+}
+
 fn limit() -> Option<PrefixLimit> {
     Some(PrefixLimit {
         limit: 100,
@@ -201,13 +213,7 @@ impl Edge {
             address: "203.0.113.2".parse().unwrap(),
             local_address: Some("203.0.113.1".parse().unwrap()),
             negotiated,
-            export: ExportSettings {
-                export_policy: Some(to_cloud(pattern)),
-                rr_client: false,
-                next_hop_self: false,
-                max_prefixes: None,
-                max_prefixes_out: limit(),
-            },
+            export: to_cloud_export(pattern),
             updates: self.vbr.queue.clone(),
             commands,
         })));
@@ -307,13 +313,7 @@ impl Edge {
     fn reload(&mut self, pattern: &str) {
         self.input(RoutingInput::Regroup {
             key: self.vbr.key,
-            export: ExportSettings {
-                export_policy: Some(to_cloud(pattern)),
-                rr_client: false,
-                next_hop_self: false,
-                max_prefixes: None,
-                max_prefixes_out: limit(),
-            },
+            export: to_cloud_export(pattern),
         });
     }
 
@@ -499,13 +499,7 @@ fn second_vbr(edge: &mut Edge) -> Remote {
         address: "203.0.113.3".parse().unwrap(),
         local_address: Some("203.0.113.1".parse().unwrap()),
         negotiated,
-        export: ExportSettings {
-            export_policy: Some(to_cloud(NARROW)),
-            rr_client: false,
-            next_hop_self: false,
-            max_prefixes: None,
-            max_prefixes_out: limit(),
-        },
+        export: to_cloud_export(NARROW),
         updates: remote.queue.clone(),
         commands,
     })));

@@ -1,4 +1,4 @@
-//! The checks of the `control` fuzz target, shared with the corpus replay test
+//! The checks of the `control` and `bfd` fuzz targets, shared with the corpus replay test
 //! (`bgpd/tests/fuzz_corpus.rs`), which includes this file by path.
 //!
 //! The input is one line of the control protocol (the socket code has already cut it at the
@@ -53,6 +53,46 @@ pub fn control(data: &[u8]) {
             format::json(&response).is_ok(),
             "`--json` fails for {response:?}"
         );
+    }
+}
+
+/// Any bytes as one BFD datagram (`bfd` target): the decoder never panics; a packet that
+/// decodes encodes to bytes that decode to the same packet; and a session fed it (as the
+/// neighbor's packet, addressed to it or not) and run on for a while never panics nor sends a
+/// packet with both Poll and Final set or one that does not decode.
+pub fn bfd(data: &[u8]) {
+    use bgpd::bfd::machine::Session;
+    use bgpd::bfd::packet::ControlPacket;
+    use std::time::{Duration, Instant};
+
+    let Ok(packet) = ControlPacket::decode(data) else {
+        return;
+    };
+    let again = ControlPacket::decode(&packet.encode());
+    assert!(
+        again.as_ref() == Ok(&packet),
+        "BFD packet does not round-trip: {packet:?} -> {again:?}"
+    );
+    let t0 = Instant::now();
+    let settings = config::Bfd::default();
+    let mut s = Session::new(settings, packet.your_discriminator.max(1), t0);
+    let mut now = t0;
+    for step in 0..64u32 {
+        if step % 8 == 0 {
+            s.receive(now, &packet);
+        }
+        while let Some(out) = s.poll(now) {
+            assert!(
+                !(out.poll && out.final_),
+                "Poll and Final together: {out:?}"
+            );
+            assert!(ControlPacket::decode(&out.encode()).is_ok(), "{out:?}");
+        }
+        while s.next_change().is_some() {}
+        now = s
+            .next_deadline()
+            .unwrap_or(now)
+            .max(now + Duration::from_millis(1));
     }
 }
 

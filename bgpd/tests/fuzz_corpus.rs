@@ -1,5 +1,5 @@
-//! Replays the fuzz corpus (`bgpd/fuzz/corpus/control`) through the fuzz target's checks
-//! (`bgpd/fuzz/check.rs`): a bounded smoke run that needs no libFuzzer. Also holds the seeds
+//! Replays the fuzz corpora (`bgpd/fuzz/corpus/control`, `bgpd/fuzz/corpus/bfd`) through the
+//! fuzz targets' checks (`bgpd/fuzz/check.rs`): a bounded smoke run that needs no libFuzzer. Also holds the seeds
 //! the corpus was started from: every request and response kind, encoded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,6 +18,126 @@ mod check;
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/control")
+}
+
+fn bfd_corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/bfd")
+}
+
+#[test]
+fn bfd_corpus() {
+    let mut n = 0;
+    for entry in fs::read_dir(bfd_corpus_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(data) = fs::read(entry.path()) {
+            println!("{}", entry.path().display());
+            check::bfd(&data);
+            n += 1;
+        }
+    }
+    assert!(n > 0, "the BFD corpus is empty");
+}
+
+#[test]
+fn bfd_seeds_pass_the_checks() {
+    for seed in bfd_seeds() {
+        check::bfd(&seed);
+    }
+}
+
+/// BFD packets: each state, Poll and Final, authentication sections, zero and extreme
+/// intervals, and broken ones (short, bad version, bad length, zero discriminators).
+fn bfd_seeds() -> Vec<Vec<u8>> {
+    use bgpd::bfd::packet::{Auth, ControlPacket, Diag, State};
+    let base = ControlPacket {
+        diag: Diag::NONE,
+        state: State::Down,
+        poll: false,
+        final_: false,
+        control_plane_independent: false,
+        demand: false,
+        detect_mult: 3,
+        my_discriminator: 0x1234_5678,
+        your_discriminator: 0,
+        desired_min_tx_us: 1_000_000,
+        required_min_rx_us: 300_000,
+        required_min_echo_rx_us: 0,
+        auth: None,
+    };
+    let mut seeds = Vec::new();
+    for (state, your) in [
+        (State::AdminDown, 0),
+        (State::Down, 0),
+        (State::Init, 1),
+        (State::Up, 1),
+    ] {
+        for (poll, final_) in [(false, false), (true, false), (false, true)] {
+            seeds.push(ControlPacket {
+                state,
+                your_discriminator: your,
+                poll,
+                final_,
+                diag: Diag(if state == State::Up { 0 } else { 1 }),
+                ..base.clone()
+            });
+        }
+    }
+    seeds.push(ControlPacket {
+        state: State::Up,
+        your_discriminator: 1,
+        desired_min_tx_us: 0,
+        required_min_rx_us: 0,
+        detect_mult: 255,
+        demand: true,
+        ..base.clone()
+    });
+    seeds.push(ControlPacket {
+        state: State::Up,
+        your_discriminator: 1,
+        desired_min_tx_us: u32::MAX,
+        required_min_rx_us: 1,
+        detect_mult: 1,
+        ..base.clone()
+    });
+    for (auth_type, body) in [
+        (1u8, b"\x01secret".to_vec()),
+        (
+            4,
+            [1u8, 0, 0, 0, 0, 7].into_iter().chain([0xab; 20]).collect(),
+        ),
+        (5, [2u8, 0, 0, 0, 1, 0].into_iter().chain([0; 20]).collect()),
+        (2, [1u8, 0, 0, 0, 0, 1].into_iter().chain([0; 16]).collect()),
+    ] {
+        seeds.push(ControlPacket {
+            auth: Some(Auth { auth_type, body }),
+            ..base.clone()
+        });
+    }
+    let mut out: Vec<Vec<u8>> = seeds.iter().map(ControlPacket::encode).collect();
+    let good = base.encode();
+    out.push(Vec::new());
+    out.push(good[..3].to_vec());
+    out.push(good[..23].to_vec());
+    for (at, v) in [
+        (0, 0x40),
+        (2, 0),
+        (3, 255),
+        (3, 0),
+        (1, 0x41),
+        (1, 0x44),
+        (4, 0),
+    ] {
+        let mut bad = good.clone();
+        bad[at] = v;
+        out.push(bad);
+    }
+    let mut long = good.clone();
+    long.extend_from_slice(&[0xff; 40]);
+    out.push(long);
+    out
 }
 
 #[test]
@@ -48,6 +168,10 @@ fn seeds_pass_the_checks() {
 fn write_seeds() {
     for (i, seed) in seeds().iter().enumerate() {
         fs::write(corpus_dir().join(format!("seed-{i:03}")), seed).unwrap();
+    }
+    fs::create_dir_all(bfd_corpus_dir()).unwrap();
+    for (i, seed) in bfd_seeds().iter().enumerate() {
+        fs::write(bfd_corpus_dir().join(format!("seed-{i:03}")), seed).unwrap();
     }
 }
 

@@ -196,6 +196,55 @@ pub struct Bfd {
     /// Detect Mult: the neighbor declares the path down after this many of our packets are
     /// missed; default 3.
     pub multiplier: u8,
+    /// Authentication (RFC 5880 section 6.7.4); `None`: off.
+    pub auth: Option<BfdAuth>,
+}
+
+/// BFD keyed SHA1 authentication (RFC 5880 section 6.7.4).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BfdAuth {
+    /// Meticulous Keyed SHA1 (auth type 5: the sequence number rises with every packet)
+    /// rather than Keyed SHA1 (type 4).
+    pub meticulous: bool,
+    /// Auth Key ID.
+    pub key_id: u8,
+    key: [u8; 20],
+    key_len: u8,
+}
+
+impl BfdAuth {
+    /// The longest key: the SHA1 hash's 20 bytes, which the key is padded into.
+    pub const MAX_KEY: usize = 20;
+
+    /// `None` when the key is empty or longer than [`BfdAuth::MAX_KEY`] bytes.
+    pub fn new(meticulous: bool, key_id: u8, key: &[u8]) -> Option<BfdAuth> {
+        if key.is_empty() || key.len() > Self::MAX_KEY {
+            return None;
+        }
+        let mut padded = [0u8; 20];
+        padded.get_mut(..key.len())?.copy_from_slice(key);
+        Some(BfdAuth {
+            meticulous,
+            key_id,
+            key: padded,
+            key_len: u8::try_from(key.len()).ok()?,
+        })
+    }
+
+    /// The key, zero-padded to 20 bytes as the hash computation wants it. Do not log it.
+    pub fn padded_key(&self) -> &[u8; 20] {
+        &self.key
+    }
+}
+
+impl std::fmt::Debug for BfdAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BfdAuth")
+            .field("meticulous", &self.meticulous)
+            .field("key_id", &self.key_id)
+            .field("key", &format_args!("<{} bytes redacted>", self.key_len))
+            .finish()
+    }
 }
 
 impl Bfd {
@@ -211,6 +260,7 @@ impl Default for Bfd {
             min_rx: Duration::from_millis(300),
             min_tx: Duration::from_millis(300),
             multiplier: 3,
+            auth: None,
         }
     }
 }

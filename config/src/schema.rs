@@ -100,7 +100,7 @@ pub(crate) enum BfdSchema {
     /// `bfd = true` (the defaults) or `bfd = false` (off).
     Flag(bool),
     /// `bfd = { ... }`: on, with these settings.
-    Table(BfdTableSchema),
+    Table(Box<BfdTableSchema>),
 }
 
 /// The table form of `bfd`.
@@ -110,6 +110,9 @@ pub(crate) struct BfdTableSchema {
     pub min_rx: Option<Int>,
     pub min_tx: Option<Int>,
     pub multiplier: Option<Int>,
+    pub auth: Option<Str>,
+    pub key_id: Option<Int>,
+    pub password: Option<Str>,
 }
 
 impl<'de> Deserialize<'de> for BfdSchema {
@@ -118,7 +121,7 @@ impl<'de> Deserialize<'de> for BfdSchema {
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = BfdSchema;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("`true`, `false` or a table `{ min_rx, min_tx, multiplier }`")
+                f.write_str("`true`, `false` or a table `{ min_rx, min_tx, multiplier, ... }`")
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BfdSchema, E> {
                 Ok(BfdSchema::Flag(v))
@@ -129,7 +132,7 @@ impl<'de> Deserialize<'de> for BfdSchema {
             ) -> Result<BfdSchema, A::Error> {
                 // The table's own deserializer, so that its values keep their spans.
                 BfdTableSchema::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(BfdSchema::Table)
+                    .map(|t| BfdSchema::Table(Box::new(t)))
             }
         }
         d.deserialize_any(Visitor)

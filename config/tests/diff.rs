@@ -240,4 +240,16 @@ fn bfd_change_is_applied_without_reset() {
     );
     let off = load(&BASE.replacen("max_prefixes = 1000", "bfd = false", 1));
     assert_eq!(off.neighbor("vbr").unwrap().bfd, None);
+    let auth = load(&BASE.replacen(
+        "max_prefixes = 1000",
+        "bfd = { auth = \"meticulous-keyed-sha1\", key_id = 7, password = \"bfd-key\" }",
+        1,
+    ));
+    let a = auth.neighbor("vbr").unwrap().bfd.unwrap().auth.unwrap();
+    assert_eq!((a.meticulous, a.key_id), (true, 7));
+    assert_eq!(&a.padded_key()[..8], b"bfd-key\0");
+    assert!(
+        !format!("{a:?}").contains("bfd-key"),
+        "the key is never shown"
+    );
 }

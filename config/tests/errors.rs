@@ -656,8 +656,50 @@ fn bfd_settings() {
             "bgpd.toml:13:7: `bfd` needs a fixed `address`: a range's peers are not known \
              before they connect",
             "bgpd.toml:18:7: `bfd`: invalid type: integer `300`, expected `true`, `false` or a \
-             table `{ min_rx, min_tx, multiplier }`",
-            "bgpd.toml:23:9: unknown key `echo`, expected one of `min_rx`, `min_tx`, `multiplier`",
+             table `{ min_rx, min_tx, multiplier, ... }`",
+            "bgpd.toml:23:9: unknown key `echo`, expected one of `min_rx`, `min_tx`, `multiplier`, \
+             `auth`, `key_id`, `password`",
+        ]
+    );
+}
+
+#[test]
+fn bfd_authentication() {
+    let neighbor = |n: u8, bfd: &str| {
+        format!(
+            "[[neighbor]]\nname = \"n{n}\"\naddress = \"192.0.2.{n}\"\nremote_as = 64512\nbfd = {bfd}\n"
+        )
+    };
+    let text = with_global(
+        &[
+            neighbor(1, "{ auth = \"keyed-md5\", password = \"k\" }"),
+            neighbor(2, "{ auth = \"keyed-sha1\" }"),
+            neighbor(3, "{ password = \"k\" }"),
+            neighbor(
+                4,
+                "{ auth = \"keyed-sha1\", password = \"123456789012345678901\" }",
+            ),
+            neighbor(
+                5,
+                "{ auth = \"keyed-sha1\", password = \"k\", key_id = 256 }",
+            ),
+            neighbor(
+                6,
+                "{ auth = \"meticulous-keyed-sha1\", password = \"k\", key_id = 7 }",
+            ),
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "bgpd.toml:8:16: `auth` must be `keyed-sha1` or `meticulous-keyed-sha1`, not \
+             `keyed-md5`",
+            "bgpd.toml:13:16: `auth` needs a `password`",
+            "bgpd.toml:18:20: `password` needs `auth = \"keyed-sha1\"` (or \
+             `\"meticulous-keyed-sha1\"`)",
+            "bgpd.toml:23:41: a BFD `password` is 1..=20 bytes",
+            "bgpd.toml:28:55: `key_id` must be in 0..=255, not 256",
         ]
     );
 }

@@ -28,6 +28,7 @@ fn peer() -> BfdPeer {
             min_rx: Duration::from_millis(50),
             min_tx: Duration::from_millis(50),
             multiplier: 3,
+            auth: None,
         },
         enabled: true,
     }
@@ -90,4 +91,32 @@ async fn two_tasks_come_up_and_detect_silence() {
         (rows[0].status.state, rows[0].status.flaps),
         (State::Down, 2)
     );
+}
+
+#[tokio::test]
+async fn authenticated_sessions_come_up_and_a_wrong_key_is_refused() {
+    let keyed = |key: &[u8]| {
+        let mut p = peer();
+        p.settings.auth = config::BfdAuth::new(true, 3, key);
+        p
+    };
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::channel(16);
+    let (b_tx, mut b_events) = mpsc::channel(16);
+    let a = start_on(p, q, a_tx);
+    let b = start_on(q, p, b_tx);
+    a.configure(vec![keyed(b"bfd-secret")]).await;
+    b.configure(vec![keyed(b"bfd-secret")]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    // b changes its key: a drops b's packets and detects the silence.
+    b.configure(vec![keyed(b"other-key")]).await;
+    let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
+    assert_eq!((t.diag, t.path_failed), (Diag::DETECTION_TIME_EXPIRED, true));
+    // Without authentication on b, a still refuses it.
+    b.configure(vec![peer()]).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_ne!(a.show().await[0].status.state, State::Up);
+    a.configure(vec![peer()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
 }

@@ -1,5 +1,6 @@
 //! BFD (RFC 5880), single hop (RFC 5881), as a liveness monitor of the forwarding path to a
-//! BGP neighbor (RFC 5882). `packet.rs` is the codec, `machine.rs` one session without I/O,
+//! BGP neighbor (RFC 5882). `packet.rs` is the codec, `auth.rs` keyed SHA1 authentication,
+//! `machine.rs` one session without I/O,
 //! `task.rs` the sockets and timers of every session; `socket.rs` the UDP details (TTL 255,
 //! source ports).
 //!
@@ -10,6 +11,7 @@
 //! forwarding plane is what failed). BFD never holds a BGP session down by itself: a
 //! neighbor that does not run BFD leaves our session in Down and BGP unaffected.
 
+pub mod auth;
 #[cfg(test)]
 mod loopback_tests;
 pub mod machine;

@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::auth::AuthState;
 use super::machine::{Session, Status, Transition};
 use super::packet::{ControlPacket, State};
 use super::socket;
@@ -141,8 +142,30 @@ struct Entry {
     peer: BfdPeer,
     session: Session,
     sender: UdpSocket,
+    /// Keyed SHA1 state, when configured.
+    auth: Option<AuthState>,
+    /// When the last valid packet arrived (for bfd.AuthSeqKnown, RFC 5880 section 6.8.1).
+    last_rx: Option<Instant>,
     /// Send errors since the last one logged.
     send_errors: u64,
+}
+
+impl Entry {
+    /// The packet on the wire, signed when authentication is configured.
+    fn wire(&mut self, p: &ControlPacket) -> Vec<u8> {
+        match &mut self.auth {
+            Some(a) => a.sign(p),
+            None => p.encode(),
+        }
+    }
+}
+
+/// Authentication state for `settings`, starting at a sequence number that differs between
+/// runs and sessions (RFC 5880 section 6.8.1 asks for a random one).
+fn auth_state(settings: &config::Bfd, discriminator: u32) -> Option<AuthState> {
+    settings
+        .auth
+        .map(|k| AuthState::new(k, initial_discriminator() ^ discriminator.rotate_left(7)))
 }
 
 struct Task {
@@ -232,15 +255,17 @@ impl Task {
                 // Tell the neighbor, so that it does not take our silence for a failure.
                 e.session.set_admin_down(now, true);
                 while let Some(p) = e.session.poll(now) {
-                    let _ = e
-                        .sender
-                        .try_send_to(&p.encode(), (a, self.peer_port).into());
+                    let wire = e.wire(&p);
+                    let _ = e.sender.try_send_to(&wire, (a, self.peer_port).into());
                 }
                 info!(neighbor = %e.peer.neighbor, address = %a, "BFD session removed");
             }
         }
         for (address, peer) in wanted {
             if let Some(e) = self.entries.get_mut(&address) {
+                if e.peer.settings.auth != peer.settings.auth {
+                    e.auth = auth_state(&peer.settings, e.session.local_discriminator());
+                }
                 e.session.configure(now, peer.settings);
                 e.session.set_admin_down(now, !peer.enabled);
                 e.peer = peer;
@@ -277,9 +302,11 @@ impl Task {
             self.entries.insert(
                 address,
                 Entry {
+                    auth: auth_state(&peer.settings, discriminator),
                     peer,
                     session,
                     sender,
+                    last_rx: None,
                     send_errors: 0,
                 },
             );
@@ -340,13 +367,31 @@ impl Task {
             debug!(%from, "BFD packet from no configured neighbor");
             return;
         };
-        // Authentication is not supported: a packet that carries it is not for us
-        // (section 6.8.6: A set while bfd.AuthType is zero).
-        if packet.auth.is_some() {
-            debug!(%from, "BFD packet dropped: authentication is not configured");
-            return;
+        let now = Instant::now();
+        match &mut e.auth {
+            // Section 6.8.6: the A bit set while bfd.AuthType is zero.
+            None if packet.auth.is_some() => {
+                debug!(%from, "BFD packet dropped: authenticated, but no `auth` configured");
+                return;
+            }
+            None => {}
+            Some(auth) => {
+                // Section 6.8.1: bfd.AuthSeqKnown is cleared after twice the detection time
+                // without a valid packet.
+                let silence = e.session.status().detect_time.map(|d| d * 2);
+                if let (Some(last), Some(limit)) = (e.last_rx, silence) {
+                    if now.saturating_duration_since(last) > limit {
+                        auth.forget_sequence();
+                    }
+                }
+                if let Err(error) = auth.verify(&packet) {
+                    debug!(%from, %error, "BFD packet dropped: authentication");
+                    return;
+                }
+            }
         }
-        e.session.receive(Instant::now(), &packet);
+        e.last_rx = Some(now);
+        e.session.receive(now, &packet);
     }
 
     /// Sends what is due and reports what changed.
@@ -355,7 +400,8 @@ impl Task {
         let port = self.peer_port;
         for (address, e) in &mut self.entries {
             while let Some(p) = e.session.poll(now) {
-                if let Err(error) = e.sender.try_send_to(&p.encode(), (*address, port).into()) {
+                let wire = e.wire(&p);
+                if let Err(error) = e.sender.try_send_to(&wire, (*address, port).into()) {
                     e.send_errors += 1;
                     if e.send_errors == 1 || e.send_errors.is_power_of_two() {
                         debug!(neighbor = %e.peer.neighbor, %error, errors = e.send_errors, "BFD send");

@@ -17,6 +17,7 @@ fn settings(rx: u64, tx: u64, mult: u8) -> Bfd {
         min_rx: Duration::from_millis(rx),
         min_tx: Duration::from_millis(tx),
         multiplier: mult,
+        auth: None,
     }
 }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::helpers::Checker;
-use crate::model::{Bfd, Peer};
-use crate::schema::BfdSchema;
+use crate::model::{Bfd, BfdAuth, Peer};
+use crate::schema::{BfdSchema, BfdTableSchema};
 
 /// `bfd = true | false | { min_rx, min_tx, multiplier }`; `Some(None)` when off.
 pub(super) fn bfd(
@@ -29,10 +29,12 @@ pub(super) fn bfd(
             let multiplier = t.multiplier.as_ref().map_or(Some(default.multiplier), |m| {
                 ck.int_as::<u8>(m, "multiplier", 1, 255)
             });
+            let auth = auth(ck, t);
             Some(Bfd {
                 min_rx: min_rx?,
                 min_tx: min_tx?,
                 multiplier: multiplier?,
+                auth: auth?,
             })
         }
     };
@@ -44,4 +46,53 @@ pub(super) fn bfd(
         return None;
     }
     settings.map(Some)
+}
+
+/// `auth = "keyed-sha1" | "meticulous-keyed-sha1"`, `key_id`, `password`: all or none
+/// (`key_id` defaults to 1); `Some(None)` when off.
+fn auth(ck: &mut Checker<'_, '_>, t: &BfdTableSchema) -> Option<Option<BfdAuth>> {
+    let Some(kind) = &t.auth else {
+        if let Some(p) = &t.password {
+            ck.error(
+                p.span(),
+                "`password` needs `auth = \"keyed-sha1\"` (or `\"meticulous-keyed-sha1\"`)",
+            );
+            return None;
+        }
+        if let Some(k) = &t.key_id {
+            ck.error(k.span(), "`key_id` needs `auth`");
+            return None;
+        }
+        return Some(None);
+    };
+    let meticulous = match kind.get_ref().as_str() {
+        "keyed-sha1" => Some(false),
+        "meticulous-keyed-sha1" => Some(true),
+        other => {
+            ck.error(
+                kind.span(),
+                format!("`auth` must be `keyed-sha1` or `meticulous-keyed-sha1`, not `{other}`"),
+            );
+            None
+        }
+    };
+    let key_id = t
+        .key_id
+        .as_ref()
+        .map_or(Some(1), |k| ck.int_as::<u8>(k, "key_id", 0, 255));
+    let key = match &t.password {
+        None => {
+            ck.error(kind.span(), "`auth` needs a `password`");
+            None
+        }
+        Some(p) if p.get_ref().is_empty() || p.get_ref().len() > BfdAuth::MAX_KEY => {
+            ck.error(
+                p.span(),
+                format!("a BFD `password` is 1..={} bytes", BfdAuth::MAX_KEY),
+            );
+            None
+        }
+        Some(p) => Some(p.get_ref().as_bytes()),
+    };
+    BfdAuth::new(meticulous?, key_id?, key?).map(Some)
 }

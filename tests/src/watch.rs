@@ -171,6 +171,70 @@ impl Ping {
     }
 }
 
+impl Ping {
+    /// Stops it and counts the echo requests lost between the first and the last reply, by
+    /// sequence number (see [`parse_ping_seqs`]).
+    pub fn stop_seqs(self, lab: &mut Lab) -> io::Result<SeqLoss> {
+        lab.signal(self.id, "INT")?;
+        let log = std::fs::read_to_string(lab.path(&format!("{}.log", self.name)))?;
+        parse_ping_seqs(&log).ok_or_else(|| err(format!("no ping replies in:\n{log}")))
+    }
+}
+
+/// Echo requests lost, counted by sequence number between the first and the last reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqLoss {
+    /// Sequence number of the first reply.
+    pub first: u64,
+    /// Sequence number of the last reply.
+    pub last: u64,
+    /// Distinct sequence numbers answered.
+    pub received: u64,
+    /// Sequence numbers in `first..=last` never answered.
+    pub missing: u64,
+    /// The longest run of consecutive unanswered sequence numbers.
+    pub longest_gap: u64,
+    /// Requests sent, from ping's summary (0 without one): `transmitted - last` requests
+    /// were unanswered at the end (in flight, or traffic not back).
+    pub transmitted: u64,
+}
+
+impl SeqLoss {
+    /// The traffic lost, as time at `interval_ms` per request.
+    pub fn lost_ms(&self, interval_ms: u64) -> u64 {
+        self.missing * interval_ms
+    }
+}
+
+/// Counts unanswered requests in ping's per-reply lines (`64 bytes from A: icmp_seq=N ...`):
+/// only between the first and the last reply, so that neither a slow start (ARP) nor the
+/// requests in flight when ping was stopped count; duplicates count once, error lines
+/// (`From A icmp_seq=N Destination Host Unreachable`) not at all. `None` without any reply.
+pub fn parse_ping_seqs(log: &str) -> Option<SeqLoss> {
+    let mut seqs: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("icmp_seq="))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let (first, last) = (*seqs.first()?, *seqs.last()?);
+    let longest_gap = seqs.windows(2).map(|w| w[1] - w[0] - 1).max().unwrap_or(0);
+    let received = seqs.len() as u64;
+    Some(SeqLoss {
+        first,
+        last,
+        received,
+        missing: last - first + 1 - received,
+        longest_gap,
+        transmitted: parse_ping(log).map_or(0, |p| p.transmitted),
+    })
+}
+
 /// "N packets transmitted, M received, ..." from ping's summary.
 pub fn parse_ping(log: &str) -> Option<PingResult> {
     let line = log.lines().find(|l| l.contains("packets transmitted"))?;
@@ -253,6 +317,35 @@ mod tests {
         let long = g.longer_than(Duration::from_millis(100));
         assert_eq!(long.len(), 2, "{long:?}");
         assert!((long[1].1.unwrap().as_secs_f64() - 0.75).abs() < 0.001);
+    }
+
+    #[test]
+    fn counts_missing_sequence_numbers() {
+        let log = "PING 198.19.24.10 (198.19.24.10) from 198.18.1.1 : 56(84) bytes of data.\n\
+                   64 bytes from 198.19.24.10: icmp_seq=2 ttl=62 time=0.1 ms\n\
+                   64 bytes from 198.19.24.10: icmp_seq=3 ttl=62 time=0.1 ms\n\
+                   From 203.0.113.1 icmp_seq=4 Destination Net Unreachable\n\
+                   64 bytes from 198.19.24.10: icmp_seq=8 ttl=62 time=0.1 ms\n\
+                   64 bytes from 198.19.24.10: icmp_seq=8 ttl=62 time=0.1 ms (DUP!)\n\
+                   64 bytes from 198.19.24.10: icmp_seq=10 ttl=62 time=0.1 ms\n\
+                   \n--- 198.19.24.10 ping statistics ---\n\
+                   12 packets transmitted, 5 received, +1 duplicates, 58% packet loss\n";
+        let l = parse_ping_seqs(log).unwrap();
+        assert_eq!(
+            l,
+            SeqLoss {
+                first: 2,
+                last: 10,
+                received: 4,
+                missing: 5,
+                longest_gap: 4,
+                transmitted: 12
+            }
+        );
+        assert_eq!(l.lost_ms(20), 100);
+        assert!(
+            parse_ping_seqs("PING x\nFrom a icmp_seq=1 Destination Net Unreachable\n").is_none()
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | `import` policy (name or contents) | re-import: route refresh / re-run over the Adj-RIB-In |
 //! | `export` policy (name or contents), `next_hop_self`, `route_reflector_client`, `max_prefixes_out` | re-export to the neighbor |
 //! | `route_reflector_client`, `cluster_id` | also re-export to every other neighbor (reflection decisions change) |
-//! | `max_prefixes` (+ warning, restart), `description`, `passive`, `connect_retry` | applied in place |
+//! | `max_prefixes` (+ warning, restart), `description`, `passive`, `connect_retry`, `bfd` | applied in place (BFD timers through a Poll Sequence) |
 //! | `enabled` | the session is stopped (Cease / Administrative Shutdown) or started |
 //! | `listen`, `[control]`, `[metrics]`, `[kernel]`, `[[originate]]` | applied in place, no session is touched |
 
@@ -253,6 +253,9 @@ fn neighbor(old_cfg: &Config, new_cfg: &Config, o: &Neighbor, n: &Neighbor) -> N
         (o.description != n.description, "description"),
         (o.passive != n.passive, "passive"),
         (o.connect_retry != n.connect_retry, "connect_retry"),
+        // RFC 5880 section 6.8.3: new intervals take effect through a Poll Sequence, and
+        // turning BFD on or off does not touch the BGP session.
+        (o.bfd != n.bfd, "bfd"),
     ] {
         if changed {
             c.in_place.push(what.to_owned());

@@ -37,7 +37,7 @@ pub use community::{Community, LargeCommunity};
 pub use diagnostic::{Diagnostic, Severity};
 pub use diff::{diff, ConfigDiff, NeighborChange};
 pub use model::{
-    Config, Control, Global, GracefulRestart, Kernel, Metrics, Neighbor, Originate, Peer,
+    Bfd, Config, Control, Global, GracefulRestart, Kernel, Metrics, Neighbor, Originate, Peer,
     PrefixLimit,
 };
 pub use pattern::{PatternError, PrefixPattern};

@@ -184,6 +184,37 @@ impl Default for GracefulRestart {
     }
 }
 
+/// BFD (RFC 5880, single hop per RFC 5881) towards one neighbor: `bfd = { ... }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    /// The slowest rate at which we want the neighbor's packets (Required Min RX Interval);
+    /// default 300 ms.
+    pub min_rx: Duration,
+    /// The rate at which we would like to send (Desired Min TX Interval) once the session is
+    /// up; default 300 ms. While it is not up we send once a second (RFC 5880 section 6.8.3).
+    pub min_tx: Duration,
+    /// Detect Mult: the neighbor declares the path down after this many of our packets are
+    /// missed; default 3.
+    pub multiplier: u8,
+}
+
+impl Bfd {
+    /// The smallest interval accepted, in milliseconds.
+    pub const MIN_INTERVAL_MS: u64 = 10;
+    /// The largest interval accepted, in milliseconds.
+    pub const MAX_INTERVAL_MS: u64 = 60_000;
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Bfd {
+            min_rx: Duration::from_millis(300),
+            min_tx: Duration::from_millis(300),
+            multiplier: 3,
+        }
+    }
+}
+
 /// One `[[neighbor]]`: a fixed peer or a dynamic group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Neighbor {
@@ -237,6 +268,8 @@ pub struct Neighbor {
     pub add_path: BTreeMap<AddressFamily, AddPathMode>,
     /// Graceful restart settings.
     pub graceful_restart: GracefulRestart,
+    /// BFD on the path to this neighbor; `None`: off. Fixed neighbors only.
+    pub bfd: Option<Bfd>,
 }
 
 impl Neighbor {

@@ -91,6 +91,49 @@ pub(crate) struct NeighborSchema {
     pub families: Option<Spanned<Vec<Str>>>,
     pub add_path: Option<Spanned<BTreeMap<Str, Str>>>,
     pub graceful_restart: Option<Spanned<GracefulRestartSchema>>,
+    pub bfd: Option<Spanned<BfdSchema>>,
+}
+
+/// `bfd = true | false | { min_rx, min_tx, multiplier }` inside a neighbor.
+#[derive(Debug)]
+pub(crate) enum BfdSchema {
+    /// `bfd = true` (the defaults) or `bfd = false` (off).
+    Flag(bool),
+    /// `bfd = { ... }`: on, with these settings.
+    Table(BfdTableSchema),
+}
+
+/// The table form of `bfd`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BfdTableSchema {
+    pub min_rx: Option<Int>,
+    pub min_tx: Option<Int>,
+    pub multiplier: Option<Int>,
+}
+
+impl<'de> Deserialize<'de> for BfdSchema {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BfdSchema;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`true`, `false` or a table `{ min_rx, min_tx, multiplier }`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<BfdSchema, E> {
+                Ok(BfdSchema::Flag(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<BfdSchema, A::Error> {
+                // The table's own deserializer, so that its values keep their spans.
+                BfdTableSchema::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(BfdSchema::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `graceful_restart = { ... }` inside a neighbor.

@@ -208,3 +208,36 @@ fn global_soft_changes() {
          sessions reset: none\n"
     );
 }
+
+#[test]
+fn bfd_change_is_applied_without_reset() {
+    let on = diff_after("max_prefixes = 1000", "max_prefixes = 1000\nbfd = true");
+    assert_eq!(
+        on.to_string(),
+        "neighbor vbr: applied in place (bfd)\nsessions reset: none\n"
+    );
+    let faster = diff(
+        &load(&BASE.replacen("max_prefixes = 1000", "bfd = true", 1)),
+        &load(&BASE.replacen(
+            "max_prefixes = 1000",
+            "bfd = { min_rx = 100, min_tx = 100, multiplier = 5 }",
+            1,
+        )),
+    );
+    assert_eq!(
+        faster.to_string(),
+        "neighbor vbr: applied in place (bfd)\nsessions reset: none\n"
+    );
+    let c = load(&BASE.replacen("max_prefixes = 1000", "bfd = { min_tx = 200 }", 1));
+    let bfd = c.neighbor("vbr").unwrap().bfd.unwrap();
+    assert_eq!(
+        (
+            bfd.min_rx.as_millis(),
+            bfd.min_tx.as_millis(),
+            bfd.multiplier
+        ),
+        (300, 200, 3)
+    );
+    let off = load(&BASE.replacen("max_prefixes = 1000", "bfd = false", 1));
+    assert_eq!(off.neighbor("vbr").unwrap().bfd, None);
+}

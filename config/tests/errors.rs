@@ -547,7 +547,7 @@ fn every_error_at_once_across_and_within_pieces() {
              `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
              `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
-             `graceful_restart`",
+             `graceful_restart`, `bfd`",
             "bgpd.toml:9:13: `hold_time` must be 0 or 3..=65535 seconds, not 1",
             "bgpd.toml:14:1: unknown key `ttl`, expected one of `name`, `description`, \
              `enabled`, `address`, `range`, `remote_as`, `local_address`, `passive`, \
@@ -555,7 +555,7 @@ fn every_error_at_once_across_and_within_pieces() {
              `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
              `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
-             `graceful_restart`",
+             `graceful_restart`, `bfd`",
         ]
     );
 }
@@ -632,5 +632,32 @@ fn a_dropped_key_is_not_reported_as_missing_policy() {
     assert!(
         errors[0].starts_with("bgpd.toml:8:1: unknown key `imports`, expected one of `name`,"),
         "{errors:?}"
+    );
+}
+
+#[test]
+fn bfd_settings() {
+    let text = with_global(
+        "[[neighbor]]\nname = \"a\"\naddress = \"192.0.2.2\"\nremote_as = 64512\n\
+         bfd = { min_rx = 5, min_tx = 60001, multiplier = 0 }\n\
+         [[neighbor]]\nname = \"b\"\nrange = \"192.0.2.128/25\"\nremote_as = 64512\n\
+         bfd = true\n\
+         [[neighbor]]\nname = \"c\"\naddress = \"192.0.2.3\"\nremote_as = 64512\n\
+         bfd = 300\n\
+         [[neighbor]]\nname = \"d\"\naddress = \"192.0.2.4\"\nremote_as = 64512\n\
+         bfd = { echo = 1 }\n",
+    );
+    assert_eq!(
+        errors(&text),
+        [
+            "bgpd.toml:8:18: `min_rx` must be in 10..=60000, not 5",
+            "bgpd.toml:8:30: `min_tx` must be in 10..=60000, not 60001",
+            "bgpd.toml:8:50: `multiplier` must be in 1..=255, not 0",
+            "bgpd.toml:13:7: `bfd` needs a fixed `address`: a range's peers are not known \
+             before they connect",
+            "bgpd.toml:18:7: `bfd`: invalid type: integer `300`, expected `true`, `false` or a \
+             table `{ min_rx, min_tx, multiplier }`",
+            "bgpd.toml:23:9: unknown key `echo`, expected one of `min_rx`, `min_tx`, `multiplier`",
+        ]
     );
 }

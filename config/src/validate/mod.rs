@@ -6,6 +6,7 @@
 //! valid. A config comes out only when no error was recorded. This file does the order of work,
 //! the small tables and the shared helpers; neighbors and policies have their own files.
 
+mod bfd;
 mod capabilities;
 mod helpers;
 mod neighbor;

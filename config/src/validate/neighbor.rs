@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::bfd::bfd;
 use super::capabilities::{add_path, families, graceful_restart};
 use super::helpers::Checker;
 use super::{describe_as, secret};
@@ -222,6 +223,7 @@ fn neighbor(ck: &mut Checker<'_, '_>, s: &NeighborSchema, whole: Range<usize>) -
         .map_or(Some(GracefulRestart::default()), |g| {
             graceful_restart(ck, g.get_ref())
         });
+    let bfd = s.bfd.as_ref().map_or(Some(None), |b| bfd(ck, b, peer));
     Some(Neighbor {
         name: s.name.get_ref().clone(),
         description: s.description.as_ref().map(|d| d.get_ref().clone()),
@@ -245,6 +247,7 @@ fn neighbor(ck: &mut Checker<'_, '_>, s: &NeighborSchema, whole: Range<usize>) -
         families: families?,
         add_path: add_path?,
         graceful_restart: graceful_restart?,
+        bfd: bfd?,
     })
 }
 

@@ -426,7 +426,7 @@ impl CircuitsLab {
         res.map_err(|e| err(format!("{e}: {last}")))
     }
 
-    /// Polls the edge's FIB every 10 ms (at most `limit`) until `prefix` goes via `want`;
+    /// Polls the edge's FIB every 20 ms (at most `limit`) until `prefix` goes via `want`;
     /// the time it took.
     pub fn wait_next_hop(&self, prefix: &str, want: &str, limit: Duration) -> io::Result<Duration> {
         let start = Instant::now();
@@ -440,7 +440,7 @@ impl CircuitsLab {
                     "edge FIB: {prefix} still via {nh:?} after {limit:?} (wanted {want})"
                 )));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

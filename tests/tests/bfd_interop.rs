@@ -290,7 +290,7 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
         }
         let tx: Vec<u32> = cap
             .lines()
-            .filter(|l| l.contains("Desired min Transmit Interval"))
+            .filter(|l| l.contains("Desired min Tx Interval"))
             .filter_map(|l| l.split_whitespace().rev().nth(1)?.parse().ok())
             .collect();
         assert!(

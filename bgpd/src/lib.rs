@@ -8,6 +8,7 @@
 //! - [`policy`]: import and export policy evaluation, for peers, groups and the kernel.
 //! - [`routing`]: the task that owns the tables, originates, and exports per group.
 //! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
+//! - [`bfd`]: BFD sessions watching the forwarding path to neighbors (RFC 5880, 5881).
 //! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals, reload, and
 //!   the answers to `bgpctl`.
 //! - [`control`]: the `bgpctl` protocol, client and socket server.
@@ -15,6 +16,7 @@
 //! - [`observe`]: a tap on the sessions for monitors (BMP): up, down, UPDATEs in and out.
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
 
+pub mod bfd;
 pub mod control;
 pub mod daemon;
 pub mod exchange;

@@ -23,7 +23,11 @@
 //! | `bgp_restart_deferring` | gauge: 1 while a restart defers routes for the peers' End-of-RIB | |
 //! | `bgp_restart_deferral_seconds` | gauge: how long the last deferral took | |
 //! | `bgp_restart_deferral_timer_expired_total` | counter: deferrals the timer ended, not the peers | |
+//! | `bgp_bfd_session_up` | gauge: 1 when the BFD session is Up | bfd |
+//! | `bgp_bfd_state_changes_total` | counter | bfd |
+//! | `bgp_bfd_detect_time_seconds` | gauge: silence that takes the session down; 0 until heard | bfd |
 //!
+//! "bfd" in the labels column stands for `neighbor`, `address`.
 //! "neighbor" in the labels column stands for `neighbor`, `address`, `remote_as`.
 //! [`Metrics::remove_neighbor`] drops every series of a neighbor that went away.
 
@@ -53,6 +57,7 @@ const PEER: [&str; 3] = ["neighbor", "address", "remote_as"];
 const PEER_AFI: [&str; 4] = ["neighbor", "address", "remote_as", "afi_safi"];
 const PEER_TYPE: [&str; 4] = ["neighbor", "address", "remote_as", "type"];
 const PEER_ERROR: [&str; 4] = ["neighbor", "address", "remote_as", "error"];
+const BFD: [&str; 2] = ["neighbor", "address"];
 
 /// Buckets for UPDATE processing: 10 µs to about 5 s.
 const UPDATE_BUCKETS: [f64; 12] = [
@@ -126,7 +131,11 @@ pub struct Metrics {
     restart_deferring: IntGauge,
     restart_deferral_seconds: prometheus::Gauge,
     restart_deferral_expired: prometheus::IntCounter,
+    bfd_up: IntGaugeVec,
+    bfd_changes: IntCounterVec,
+    bfd_detect: prometheus::GaugeVec,
     seen: Mutex<HashMap<NeighborLabels, Seen>>,
+    bfd_seen: Mutex<BTreeSet<[String; 2]>>,
 }
 
 fn gauge_vec(
@@ -231,9 +240,20 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
+            bfd_up: gauge_vec(&r, "bgp_bfd_session_up",
+                "1 when the BFD session to the neighbor is Up, else 0.", &BFD)?,
+            bfd_changes: counter_vec(&r, "bgp_bfd_state_changes_total",
+                "BFD session state changes.", &BFD)?,
+            bfd_detect: {
+                let g = prometheus::GaugeVec::new(Opts::new("bgp_bfd_detect_time_seconds",
+                    "BFD detection time: this long without a packet takes the session down; 0 until the neighbor is heard."), &BFD)?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             update_processing,
             registry: r,
             seen: Mutex::new(HashMap::new()),
+            bfd_seen: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -245,6 +265,31 @@ impl Metrics {
     fn seen<R>(&self, n: &NeighborLabels, f: impl FnOnce(&mut Seen) -> R) -> R {
         let mut map = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         f(map.entry(n.clone()).or_default())
+    }
+
+    /// Every BFD session's state; the series of sessions not listed are removed.
+    pub fn set_bfd<'a>(
+        &self,
+        sessions: impl IntoIterator<Item = (&'a str, String, bool, u64, Option<Duration>)>,
+    ) {
+        let mut seen = self.bfd_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut now = BTreeSet::new();
+        for (neighbor, address, up, changes, detect) in sessions {
+            let labels = [neighbor, address.as_str()];
+            self.bfd_up.with_label_values(&labels).set(i64::from(up));
+            set_counter(&self.bfd_changes.with_label_values(&labels), changes);
+            self.bfd_detect
+                .with_label_values(&labels)
+                .set(detect.map_or(0.0, |d| d.as_secs_f64()));
+            now.insert([neighbor.to_owned(), address]);
+        }
+        for gone in seen.difference(&now) {
+            let labels = [gone[0].as_str(), gone[1].as_str()];
+            let _ = self.bfd_up.remove_label_values(&labels);
+            let _ = self.bfd_changes.remove_label_values(&labels);
+            let _ = self.bfd_detect.remove_label_values(&labels);
+        }
+        *seen = now;
     }
 
     /// Session state and uptime (`None` or not Established: 0).

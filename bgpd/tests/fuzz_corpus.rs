@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bgpd::control::protocol::{
-    encode_request, encode_response, NeighborDetail, NeighborSummary, OutLimit, Request, Response,
-    RibEntry, RibView, SessionState,
+    encode_request, encode_response, BfdSession, NeighborDetail, NeighborSummary, OutLimit,
+    Request, Response, RibEntry, RibView, SessionState,
 };
 
 #[path = "../fuzz/check.rs"]
@@ -75,6 +75,7 @@ fn requests() -> Vec<Request> {
     // A new request kind fails to compile here: give it seeds below.
     let _every_kind_seeded = |r: &Request| match r {
         Request::ShowSummary
+        | Request::ShowBfd
         | Request::ShowNeighbor { .. }
         | Request::ShowRib { .. }
         | Request::NeighborDown { .. }
@@ -86,6 +87,7 @@ fn requests() -> Vec<Request> {
     };
     let mut all = vec![
         Request::ShowSummary,
+        Request::ShowBfd,
         Request::ShowNeighbor { neighbor: None },
         Request::ShowNeighbor {
             neighbor: Some("vbr".into()),
@@ -136,6 +138,7 @@ fn requests() -> Vec<Request> {
 fn responses() -> Vec<Response> {
     let _every_kind_seeded = |r: &Response| match r {
         Response::Summary(_)
+        | Response::Bfd(_)
         | Response::Neighbors(_)
         | Response::Rib(_)
         | Response::Done { .. }
@@ -190,8 +193,40 @@ fn responses() -> Vec<Response> {
         stale: true,
         reason: (!best).then(|| "higher router id".to_string()),
     };
+    let bfd = BfdSession {
+        neighbor: "vbr".into(),
+        address: "203.0.113.2".parse().unwrap(),
+        local_address: None,
+        state: "up".into(),
+        remote_state: "up".into(),
+        local_discriminator: 1,
+        remote_discriminator: u32::MAX,
+        diagnostic: "control detection time expired".into(),
+        remote_diagnostic: "none".into(),
+        tx_interval_ms: 300,
+        rx_interval_ms: 300,
+        multiplier: 3,
+        remote_multiplier: 255,
+        detect_time_ms: 900,
+        uptime_secs: Some(1),
+        flaps: 2,
+        packets_in: 10,
+        packets_out: 11,
+    };
     let mut all = vec![
         Response::Summary(vec![]),
+        Response::Bfd(vec![]),
+        Response::Bfd(vec![
+            bfd.clone(),
+            BfdSession {
+                neighbor: "vbr2".into(),
+                address: "2001:db8::2".parse().unwrap(),
+                local_address: Some("2001:db8::1".parse().unwrap()),
+                state: "admin-down".into(),
+                uptime_secs: None,
+                ..bfd
+            },
+        ]),
         Response::Neighbors(vec![]),
         Response::Rib(vec![]),
         Response::done("neighbor vbr: down"),

@@ -112,6 +112,8 @@ enum Show {
     /// Routes: the Loc-RIB (best marked), or one neighbor's Adj-RIB-In (--in) or what was
     /// advertised to it (--out). Non-best paths say why they lost.
     Rib(RibArgs),
+    /// BFD sessions: state, intervals, detection time, discriminators, flaps, diagnostic.
+    Bfd,
 }
 
 #[derive(Debug, Args)]
@@ -152,6 +154,7 @@ enum NeighborAction {
 fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
     Ok(match command {
         Command::Show(Show::Summary) => Request::ShowSummary,
+        Command::Show(Show::Bfd) => Request::ShowBfd,
         Command::Show(Show::Neighbor { neighbor }) => Request::ShowNeighbor { neighbor },
         Command::Show(Show::Rib(r)) => Request::ShowRib {
             prefix: r.prefix,

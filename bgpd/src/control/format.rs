@@ -6,7 +6,9 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::protocol::{NeighborDetail, NeighborSummary, Response, RibEntry, SessionState};
+use super::protocol::{
+    BfdSession, NeighborDetail, NeighborSummary, Response, RibEntry, SessionState,
+};
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,12 +303,50 @@ pub fn reload(applied: bool, diff: &str, errors: &[String]) -> String {
     out
 }
 
+/// `bgpctl show bfd`.
+pub fn bfd(rows: &[BfdSession]) -> String {
+    if rows.is_empty() {
+        return "no BFD sessions\n".to_string();
+    }
+    let headers = [
+        ("Neighbor", Align::Left),
+        ("Address", Align::Left),
+        ("State", Align::Left),
+        ("Up/Down", Align::Right),
+        ("Tx ms", Align::Right),
+        ("Detect ms", Align::Right),
+        ("LocalDisc", Align::Right),
+        ("RemoteDisc", Align::Right),
+        ("Flaps", Align::Right),
+        ("Diagnostic", Align::Left),
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|b| {
+            vec![
+                b.neighbor.clone(),
+                b.address.to_string(),
+                b.state.clone(),
+                duration(b.uptime_secs),
+                b.tx_interval_ms.to_string(),
+                b.detect_time_ms.to_string(),
+                b.local_discriminator.to_string(),
+                b.remote_discriminator.to_string(),
+                b.flaps.to_string(),
+                b.diagnostic.clone(),
+            ]
+        })
+        .collect();
+    table(&headers, &cells)
+}
+
 /// Human output for any response.
 pub fn human(response: &Response) -> String {
     match response {
         Response::Summary(rows) => summary(rows),
         Response::Neighbors(rows) => neighbors(rows),
         Response::Rib(rows) => rib(rows),
+        Response::Bfd(rows) => bfd(rows),
         Response::Done { message } | Response::Error { message } => format!("{message}\n"),
         Response::ReloadResult {
             applied,

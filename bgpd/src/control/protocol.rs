@@ -57,6 +57,8 @@ pub enum Request {
         #[serde(default)]
         view: RibView,
     },
+    /// `bgpctl show bfd`: one [`BfdSession`] per neighbor with `bfd`.
+    ShowBfd,
     /// `bgpctl neighbor X down`: administrative shutdown (Cease, RFC 8203 message).
     NeighborDown {
         /// Name or address.
@@ -117,6 +119,8 @@ pub enum Response {
     Neighbors(Vec<NeighborDetail>),
     /// Answer to [`Request::ShowRib`].
     Rib(Vec<RibEntry>),
+    /// Answer to [`Request::ShowBfd`].
+    Bfd(Vec<BfdSession>),
     /// A command was carried out.
     Done {
         /// What was done, for humans.
@@ -152,6 +156,47 @@ impl Response {
             message: message.into(),
         }
     }
+}
+
+/// One BFD session (RFC 5880) in `bgpctl show bfd`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdSession {
+    /// The neighbor's name.
+    pub neighbor: String,
+    /// The neighbor's address.
+    pub address: IpAddr,
+    /// Our address, when configured.
+    pub local_address: Option<IpAddr>,
+    /// `up`, `down`, `init` or `admin-down`.
+    pub state: String,
+    /// What the neighbor last said its state was.
+    pub remote_state: String,
+    /// Our discriminator.
+    pub local_discriminator: u32,
+    /// The neighbor's discriminator; 0 until it is heard.
+    pub remote_discriminator: u32,
+    /// Why our session last went down (`none` if it never did).
+    pub diagnostic: String,
+    /// The neighbor's last diagnostic.
+    pub remote_diagnostic: String,
+    /// The interval between our packets now (before jitter), in ms.
+    pub tx_interval_ms: u64,
+    /// The receive interval we ask for, in ms.
+    pub rx_interval_ms: u64,
+    /// Our detect multiplier.
+    pub multiplier: u8,
+    /// The neighbor's detect multiplier (0 until heard).
+    pub remote_multiplier: u8,
+    /// Silence for this long takes the session down, in ms (0 until the neighbor is heard).
+    pub detect_time_ms: u64,
+    /// Seconds since the session came up; `None` when it is not up.
+    pub uptime_secs: Option<u64>,
+    /// Times the session went down from up.
+    pub flaps: u64,
+    /// Packets received and accepted.
+    pub packets_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
 }
 
 /// Session state (RFC 4271 section 8.2.2). In JSON: lower-case names (`"established"`); in

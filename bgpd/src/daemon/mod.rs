@@ -5,6 +5,7 @@
 //! and supervises peer tasks, `reload.rs` applies a new configuration, `operate.rs`
 //! answers `bgpctl`.
 
+mod bfd;
 mod operate;
 mod reload;
 mod sessions;
@@ -111,6 +112,10 @@ pub struct Daemon {
     /// Monitors of every session (BMP): shared with each peer task, so a monitor subscribed
     /// at any time sees every session from then on.
     observers: Observers,
+    /// The BFD sessions' task.
+    pub(crate) bfd: crate::bfd::BfdHandle,
+    /// Its state changes, until `run` takes them.
+    bfd_events: Option<mpsc::Receiver<crate::bfd::BfdEvent>>,
 }
 
 /// The graceful restart capability's flags for this run.
@@ -232,6 +237,9 @@ impl Daemon {
                 }
             }
         }
+        let (bfd_tx, bfd_events) = mpsc::channel(64);
+        let bfd = crate::bfd::start(bfd_tx);
+        bfd.configure(crate::bfd::BfdPeer::of(&config)).await;
         let mut daemon = Daemon {
             config: config.clone(),
             config_path,
@@ -245,6 +253,8 @@ impl Daemon {
             deferring,
             recorded: None,
             observers: Observers::default(),
+            bfd,
+            bfd_events: Some(bfd_events),
         };
         for n in &config.neighbors {
             if let Peer::Address(a) = n.peer {
@@ -268,6 +278,7 @@ impl Daemon {
         let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
         let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
         let (accepted_tx, mut accepted) = mpsc::channel(64);
+        let mut bfd_events = self.bfd_events.take().unwrap_or_else(|| mpsc::channel(1).1);
         for l in std::mem::take(&mut self.listeners) {
             let tx = accepted_tx.clone();
             tokio::spawn(async move {
@@ -313,6 +324,7 @@ impl Daemon {
         loop {
             tokio::select! {
                 Some((stream, from)) = accepted.recv() => self.accept(stream, from).await,
+                Some(event) = bfd_events.recv() => self.on_bfd(event).await,
                 Some((request, reply)) = control.recv() => {
                     let response = self.control(request).await;
                     let _ = reply.send(response);
@@ -326,6 +338,7 @@ impl Daemon {
                     self.reap_dynamic(DYNAMIC_IDLE_LIMIT, metrics.as_ref().map(|(m, _)| m.as_ref()));
                     if let Some((m, _)) = &metrics {
                         self.update_metrics(m).await;
+                        self.update_bfd_metrics(m).await;
                     }
                 }
                 _ = hup.recv() => {

@@ -100,6 +100,7 @@ impl Daemon {
                 self.command(&neighbor, || PeerCommand::Refresh).await
             }
             Request::Reload { dry_run } => self.reload(dry_run).await,
+            Request::ShowBfd => self.show_bfd().await,
             Request::Shutdown { message } => {
                 let message = message.unwrap_or_else(|| "shutdown".to_owned());
                 self.stop(false, Some(message)).await;

@@ -116,6 +116,7 @@ impl Daemon {
                     .await;
             }
         }
+        self.bfd.configure(crate::bfd::BfdPeer::of(&new)).await;
         let _ = self
             .routing
             .send(RoutingInput::Globals {

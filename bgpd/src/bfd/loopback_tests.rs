@@ -1,0 +1,93 @@
+//! The I/O task for real: two tasks over loopback (each receiving on its own port and
+//! sending to the other's) bring a session up, see an administrative down as no failure,
+//! and detect the other going silent as one.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+use super::machine::Transition;
+use super::packet::{Diag, State};
+use super::task::{start_on, BfdEvent, BfdPeer};
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(47_000)
+}
+
+fn peer() -> BfdPeer {
+    BfdPeer {
+        neighbor: "other".into(),
+        address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        local: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        settings: config::Bfd {
+            min_rx: Duration::from_millis(50),
+            min_tx: Duration::from_millis(50),
+            multiplier: 3,
+        },
+        enabled: true,
+    }
+}
+
+/// The next transition to `to`, skipping others; fails after `limit`.
+async fn until(events: &mut mpsc::Receiver<BfdEvent>, to: State, limit: Duration) -> Transition {
+    let wait = async {
+        while let Some(e) = events.recv().await {
+            if e.transition.to == to {
+                return Some(e.transition);
+            }
+        }
+        None
+    };
+    match timeout(limit, wait).await {
+        Ok(Some(t)) => t,
+        other => panic!("no transition to {to} within {limit:?}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn two_tasks_come_up_and_detect_silence() {
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::channel(16);
+    let (b_tx, mut b_events) = mpsc::channel(16);
+    let a = start_on(p, q, a_tx);
+    let b = start_on(q, p, b_tx);
+    a.configure(vec![peer()]).await;
+    b.configure(vec![peer()]).await;
+    // Up within the slow start (packets once a second until Up).
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    let rows = a.show().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status.state, State::Up);
+    assert_ne!(rows[0].status.remote_discriminator, 0);
+
+    // b stops its session: it says AdminDown, which is no failure of the path.
+    b.configure(Vec::new()).await;
+    let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
+    assert_eq!((t.diag, t.path_failed), (Diag::NEIGHBOR_DOWN, false));
+
+    b.configure(vec![peer()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    // Let the Poll Sequences settle on 50 ms, then b disappears without a word.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(b);
+    let started = std::time::Instant::now();
+    let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (t.diag, t.path_failed),
+        (Diag::DETECTION_TIME_EXPIRED, true)
+    );
+    // Detection time 3 × 50 ms, plus the task's scheduling.
+    assert!(took < Duration::from_millis(400), "{took:?}");
+    let rows = a.show().await;
+    assert_eq!(
+        (rows[0].status.state, rows[0].status.flaps),
+        (State::Down, 2)
+    );
+}

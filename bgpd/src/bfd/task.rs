@@ -1,0 +1,389 @@
+//! The BFD task: every session's sockets and timers, one tokio task for all of them. It is
+//! told the wanted sessions (the neighbors with `bfd`) on start and on every reload, answers
+//! `bgpctl show bfd`, and reports every state change to the daemon, which takes the BGP
+//! session down when the path failed.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::machine::{Session, Status, Transition};
+use super::packet::{ControlPacket, State};
+use super::socket;
+
+/// The single-hop BFD control port (RFC 5881 section 4).
+pub const BFD_PORT: u16 = 3784;
+
+/// A session the configuration asks for: one per neighbor with `bfd`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BfdPeer {
+    /// The neighbor's name.
+    pub neighbor: String,
+    /// Its address.
+    pub address: IpAddr,
+    /// Our address towards it, when configured (else the kernel's choice).
+    pub local: Option<IpAddr>,
+    /// Intervals and multiplier.
+    pub settings: config::Bfd,
+    /// `false`: the neighbor is administratively down, and so is its BFD session.
+    pub enabled: bool,
+}
+
+impl BfdPeer {
+    /// The sessions `config` asks for.
+    pub fn of(config: &config::Config) -> Vec<BfdPeer> {
+        config
+            .neighbors
+            .iter()
+            .filter_map(|n| match (n.bfd, n.peer) {
+                (Some(settings), config::Peer::Address(address)) => Some(BfdPeer {
+                    neighbor: n.name.clone(),
+                    address,
+                    local: n.local_address,
+                    settings,
+                    enabled: n.enabled,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What the daemon asks of the task.
+#[derive(Debug)]
+pub enum BfdCommand {
+    /// These are the sessions wanted from now on: start the new ones, reconfigure the
+    /// changed ones (no state change: a Poll Sequence), stop the others.
+    Configure(Vec<BfdPeer>),
+    /// Every session's state, sorted by neighbor name.
+    Show(oneshot::Sender<Vec<BfdRow>>),
+}
+
+/// One session as `bgpctl show bfd` sees it.
+#[derive(Debug, Clone)]
+pub struct BfdRow {
+    /// The session as configured.
+    pub peer: BfdPeer,
+    /// Its state.
+    pub status: Status,
+}
+
+/// A state change, reported to the daemon.
+#[derive(Debug, Clone)]
+pub struct BfdEvent {
+    /// The neighbor's name.
+    pub neighbor: String,
+    /// Its address.
+    pub address: IpAddr,
+    /// What changed.
+    pub transition: Transition,
+}
+
+/// The daemon's handle on the task.
+#[derive(Debug, Clone)]
+pub struct BfdHandle {
+    commands: mpsc::Sender<BfdCommand>,
+}
+
+impl BfdHandle {
+    /// Asks for these sessions from now on.
+    pub async fn configure(&self, peers: Vec<BfdPeer>) {
+        let _ = self.commands.send(BfdCommand::Configure(peers)).await;
+    }
+
+    /// Every session's state; empty if the task is gone.
+    pub async fn show(&self) -> Vec<BfdRow> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(BfdCommand::Show(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// Starts the task on port 3784, reporting state changes on `events`.
+pub fn start(events: mpsc::Sender<BfdEvent>) -> BfdHandle {
+    start_on(BFD_PORT, BFD_PORT, events)
+}
+
+/// Starts the task receiving on `port` and sending to the neighbors' `peer_port` (both 3784
+/// but in tests, where two tasks share one host).
+pub fn start_on(port: u16, peer_port: u16, events: mpsc::Sender<BfdEvent>) -> BfdHandle {
+    let (commands, rx) = mpsc::channel(16);
+    let task = Task {
+        port,
+        peer_port,
+        entries: HashMap::new(),
+        by_discriminator: HashMap::new(),
+        v4: None,
+        v6: None,
+        next_discriminator: initial_discriminator(),
+        events,
+    };
+    tokio::spawn(task.run(rx));
+    BfdHandle { commands }
+}
+
+/// A starting point that differs between runs, so that a restarted daemon's sessions are
+/// not mistaken for the previous run's (any nonzero value is valid).
+fn initial_discriminator() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos ^ std::process::id().rotate_left(16)) | 1
+}
+
+struct Entry {
+    peer: BfdPeer,
+    session: Session,
+    sender: UdpSocket,
+    /// Send errors since the last one logged.
+    send_errors: u64,
+}
+
+struct Task {
+    port: u16,
+    peer_port: u16,
+    /// By the neighbor's address: single hop, so the source address names the session.
+    entries: HashMap<IpAddr, Entry>,
+    by_discriminator: HashMap<u32, IpAddr>,
+    v4: Option<UdpSocket>,
+    v6: Option<UdpSocket>,
+    next_discriminator: u32,
+    events: mpsc::Sender<BfdEvent>,
+}
+
+async fn receive_on(
+    sock: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr, Option<i32>)> {
+    match sock {
+        Some(s) => socket::receive(s, buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::Receiver<BfdCommand>) {
+        let mut buf4 = [0u8; 512];
+        let mut buf6 = [0u8; 512];
+        loop {
+            let deadline = self
+                .entries
+                .values()
+                .filter_map(|e| e.session.next_deadline())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                c = commands.recv() => match c {
+                    Some(BfdCommand::Configure(peers)) => self.configure(peers),
+                    Some(BfdCommand::Show(reply)) => {
+                        let _ = reply.send(self.rows());
+                    }
+                    None => return,
+                },
+                r = receive_on(self.v4.as_ref(), &mut buf4) => self.received(r, &buf4),
+                r = receive_on(self.v6.as_ref(), &mut buf6) => self.received(r, &buf6),
+                () = sleep => {}
+            }
+            self.drive(Instant::now()).await;
+        }
+    }
+
+    fn rows(&self) -> Vec<BfdRow> {
+        let mut rows: Vec<BfdRow> = self
+            .entries
+            .values()
+            .map(|e| BfdRow {
+                peer: e.peer.clone(),
+                status: e.session.status(),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.peer.neighbor.cmp(&b.peer.neighbor));
+        rows
+    }
+
+    fn configure(&mut self, peers: Vec<BfdPeer>) {
+        let now = Instant::now();
+        let wanted: HashMap<IpAddr, BfdPeer> = peers.into_iter().map(|p| (p.address, p)).collect();
+        let gone: Vec<IpAddr> = self
+            .entries
+            .iter()
+            .filter(|(a, e)| {
+                wanted
+                    .get(a)
+                    .is_none_or(|p| p.local != e.peer.local || p.neighbor != e.peer.neighbor)
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        for a in gone {
+            if let Some(mut e) = self.entries.remove(&a) {
+                self.by_discriminator
+                    .remove(&e.session.local_discriminator());
+                // Tell the neighbor, so that it does not take our silence for a failure.
+                e.session.set_admin_down(now, true);
+                while let Some(p) = e.session.poll(now) {
+                    let _ = e
+                        .sender
+                        .try_send_to(&p.encode(), (a, self.peer_port).into());
+                }
+                info!(neighbor = %e.peer.neighbor, address = %a, "BFD session removed");
+            }
+        }
+        for (address, peer) in wanted {
+            if let Some(e) = self.entries.get_mut(&address) {
+                e.session.configure(now, peer.settings);
+                e.session.set_admin_down(now, !peer.enabled);
+                e.peer = peer;
+                continue;
+            }
+            if let Err(error) = self.ensure_listener(address.is_ipv6()) {
+                warn!(neighbor = %peer.neighbor, %error, port = self.port, "BFD: cannot receive");
+                continue;
+            }
+            let discriminator = self.allocate_discriminator();
+            let sender = match socket::sender(
+                address,
+                peer.local,
+                u16::try_from(discriminator % 65_536).unwrap_or(0),
+            ) {
+                Ok(s) => s,
+                Err(error) => {
+                    warn!(neighbor = %peer.neighbor, %error, "BFD: cannot open a sending socket");
+                    continue;
+                }
+            };
+            let mut session = Session::new(peer.settings, discriminator, now);
+            session.set_admin_down(now, !peer.enabled);
+            info!(
+                neighbor = %peer.neighbor,
+                %address,
+                discriminator,
+                min_rx = ?peer.settings.min_rx,
+                min_tx = ?peer.settings.min_tx,
+                multiplier = peer.settings.multiplier,
+                "BFD session started"
+            );
+            self.by_discriminator.insert(discriminator, address);
+            self.entries.insert(
+                address,
+                Entry {
+                    peer,
+                    session,
+                    sender,
+                    send_errors: 0,
+                },
+            );
+        }
+    }
+
+    fn ensure_listener(&mut self, ipv6: bool) -> std::io::Result<()> {
+        let slot = if ipv6 { &mut self.v6 } else { &mut self.v4 };
+        if slot.is_none() {
+            *slot = Some(socket::listener(ipv6, self.port)?);
+        }
+        Ok(())
+    }
+
+    fn allocate_discriminator(&mut self) -> u32 {
+        loop {
+            let d = self.next_discriminator;
+            self.next_discriminator = self.next_discriminator.wrapping_add(1).max(1);
+            if d != 0 && !self.by_discriminator.contains_key(&d) {
+                return d;
+            }
+        }
+    }
+
+    /// RFC 5881 section 5: TTL 255 or the packet is dropped; then RFC 5880 section 6.8.6:
+    /// decoded, matched by Your Discriminator (or, while it is zero, by the source address).
+    fn received(&mut self, r: std::io::Result<(usize, SocketAddr, Option<i32>)>, buf: &[u8]) {
+        let (len, from, ttl) = match r {
+            Ok(x) => x,
+            Err(error) => {
+                debug!(%error, "BFD receive");
+                return;
+            }
+        };
+        if ttl != Some(255) {
+            debug!(%from, ?ttl, "BFD packet dropped: TTL is not 255");
+            return;
+        }
+        let packet = match ControlPacket::decode(buf.get(..len).unwrap_or_default()) {
+            Ok(p) => p,
+            Err(error) => {
+                debug!(%from, %error, "BFD packet dropped");
+                return;
+            }
+        };
+        let address = if packet.your_discriminator != 0 {
+            match self.by_discriminator.get(&packet.your_discriminator) {
+                Some(a) if *a == from.ip() => *a,
+                _ => {
+                    debug!(%from, your = packet.your_discriminator, "BFD packet for no session");
+                    return;
+                }
+            }
+        } else {
+            from.ip()
+        };
+        let Some(e) = self.entries.get_mut(&address) else {
+            debug!(%from, "BFD packet from no configured neighbor");
+            return;
+        };
+        // Authentication is not supported: a packet that carries it is not for us
+        // (section 6.8.6: A set while bfd.AuthType is zero).
+        if packet.auth.is_some() {
+            debug!(%from, "BFD packet dropped: authentication is not configured");
+            return;
+        }
+        e.session.receive(Instant::now(), &packet);
+    }
+
+    /// Sends what is due and reports what changed.
+    async fn drive(&mut self, now: Instant) {
+        let mut events = Vec::new();
+        let port = self.peer_port;
+        for (address, e) in &mut self.entries {
+            while let Some(p) = e.session.poll(now) {
+                if let Err(error) = e.sender.try_send_to(&p.encode(), (*address, port).into()) {
+                    e.send_errors += 1;
+                    if e.send_errors == 1 || e.send_errors.is_power_of_two() {
+                        debug!(neighbor = %e.peer.neighbor, %error, errors = e.send_errors, "BFD send");
+                    }
+                }
+            }
+            while let Some(t) = e.session.next_change() {
+                log_transition(&e.peer, &t);
+                events.push(BfdEvent {
+                    neighbor: e.peer.neighbor.clone(),
+                    address: *address,
+                    transition: t,
+                });
+            }
+        }
+        for event in events {
+            let _ = self.events.send(event).await;
+        }
+    }
+}
+
+fn log_transition(peer: &BfdPeer, t: &Transition) {
+    let (neighbor, address, from, to, diag) = (&peer.neighbor, peer.address, t.from, t.to, t.diag);
+    if t.path_failed {
+        warn!(%neighbor, %address, %from, %to, %diag, "BFD session down: the forwarding path failed");
+    } else if to == State::Up {
+        info!(%neighbor, %address, %from, %to, "BFD session up");
+    } else {
+        info!(%neighbor, %address, %from, %to, %diag, "BFD session state changed");
+    }
+}

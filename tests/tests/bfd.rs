@@ -151,6 +151,7 @@ fn bfd_moves_traffic_to_the_backup_circuit_in_about_a_second() {
         assert_eq!(b.state, "down", "{tag}: {b:?}");
         assert!(b.flaps >= k as u64, "{tag}: flaps: {b:?}");
         assert!(b.uptime_secs.is_none(), "{tag}: uptime while down: {b:?}");
+        let diag = b.diagnostic.clone();
         let far = c.vbrs[0].frr.bfd_peer(&c.vbrs[0].edge_addr).unwrap();
         assert_eq!(
             far.as_ref().map(|p| p.status.as_str()),
@@ -200,7 +201,7 @@ fn bfd_moves_traffic_to_the_backup_circuit_in_about_a_second() {
             fib.as_millis(),
             back_lost.missing,
             back.as_millis(),
-            b.diagnostic
+            diag
         );
         assert!(
             lost.missing < BFD_MAX_LOST && lost.lost_ms(INTERVAL_MS) < BFD_MAX_LOST_MS,

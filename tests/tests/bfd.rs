@@ -105,8 +105,8 @@ fn check_primary_gone(c: &CircuitsLab, tag: &str) {
     assert_eq!(nh, "198.51.100.2", "{tag}: vbr1's way back{}", c.state());
 }
 
-/// `bgp_bfd_session_up{neighbor="NAME"}` from the edge's metrics endpoint.
-fn bfd_up_metric(c: &CircuitsLab, name: &str) -> Option<String> {
+/// `METRIC{neighbor="NAME",...}` from the edge's metrics endpoint.
+fn metric(c: &CircuitsLab, metric: &str, name: &str) -> Option<f64> {
     let o = c
         .lab
         .run(
@@ -118,10 +118,10 @@ fn bfd_up_metric(c: &CircuitsLab, name: &str) -> Option<String> {
     o.stdout
         .lines()
         .find(|l| {
-            l.starts_with("bgp_bfd_session_up{") && l.contains(&format!("neighbor=\"{name}\""))
+            l.starts_with(&format!("{metric}{{")) && l.contains(&format!("neighbor=\"{name}\""))
         })
         .and_then(|l| l.split_whitespace().last())
-        .map(str::to_owned)
+        .and_then(|v| v.parse().ok())
 }
 
 fn median(v: &mut [u64]) -> u64 {
@@ -166,8 +166,19 @@ fn bfd_moves_traffic_to_the_backup_circuit_in_about_a_second() {
         );
         check_primary_gone(&c, &tag);
         if k == 1 {
-            assert_eq!(bfd_up_metric(&c, "vbr1").as_deref(), Some("0"), "metric");
-            assert_eq!(bfd_up_metric(&c, "vbr2").as_deref(), Some("1"), "metric");
+            let m = |name: &str, n: &str| metric(&c, name, n);
+            assert_eq!(m("bgp_bfd_session_up", "vbr1"), Some(0.0));
+            assert_eq!(m("bgp_bfd_session_up", "vbr2"), Some(1.0));
+            let changes = m("bgp_bfd_state_changes_total", "vbr1");
+            assert!(changes.is_some_and(|v| v >= 2.0), "{changes:?}");
+            assert_eq!(m("bgp_bfd_detect_time_seconds", "vbr2"), Some(0.9));
+            let table = c.edge.ctl_text(&["show", "bfd"]).unwrap();
+            assert!(
+                table
+                    .lines()
+                    .any(|l| l.starts_with("vbr1") && l.contains("down")),
+                "{table}"
+            );
         }
 
         let (back_lost, back) = restore_primary(&mut c, &tag);

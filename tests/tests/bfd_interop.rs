@@ -198,6 +198,33 @@ fn capture(p: &Pair, secs: u32) -> String {
     o.stdout
 }
 
+/// BFD packets in `tcpdump -v` output: (source address, State Up, flags, Desired Min TX ms).
+fn bfd_packets(cap: &str) -> Vec<(String, bool, String, Option<u32>)> {
+    let mut out: Vec<(String, bool, String, Option<u32>)> = Vec::new();
+    for l in cap.lines() {
+        if let Some((src, _)) = l.trim().split_once(" > ") {
+            let addr = src.rsplit_once('.').map_or(src, |(a, _)| a);
+            out.push((addr.to_owned(), false, String::new(), None));
+        } else if let Some(last) = out.last_mut() {
+            if l.contains("State ") {
+                last.1 = l.contains("State Up");
+                last.2 = l
+                    .split_once("Flags: [")
+                    .and_then(|(_, r)| r.split_once(']'))
+                    .map(|(f, _)| f.to_owned())
+                    .unwrap_or_default();
+            } else if l.contains("Desired min Tx Interval") {
+                last.3 = l
+                    .split_whitespace()
+                    .rev()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok());
+            }
+        }
+    }
+    out
+}
+
 /// The failure and the recovery, same for every peer.
 fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
     p.wait_up("BFD and BGP up on both sides");
@@ -299,6 +326,20 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
         );
     }
 
+    // The way back up is recorded both ways: bgpd must leave the slow timers with a Poll
+    // sequence (RFC 5880 6.8.3), answered by the peer's Final.
+    let edge_ns = p.edge_ns.clone();
+    let dump = p
+        .lab
+        .spawn(
+            "tcpdump-up",
+            &edge_ns,
+            "tcpdump",
+            &["-l", "-n", "-v", "-i", "up0", "udp port 3784"],
+            &[],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
     p.lab.restore_link(&p.peer_ns).unwrap();
     let t1 = Instant::now();
     p.wait_up("BFD and BGP back on both sides");
@@ -306,6 +347,35 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
         "bfd-interop: everything back {:.1?} after the repair",
         t1.elapsed()
     );
+    std::thread::sleep(Duration::from_millis(500));
+    p.lab.signal(dump, "INT").unwrap();
+    let cap = std::fs::read_to_string(p.lab.path("tcpdump-up.log")).unwrap();
+    let packets = bfd_packets(&cap);
+    let poll = packets.iter().position(|(from, up, flags, tx)| {
+        from == EDGE && *up && flags.contains("Poll") && *tx == Some(300)
+    });
+    assert!(
+        poll.is_some(),
+        "no Poll from bgpd with 300 ms once Up:\n{cap}"
+    );
+    assert!(
+        packets[poll.unwrap_or(0)..]
+            .iter()
+            .any(|(from, _, flags, _)| from == PEER && flags.contains("Final")),
+        "no Final from the peer after bgpd's Poll:\n{cap}"
+    );
+    // And bgpd answers the peer's own Poll (FRR and BIRD poll too) with a Final.
+    if let Some(theirs) = packets
+        .iter()
+        .position(|(from, _, flags, _)| from == PEER && flags.contains("Poll"))
+    {
+        assert!(
+            packets[theirs..]
+                .iter()
+                .any(|(from, _, flags, _)| from == EDGE && flags.contains("Final")),
+            "bgpd did not answer the peer's Poll with a Final:\n{cap}"
+        );
+    }
     let b = p.bgpd.bfd_session("peer").unwrap().unwrap();
     assert_eq!((b.flaps, b.tx_interval_ms), (1, 300), "{b:?}");
 }

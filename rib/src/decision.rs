@@ -21,6 +21,7 @@
 //! |---|---|---|
 //! | [`Step::Unreachable`] | next hop must resolve | RFC 4271 9.1.2 |
 //! | [`Step::LlgrStale`] | paths marked LLGR-stale are least preferred | RFC 9494 4.2 |
+//! | [`Step::Stale`] | a path kept across its neighbor's restart loses to a live one | local (below) |
 //! | [`Step::LocalPref`] | highest LOCAL_PREF (100 when absent) | RFC 4271 9.1.1 |
 //! | [`Step::AsPathLength`] | shortest AS_PATH (AS_SET 1, confederation 0) | 9.1.2.2 a |
 //! | [`Step::Origin`] | lowest ORIGIN | 9.1.2.2 b |
@@ -31,6 +32,11 @@
 //! | [`Step::ClusterListLength`] | shortest CLUSTER_LIST | RFC 4456 9 ("between f and g") |
 //! | [`Step::PeerAddress`] | lowest peer address (then lowest peer id) | 9.1.2.2 g |
 //! | [`Step::PathId`] | lowest ADD-PATH path id (same peer, RFC 7911) | local |
+//!
+//! [`Step::Stale`] is not in RFC 4724, which uses stale paths as usual: a path kept while
+//! its neighbor restarts, or after a hold timer expired with RFC 8538's N bit, may lead into
+//! a dead circuit, so a fresh path to the same prefix (a second circuit) wins. With a single
+//! path nothing changes: the stale one is still used.
 //!
 //! The multipath set is the paths that survive through [`Step::IgpCost`], from the best
 //! path's neighboring AS unless [`Options::multipath_relax`], best first, at most
@@ -71,6 +77,9 @@ pub enum Step {
     Unreachable,
     /// The path is LLGR-stale and a fresh one exists (RFC 9494 section 4.2).
     LlgrStale,
+    /// The path is stale after its neighbor's session went down with graceful restart, and
+    /// a fresh one exists.
+    Stale,
     /// Lower LOCAL_PREF (RFC 4271 section 9.1.1).
     LocalPref,
     /// Longer AS_PATH (section 9.1.2.2 a).
@@ -99,6 +108,7 @@ impl Step {
         match self {
             Step::Unreachable => "next hop unreachable",
             Step::LlgrStale => "LLGR stale",
+            Step::Stale => "stale (neighbor restarting)",
             Step::LocalPref => "lower local-pref",
             Step::AsPathLength => "longer AS path",
             Step::Origin => "worse origin",
@@ -121,6 +131,8 @@ pub struct Candidate {
     pub igp_cost: Option<u32>,
     /// LLGR-stale (flagged on the path, or carrying the LLGR_STALE community).
     pub llgr_stale: bool,
+    /// Stale: kept while its neighbor restarts (RFC 4724 section 4.2).
+    pub stale: bool,
     /// LOCAL_PREF (100 when absent).
     pub local_pref: u32,
     /// AS path length.
@@ -173,6 +185,7 @@ impl Decision {
             }
         }
         self.keep(cands, Step::LlgrStale, |c| c.llgr_stale);
+        self.keep(cands, Step::Stale, |c| c.stale);
         self.keep(cands, Step::LocalPref, |c| Reverse(c.local_pref));
         self.keep(cands, Step::AsPathLength, |c| c.as_path_len);
         self.keep(cands, Step::Origin, |c| c.origin);

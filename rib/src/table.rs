@@ -140,6 +140,7 @@ impl Core {
         Candidate {
             igp_cost: resolver.igp_cost(self.next_hops.get(p.next_hop())),
             llgr_stale: p.is_llgr_stale() || a.llgr_stale,
+            stale: p.is_stale(),
             local_pref: a.local_pref,
             as_path_len: a.as_path_len,
             origin: a.origin,
@@ -404,12 +405,18 @@ impl Rib {
             if llgr && attrs.no_llgr {
                 return Touch::Remove;
             }
+            // Either flag newly set changes the decision (`Step::Stale`, `Step::LlgrStale`).
+            let mut changed = !p.is_stale();
             p.set_flag(flag::STALE, true);
             if llgr && !p.is_llgr_stale() {
                 p.set_flag(flag::LLGR_STALE, true);
-                return Touch::Changed;
+                changed = true;
             }
-            Touch::Keep
+            if changed {
+                Touch::Changed
+            } else {
+                Touch::Keep
+            }
         };
         self.touch_peer(peer, family, resolver, mark, changes);
     }

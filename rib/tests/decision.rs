@@ -12,6 +12,7 @@ fn base(peer: u16) -> Candidate {
     Candidate {
         igp_cost: Some(10),
         llgr_stale: false,
+        stale: false,
         local_pref: 100,
         as_path_len: 2,
         origin: Origin::Igp,
@@ -32,6 +33,7 @@ type Tweak = fn(&mut Candidate);
 const ROWS: &[(Step, Tweak, Tweak)] = &[
     (Step::Unreachable, |_| {}, |c| c.igp_cost = None),
     (Step::LlgrStale, |_| {}, |c| c.llgr_stale = true),
+    (Step::Stale, |_| {}, |c| c.stale = true),
     (Step::LocalPref, |c| c.local_pref = 200, |_| {}),
     (Step::AsPathLength, |_| {}, |c| c.as_path_len = 3),
     (Step::Origin, |_| {}, |c| c.origin = Origin::Incomplete),

@@ -98,6 +98,7 @@ fn brute_best(paths: &[(u8, u32, ModelPath)], opts: &Options) -> (Option<Key>, V
     struct C {
         key: (u8, u32),
         cost: u32,
+        llgr_stale: bool,
         stale: bool,
         lp: u32,
         len: usize,
@@ -110,14 +111,15 @@ fn brute_best(paths: &[(u8, u32, ModelPath)], opts: &Options) -> (Option<Key>, V
     }
     let mut c: Vec<C> = paths
         .iter()
-        .filter_map(|&(peer, id, (a, nh, _, llgr))| {
+        .filter_map(|&(peer, id, (a, nh, stale, llgr))| {
             let set = attr_set(a);
             let cost = resolve(&next_hop(nh))?;
             let i = info(peer);
             Some(C {
                 key: (peer, id),
                 cost,
-                stale: llgr
+                stale,
+                llgr_stale: llgr
                     || set
                         .communities()
                         .is_some_and(|c| c.contains(&Community::LLGR_STALE)),
@@ -137,6 +139,7 @@ fn brute_best(paths: &[(u8, u32, ModelPath)], opts: &Options) -> (Option<Key>, V
             c.retain(|x| k(x) == m);
         }
     }
+    keep_min(&mut c, |x| x.llgr_stale);
     keep_min(&mut c, |x| x.stale);
     keep_min(&mut c, |x| std::cmp::Reverse(x.lp));
     keep_min(&mut c, |x| x.len);

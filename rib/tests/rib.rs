@@ -118,19 +118,30 @@ fn peer_down_and_graceful_restart() {
             .unwrap();
         b.commit(&AllReachable);
     }
-    // GR: stale but still preferred.
+    // GR: stale, so the live path of p2 wins although its LOCAL_PREF is lower (a stale path
+    // may lead into a dead circuit: `Step::Stale`).
     let mut ch = Vec::<Change>::new();
     rib.mark_stale_into(p1, None, false, &AllReachable, &mut ch);
-    assert!(ch.is_empty());
+    assert_eq!(ch.len(), 3);
+    assert!(ch.iter().all(|c| c.new.best.unwrap().peer == p2));
+    let why = rib.explain(net("10.0.1.0/24"), &AllReachable).unwrap();
+    assert!(
+        why.iter().any(|(_, lost)| *lost == Some(Step::Stale)),
+        "{why:?}"
+    );
     // p1 re-announces one prefix: it is fresh again; the sweep removes the other two.
     let mut b = rib.batch(p1);
     b.announce(&attrs(200, &[1]), nh(1), &[n("10.0.0.0/24")])
         .unwrap();
     b.commit(&AllReachable);
+    assert_eq!(
+        rib.get(net("10.0.0.0/24")).unwrap().best().unwrap().peer(),
+        p1
+    );
+    // The sweep removes paths that were not selected any more: nothing changes.
     let mut ch = Vec::<Change>::new();
     rib.sweep_stale_into(p1, None, &AllReachable, &mut ch);
-    assert_eq!(ch.len(), 2);
-    assert!(ch.iter().all(|c| c.new.best.unwrap().peer == p2));
+    assert!(ch.is_empty());
     assert_eq!(rib.peers().counts(p1).ipv4, 1);
     assert_eq!(rib.peers().counts(p1).ipv6, 0);
 

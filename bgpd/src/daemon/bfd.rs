@@ -13,8 +13,10 @@ use crate::exchange::PeerCommand;
 impl Daemon {
     /// A BFD session changed state: when the forwarding path failed, the BGP session over it
     /// goes down now (RFC 5882 section 3.2), its routes withdrawn rather than kept stale.
+    /// When it came up, a session waiting to retry tries now.
     pub(super) async fn on_bfd(&mut self, event: BfdEvent) {
-        if !event.transition.path_failed {
+        let up = event.transition.to == crate::bfd::State::Up;
+        if !event.transition.path_failed && !up {
             return;
         }
         let key = self
@@ -29,6 +31,10 @@ impl Daemon {
         let Some(handle) = key.and_then(|k| self.peers.get(&k)) else {
             return;
         };
+        if up {
+            let _ = handle.commands.send(PeerCommand::PathUp).await;
+            return;
+        }
         warn!(
             neighbor = %event.neighbor,
             address = %event.address,

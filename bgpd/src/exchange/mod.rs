@@ -48,6 +48,9 @@ pub enum PeerCommand {
         /// Who says so (`bfd`), for logs.
         source: &'static str,
     },
+    /// The liveness monitor says the path works again: see
+    /// [`crate::session::Input::PathUp`].
+    PathUp,
     /// A connection the listener accepted from this peer's address.
     Incoming(Box<TcpStream>),
     /// A reload changed settings that apply without a reset.

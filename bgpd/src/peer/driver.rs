@@ -356,6 +356,7 @@ impl Driver {
                     slot.session.handle(now, Input::PathDown { source });
                 }
             }
+            PeerCommand::PathUp => s.handle(now, Input::PathUp),
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
         }

@@ -129,6 +129,10 @@ pub enum Input {
         /// Who said so (`bfd`).
         source: &'static str,
     },
+    /// The liveness monitor says the path works again: a session waiting to retry (Idle
+    /// after an error, or Connect/Active before its ConnectRetryTimer) tries now instead of
+    /// after its backoff, so that BGP follows BFD back up within a round trip.
+    PathUp,
 }
 
 /// Why a connection ended.

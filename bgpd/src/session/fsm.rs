@@ -158,6 +158,7 @@ impl Session {
             Input::DecodeError(e) => self.on_decode_error(now, e),
             Input::CollisionDump => self.on_collision_dump(now),
             Input::PathDown { source } => self.on_path_down(now, source),
+            Input::PathUp => self.on_path_up(now),
         }
     }
 

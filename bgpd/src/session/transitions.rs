@@ -178,6 +178,20 @@ impl Session {
         }
     }
 
+    /// The path works again: a pending retry (the IdleHoldTimer's automatic restart, or
+    /// the ConnectRetryTimer) fires now. Nothing else changes: a stopped session stays
+    /// stopped, a passive one keeps waiting.
+    pub(super) fn on_path_up(&mut self, now: Instant) {
+        let timer = match self.state {
+            State::Idle => &mut self.timers.idle_hold,
+            State::Connect | State::Active => &mut self.timers.connect_retry,
+            State::OpenSent | State::OpenConfirm | State::Established => return,
+        };
+        if timer.is_some_and(|t| t > now) {
+            *timer = Some(now);
+        }
+    }
+
     /// Event 23: OpenCollisionDump.
     pub(super) fn on_collision_dump(&mut self, now: Instant) {
         if !self.state.has_connection() {

@@ -238,6 +238,28 @@ fn a_dead_forwarding_path_takes_the_session_down_without_keeping_routes() {
 }
 
 #[test]
+fn the_path_coming_back_retries_at_once() {
+    let mut clock = Clock::new();
+    let mut s = established(gr_config(false), gr_peer(false), &clock);
+    s.handle(clock.now, Input::PathDown { source: "bfd" });
+    outputs(&mut s);
+    // Idle, with its automatic restart seconds away.
+    assert!(s.next_deadline().is_some_and(|d| d > clock.now));
+    clock.advance(0);
+    s.handle(clock.now, Input::PathUp);
+    s.handle_timeout(clock.now);
+    assert!(has(&outputs(&mut s), &Output::Connect), "retries now");
+    // While connecting, the ConnectRetryTimer fires now too; Established ignores it.
+    let before = s.next_deadline();
+    s.handle(clock.now, Input::PathUp);
+    assert!(s.next_deadline() <= before);
+    let mut up = established(gr_config(false), gr_peer(false), &clock);
+    up.handle(clock.now, Input::PathUp);
+    assert!(outputs(&mut up).is_empty());
+    assert_eq!(up.state(), State::Established);
+}
+
+#[test]
 fn n_bit_makes_notifications_graceful_except_hard_reset() {
     // RFC 8538 section 4.
     let clock = Clock::new();

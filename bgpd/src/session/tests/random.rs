@@ -40,6 +40,7 @@ enum Step {
     Bytes(Vec<u8>),
     Collision,
     PathDown,
+    PathUp,
     Wait {
         secs: u16,
     },
@@ -72,6 +73,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => bytes.prop_map(Step::Bytes),
         1 => Just(Step::Collision),
         1 => Just(Step::PathDown),
+        1 => Just(Step::PathUp),
         3 => (0u16..200).prop_map(|secs| Step::Wait { secs }),
     ]
 }
@@ -139,6 +141,7 @@ fn apply(s: &mut Session, clock: &mut Clock, step: &Step) {
         Step::Bytes(b) => s.feed_bytes(now, b),
         Step::Collision => s.handle(now, Input::CollisionDump),
         Step::PathDown => s.handle(now, Input::PathDown { source: "test" }),
+        Step::PathUp => s.handle(now, Input::PathUp),
         Step::Wait { secs } => {
             clock.now += Duration::from_secs(u64::from(*secs));
             s.handle_timeout(clock.now);

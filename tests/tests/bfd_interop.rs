@@ -10,13 +10,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{bird2_bfd_protocol, frr_bfd_profile, Bgpd, Bird, Frr};
-use lab_tests::{skip, wait_until, Lab, Tool};
+use lab_tests::{run_with_limit, skip, wait_until, Lab, Tool};
 
 const EDGE: &str = "203.0.113.1";
 const PEER: &str = "203.0.113.2";
+/// What the peer announces (graceful restart negotiated: BFD down must not keep it stale).
+const PEER_ROUTE: &str = "198.19.24.0/24";
 
 fn edge_config(bfd: &str) -> String {
     format!(
@@ -36,6 +39,7 @@ hold_time = 9
 connect_retry = 2
 import = "any"
 export = "any"
+graceful_restart = {{ restart_time = 120 }}
 {bfd}
 
 [policy.any]
@@ -107,7 +111,7 @@ fn pair(lab: Lab) -> (Lab, String, String) {
 fn with_frr(bfd: &str) -> Pair {
     let (mut lab, edge_ns, peer_ns) = pair(Lab::new().unwrap());
     let conf = format!(
-        "frr defaults traditional\nrouter bgp 45104\n bgp router-id {PEER}\n no bgp ebgp-requires-policy\n neighbor {EDGE} remote-as 64512\n neighbor {EDGE} timers 3 9\n neighbor {EDGE} timers connect 1\n neighbor {EDGE} bfd\n neighbor {EDGE} bfd profile edge\n"
+        "frr defaults traditional\nrouter bgp 45104\n bgp router-id {PEER}\n bgp graceful-restart\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {EDGE} remote-as 64512\n neighbor {EDGE} timers 3 9\n neighbor {EDGE} timers connect 1\n neighbor {EDGE} bfd\n neighbor {EDGE} bfd profile edge\n address-family ipv4 unicast\n  network {PEER_ROUTE}\n exit-address-family\n"
     );
     let frr = Frr::start_with_bfd(
         &mut lab,
@@ -131,7 +135,7 @@ fn with_frr(bfd: &str) -> Pair {
 fn with_bird(bfd: &str, sha1_key: Option<&str>) -> Pair {
     let (mut lab, edge_ns, peer_ns) = pair(Lab::new().unwrap());
     let conf = format!(
-        "router id {PEER};\nlog stderr all;\nprotocol device {{ scan time 2; }}\n{}protocol bgp edge {{\n  local {PEER} as 45104;\n  neighbor {EDGE} as 64512;\n  hold time 9;\n  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n  bfd on;\n  ipv4 {{ import all; export none; }};\n}}\n",
+        "router id {PEER};\nlog stderr all;\nprotocol device {{ scan time 2; }}\nprotocol static {{ ipv4; route {PEER_ROUTE} blackhole; }}\n{}protocol bgp edge {{\n  local {PEER} as 45104;\n  neighbor {EDGE} as 64512;\n  hold time 9;\n  connect delay time 1;\n  connect retry time 2;\n  error wait time 1,5;\n  graceful restart on;\n  bfd on;\n  ipv4 {{ import all; export where net = {PEER_ROUTE}; }};\n}}\n",
         bird2_bfd_protocol("eth0", 300, 300, 3, sha1_key)
     );
     let bird = Bird::start(&mut lab, "peer", &peer_ns, false, &conf).unwrap();
@@ -161,6 +165,20 @@ impl Pair {
             bfd.unwrap_or_default(),
             self.bgpd.established(&["peer"])? == 1,
         ))
+    }
+
+    /// Waits (10 s) until bgpd has the peer's route (`present`) or not.
+    fn wait_route(&self, present: bool) {
+        let res = wait_until(Duration::from_secs(10), "the peer's route in bgpd", || {
+            let rib = self.bgpd.rib(&[])?;
+            Ok(rib
+                .iter()
+                .any(|r| r.prefix == PEER_ROUTE && r.source == "peer")
+                == present)
+        });
+        if let Err(e) = res {
+            panic!("{e}{}", self.state());
+        }
     }
 
     fn wait_up(&mut self, what: &str) {
@@ -226,7 +244,7 @@ fn bfd_packets(cap: &str) -> Vec<(String, bool, String, Option<u32>)> {
 }
 
 /// The failure and the recovery, same for every peer.
-fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
+fn fail_and_recover(p: &mut Pair, check_slow_timers: bool) {
     p.wait_up("BFD and BGP up on both sides");
     let b = p.bgpd.bfd_session("peer").unwrap().unwrap();
     assert_eq!(
@@ -257,6 +275,24 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
             assert_ne!(b.remote_discriminator, 0, "{b:?}");
         }
     }
+
+    // Graceful restart is negotiated and the peer's route is in: a failed path must still
+    // take it away at once (RFC 5882 4.3.2: not kept stale).
+    let caps = p.bgpd.ctl(&["show", "neighbor", PEER]).unwrap();
+    let caps = if caps.is_array() {
+        caps[0].clone()
+    } else {
+        caps
+    };
+    assert!(
+        caps["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c
+                .as_str()
+                .is_some_and(|c| c.starts_with("graceful-restart")))),
+        "graceful restart not negotiated: {caps}"
+    );
+    p.wait_route(true);
 
     // The peer's interface drops everything: both sides must notice within 2 s.
     let t0 = Instant::now();
@@ -289,6 +325,11 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
     assert!(!established, "bgpd kept BGP up with BFD {bfd}{}", p.state());
     let (_, peer_established) = p.peer.state().unwrap();
     assert!(!peer_established, "the peer kept BGP up{}", p.state());
+    let rib = p.bgpd.rib(&[]).unwrap();
+    assert!(
+        rib.iter().all(|r| r.source != "peer"),
+        "routes from the peer kept after BFD down: {rib:?}"
+    );
     let b = p.bgpd.bfd_session("peer").unwrap().unwrap();
     assert_eq!(b.flaps, 1, "{b:?}");
     assert!(b.uptime_secs.is_none(), "{b:?}");
@@ -297,7 +338,7 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
     // RFC 5880 6.8.3: while not Up, at most one packet a second; TTL 255, source port
     // 49152-65535 (RFC 5881).
     if check_slow_timers {
-        let cap = capture(&p, 4);
+        let cap = capture(p, 4);
         let packets: Vec<&str> = cap.lines().filter(|l| l.contains("ttl")).collect();
         assert!(
             (2..=6).contains(&packets.len()),
@@ -378,6 +419,7 @@ fn fail_and_recover(mut p: Pair, check_slow_timers: bool) {
     }
     let b = p.bgpd.bfd_session("peer").unwrap().unwrap();
     assert_eq!((b.flaps, b.tx_interval_ms), (1, 300), "{b:?}");
+    p.wait_route(true);
 }
 
 #[test]
@@ -385,7 +427,47 @@ fn bgpd_and_frr_bfdd_detect_a_dead_link_together() {
     if skip("bfd_interop_frr", &[Tool::FrrBfd, Tool::Nft]) {
         return;
     }
-    fail_and_recover(with_frr("bfd = true"), true);
+    let mut p = with_frr("bfd = true");
+    fail_and_recover(&mut p, true);
+    peer_admin_down(&mut p);
+}
+
+/// RFC 5882 3.2: a peer that takes its BFD session administratively down (FRR's profile
+/// `shutdown`) is not a failed path: bgpd's BFD session leaves Up, its BGP session stays.
+fn peer_admin_down(p: &mut Pair) {
+    let Peer::Frr(f) = &p.peer else { return };
+    let conf = |cmds: &[&str]| {
+        let mut c = Command::new("vtysh");
+        c.arg("--vty_socket").arg(&f.vty);
+        for cmd in cmds {
+            c.args(["-c", cmd]);
+        }
+        let o = run_with_limit(c, Duration::from_secs(10)).unwrap();
+        assert!(o.ok(), "vtysh {cmds:?}: {}{}", o.stdout, o.stderr);
+    };
+    conf(&["configure terminal", "bfd", "profile edge", "shutdown"]);
+    let res = wait_until(Duration::from_secs(3), "bgpd to see AdminDown", || {
+        Ok(p.bgpd_state()?.0 != "up")
+    });
+    if let Err(e) = res {
+        panic!("{e}{}", p.state());
+    }
+    let seen = p.bgpd.bfd_session("peer").unwrap().unwrap();
+    eprintln!(
+        "bfd-interop: peer AdminDown: bgpd says {:?}, diagnostic {:?}",
+        seen.state, seen.diagnostic
+    );
+    // Twice the detection time and more: BGP must still be up, the route still there.
+    std::thread::sleep(Duration::from_secs(2));
+    let (bfd, established) = p.bgpd_state().unwrap();
+    assert!(
+        established,
+        "bgpd closed BGP on the peer's AdminDown (BFD {bfd}){}",
+        p.state()
+    );
+    p.wait_route(true);
+    conf(&["configure terminal", "bfd", "profile edge", "no shutdown"]);
+    p.wait_up("BFD up again after the peer's AdminDown");
 }
 
 #[test]
@@ -393,10 +475,8 @@ fn bgpd_and_bird2_bfd_detect_a_dead_link_together() {
     if skip("bfd_interop_bird2", &[Tool::Bird2, Tool::Nft]) {
         return;
     }
-    fail_and_recover(
-        with_bird("bfd = { min_rx = 300, min_tx = 300, multiplier = 3 }", None),
-        false,
-    );
+    let mut p = with_bird("bfd = { min_rx = 300, min_tx = 300, multiplier = 3 }", None);
+    fail_and_recover(&mut p, false);
 }
 
 /// BIRD 2 does keyed SHA1 (RFC 5880 6.7.4); bgpd's contract has no BFD authentication yet.
@@ -408,11 +488,9 @@ fn bgpd_and_bird2_bfd_with_keyed_sha1() {
     if skip("bfd_interop_bird2_sha1", &[Tool::Bird2, Tool::Nft]) {
         return;
     }
-    fail_and_recover(
-        with_bird(
-            "bfd = { min_rx = 300, min_tx = 300, multiplier = 3, auth = { type = \"keyed-sha1\", key_id = 1, key = \"lab-bfd-key\" } }",
-            Some("lab-bfd-key"),
-        ),
-        false,
+    let mut p = with_bird(
+        "bfd = { min_rx = 300, min_tx = 300, multiplier = 3, auth = { type = \"keyed-sha1\", key_id = 1, key = \"lab-bfd-key\" } }",
+        Some("lab-bfd-key"),
     );
+    fail_and_recover(&mut p, false);
 }

@@ -15,8 +15,8 @@
 //! The harness by job: [`Lab`] and its namespaces, links and processes (`lab`), commands run
 //! with a time limit (`command`), bounded polling (`wait`), the third-party programs a test
 //! needs (`tools`) and our own binaries (`bins`); the daemons' adapters ([`daemons`]), the
-//! hybrid topology ([`hybrid`]), watching the network across an event ([`watch`]) and a
-//! misbehaving peer ([`raw`]).
+//! hybrid topology ([`hybrid`]), the two-circuit BFD topology ([`circuits`]), watching the
+//! network across an event ([`watch`]) and a misbehaving peer ([`raw`]).
 
 use std::io;
 
@@ -26,6 +26,7 @@ mod lab;
 mod tools;
 mod wait;
 
+pub mod circuits;
 pub mod daemons;
 pub mod hybrid;
 pub mod raw;

@@ -41,6 +41,10 @@ pub enum Tool {
     ExaBgp,
     /// `ping` (iputils).
     Ping,
+    /// FRR's zebra and bfdd beside bgpd (BFD).
+    FrrBfd,
+    /// `nft` (nftables: dropping a circuit's packets).
+    Nft,
 }
 
 impl Tool {
@@ -57,6 +61,13 @@ impl Tool {
             Tool::OpenBgpd => vec![p(OPENBGPD), p(OPENBGPCTL)],
             Tool::ExaBgp => vec![p("/usr/sbin/exabgp")],
             Tool::Ping => vec![p("/usr/bin/ping")],
+            Tool::FrrBfd => vec![
+                p(FRR_BGPD),
+                p("/usr/bin/vtysh"),
+                p("/usr/lib/frr/zebra"),
+                p("/usr/lib/frr/bfdd"),
+            ],
+            Tool::Nft => vec![p("/usr/sbin/nft")],
         }
     }
 }

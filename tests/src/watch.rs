@@ -139,7 +139,8 @@ impl PingResult {
 }
 
 impl Ping {
-    /// Pings `to` from address `from` in `ns` every `interval_ms` until stopped.
+    /// Pings `to` from address `from` in `ns` every `interval_ms` until stopped (`-D`: each
+    /// reply line starts with its time).
     pub fn start(
         lab: &mut Lab,
         name: &str,
@@ -153,7 +154,7 @@ impl Ping {
             name,
             ns,
             "ping",
-            &["-n", "-i", &interval, "-W", "1", "-I", from, to],
+            &["-n", "-D", "-i", &interval, "-W", "1", "-I", from, to],
             &[],
         )?;
         Ok(Ping {
@@ -169,6 +170,102 @@ impl Ping {
         let log = std::fs::read_to_string(lab.path(&format!("{}.log", self.name)))?;
         parse_ping(&log).ok_or_else(|| err(format!("no ping statistics in:\n{log}")))
     }
+}
+
+impl Ping {
+    /// Stops it and counts the echo requests lost between the first and the last reply, by
+    /// sequence number (see [`parse_ping_seqs`]).
+    pub fn stop_seqs(self, lab: &mut Lab) -> io::Result<SeqLoss> {
+        lab.signal(self.id, "INT")?;
+        let log = std::fs::read_to_string(lab.path(&format!("{}.log", self.name)))?;
+        parse_ping_seqs(&log).ok_or_else(|| err(format!("no ping replies in:\n{log}")))
+    }
+}
+
+/// Echo requests lost, counted by sequence number between the first and the last reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqLoss {
+    /// Sequence number of the first reply.
+    pub first: u64,
+    /// Sequence number of the last reply.
+    pub last: u64,
+    /// Distinct sequence numbers answered.
+    pub received: u64,
+    /// Sequence numbers in `first..=last` never answered.
+    pub missing: u64,
+    /// The longest run of consecutive unanswered sequence numbers.
+    pub longest_gap: u64,
+    /// Requests sent, from ping's summary (0 without one): `transmitted - last` requests
+    /// were unanswered at the end (in flight, or traffic not back).
+    pub transmitted: u64,
+    /// The time the unanswered requests stood for, from the replies' times (`ping -D`):
+    /// for each run of `n` missing requests between two replies `dt` apart, `dt * n / (n+1)`
+    /// (ping does not keep its interval exactly under load: 50/s asked, 40/s seen). `None`
+    /// without timestamps.
+    pub lost_ms: Option<u64>,
+}
+
+impl SeqLoss {
+    /// The traffic lost in ms: [`SeqLoss::lost_ms`], or `missing * interval_ms` without
+    /// timestamps.
+    pub fn lost_ms(&self, interval_ms: u64) -> u64 {
+        self.lost_ms.unwrap_or(self.missing * interval_ms)
+    }
+}
+
+/// Counts unanswered requests in ping's per-reply lines (`[TIME] 64 bytes from A:
+/// icmp_seq=N ...`, the time with `-D`): only between the first and the last reply, so that
+/// neither a slow start (ARP) nor the requests in flight when ping was stopped count;
+/// duplicates count once, error lines (`From A icmp_seq=N Destination Host Unreachable`)
+/// not at all. `None` without any reply.
+pub fn parse_ping_seqs(log: &str) -> Option<SeqLoss> {
+    let mut replies: Vec<(u64, Option<f64>)> = log
+        .lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| {
+            let seq = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("icmp_seq="))
+                .and_then(|n| n.parse().ok())?;
+            let time = l
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+                .and_then(|(t, _)| t.parse::<f64>().ok());
+            Some((seq, time))
+        })
+        .collect();
+    replies.sort_by_key(|r| r.0);
+    replies.dedup_by_key(|r| r.0);
+    let (first, last) = (replies.first()?.0, replies.last()?.0);
+    let mut longest_gap = 0;
+    let mut lost_s = Some(0.0);
+    for w in replies.windows(2) {
+        let n = w[1].0 - w[0].0 - 1;
+        longest_gap = longest_gap.max(n);
+        if n > 0 {
+            lost_s = match (lost_s, w[0].1, w[1].1) {
+                #[allow(clippy::cast_precision_loss)]
+                (Some(acc), Some(t0), Some(t1)) => {
+                    Some(acc + (t1 - t0).max(0.0) * n as f64 / (n + 1) as f64)
+                }
+                _ => None,
+            };
+        }
+    }
+    if replies.iter().any(|r| r.1.is_none()) {
+        lost_s = None;
+    }
+    let received = replies.len() as u64;
+    Some(SeqLoss {
+        first,
+        last,
+        received,
+        missing: last - first + 1 - received,
+        longest_gap,
+        transmitted: parse_ping(log).map_or(0, |p| p.transmitted),
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        lost_ms: lost_s.map(|s| (s * 1000.0).round() as u64),
+    })
 }
 
 /// "N packets transmitted, M received, ..." from ping's summary.
@@ -253,6 +350,43 @@ mod tests {
         let long = g.longer_than(Duration::from_millis(100));
         assert_eq!(long.len(), 2, "{long:?}");
         assert!((long[1].1.unwrap().as_secs_f64() - 0.75).abs() < 0.001);
+    }
+
+    #[test]
+    fn counts_missing_sequence_numbers() {
+        let log = "PING 198.19.24.10 (198.19.24.10) from 198.18.1.1 : 56(84) bytes of data.\n\
+                   64 bytes from 198.19.24.10: icmp_seq=2 ttl=62 time=0.1 ms\n\
+                   64 bytes from 198.19.24.10: icmp_seq=3 ttl=62 time=0.1 ms\n\
+                   From 203.0.113.1 icmp_seq=4 Destination Net Unreachable\n\
+                   64 bytes from 198.19.24.10: icmp_seq=8 ttl=62 time=0.1 ms\n\
+                   64 bytes from 198.19.24.10: icmp_seq=8 ttl=62 time=0.1 ms (DUP!)\n\
+                   64 bytes from 198.19.24.10: icmp_seq=10 ttl=62 time=0.1 ms\n\
+                   \n--- 198.19.24.10 ping statistics ---\n\
+                   12 packets transmitted, 5 received, +1 duplicates, 58% packet loss\n";
+        let l = parse_ping_seqs(log).unwrap();
+        assert_eq!(
+            l,
+            SeqLoss {
+                first: 2,
+                last: 10,
+                received: 4,
+                missing: 5,
+                longest_gap: 4,
+                transmitted: 12,
+                lost_ms: None
+            }
+        );
+        assert_eq!(l.lost_ms(20), 100);
+        // With -D: 4 missing between replies 0.125 s apart stand for 0.1 s.
+        let log = "[1000.000000] 64 bytes from 198.19.24.10: icmp_seq=1 ttl=62 time=0.1 ms\n\
+                   [1000.025000] 64 bytes from 198.19.24.10: icmp_seq=2 ttl=62 time=0.1 ms\n\
+                   [1000.150000] 64 bytes from 198.19.24.10: icmp_seq=7 ttl=62 time=0.1 ms\n";
+        let l = parse_ping_seqs(log).unwrap();
+        assert_eq!((l.missing, l.lost_ms), (4, Some(100)));
+        assert_eq!(l.lost_ms(20), 100);
+        assert!(
+            parse_ping_seqs("PING x\nFrom a icmp_seq=1 Destination Net Unreachable\n").is_none()
+        );
     }
 
     #[test]

@@ -38,6 +38,33 @@ pub struct Session {
     pub received: u64,
 }
 
+/// One object of `bgpctl --json show bfd`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BfdSession {
+    /// Neighbor name.
+    pub neighbor: String,
+    /// Peer address.
+    pub address: String,
+    /// `up`, `down`, `init`, `admin-down`.
+    pub state: String,
+    /// Our discriminator.
+    pub local_discriminator: u64,
+    /// The peer's discriminator (0 until heard).
+    pub remote_discriminator: u64,
+    /// The transmit interval in use.
+    pub tx_interval_ms: u64,
+    /// The detection time in use.
+    pub detect_time_ms: u64,
+    /// Up to Down transitions.
+    pub flaps: u64,
+    /// Local diagnostic.
+    pub diagnostic: String,
+    /// Seconds since Up (`None` when not up).
+    pub uptime_secs: Option<u64>,
+    /// The object as bgpctl printed it (for failure messages and fields not parsed here).
+    pub raw: Value,
+}
+
 impl Bgpd {
     /// Writes `config` (with `{socket}` replaced) as `<name>.toml` and starts bgpd in `ns`
     /// (RUST_LOG=debug unless set), waiting for its control socket. Without a `state_dir` in
@@ -160,6 +187,39 @@ impl Bgpd {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// The BFD sessions (`show bfd`).
+    pub fn bfd(&self) -> io::Result<Vec<BfdSession>> {
+        let v = self.ctl(&["show", "bfd"])?;
+        let rows = v
+            .as_array()
+            .ok_or_else(|| err(format!("show bfd: not an array: {v}")))?;
+        let s = |x: &Value| x.as_str().unwrap_or_default().to_owned();
+        Ok(rows
+            .iter()
+            .map(|r| BfdSession {
+                neighbor: s(&r["neighbor"]),
+                address: s(&r["address"]),
+                state: s(&r["state"]),
+                local_discriminator: r["local_discriminator"].as_u64().unwrap_or(0),
+                remote_discriminator: r["remote_discriminator"].as_u64().unwrap_or(0),
+                tx_interval_ms: r["tx_interval_ms"].as_u64().unwrap_or(0),
+                detect_time_ms: r["detect_time_ms"].as_u64().unwrap_or(0),
+                flaps: r["flaps"].as_u64().unwrap_or(0),
+                diagnostic: s(&r["diagnostic"]),
+                uptime_secs: r["uptime_secs"].as_u64(),
+                raw: r.clone(),
+            })
+            .collect())
+    }
+
+    /// The BFD session with neighbor `name` (or address), if any.
+    pub fn bfd_session(&self, name: &str) -> io::Result<Option<BfdSession>> {
+        Ok(self
+            .bfd()?
+            .into_iter()
+            .find(|b| b.neighbor == name || b.address == name))
     }
 
     /// The daemon's log so far.

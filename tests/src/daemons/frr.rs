@@ -1,4 +1,4 @@
-//! FRR's bgpd, standalone, asked through `vtysh`.
+//! FRR's bgpd, standalone or with zebra and bfdd (BFD), asked through `vtysh`.
 
 use std::io;
 use std::path::PathBuf;
@@ -10,15 +10,48 @@ use serde_json::Value;
 use super::{check, wait_socket, Route};
 use crate::{err, run_with_limit, Lab, ProcId};
 
-/// FRR's bgpd, standalone (no zebra, no kernel routes), with a private vty socket directory.
+/// FRR's bgpd, standalone (no zebra, no kernel routes) or with zebra and bfdd
+/// ([`Frr::start_with_bfd`]), with a private vty socket directory.
 #[derive(Debug, Clone)]
 pub struct Frr {
     /// Label.
     pub name: String,
     /// vty socket directory.
     pub vty: PathBuf,
-    /// The process.
+    /// The process (bgpd).
     pub proc: ProcId,
+    /// zebra and bfdd when started with [`Frr::start_with_bfd`].
+    pub helpers: Vec<ProcId>,
+}
+
+/// One BFD session as FRR's bfdd shows it (`show bfd peers json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrrBfdPeer {
+    /// Peer address.
+    pub peer: String,
+    /// `up`, `down`, `init`, `shutdown`.
+    pub status: String,
+    /// Multi-hop (RFC 5883) rather than single-hop (RFC 5881).
+    pub multihop: bool,
+    /// Our (FRR's) discriminator.
+    pub id: u64,
+    /// The peer's discriminator (0 until heard).
+    pub remote_id: u64,
+    /// Local diagnostic (`ok`, `control detection time expired`, ...).
+    pub diagnostic: String,
+    /// The peer's advertised Required Min RX Interval (ms).
+    pub remote_rx_ms: u64,
+    /// The peer's advertised Desired Min TX Interval (ms).
+    pub remote_tx_ms: u64,
+    /// The peer's Detect Mult.
+    pub remote_multiplier: u64,
+}
+
+/// FRR's `bfd` block with one profile (bfdd configuration): intervals in milliseconds.
+pub fn frr_bfd_profile(name: &str, rx_ms: u32, tx_ms: u32, multiplier: u32) -> String {
+    format!(
+        "bfd\n profile {name}\n  receive-interval {rx_ms}\n  transmit-interval {tx_ms}\n  detect-multiplier {multiplier}\n !\n!\n"
+    )
 }
 
 impl Frr {
@@ -74,7 +107,156 @@ impl Frr {
             name: name.to_owned(),
             vty,
             proc,
+            helpers: Vec::new(),
         })
+    }
+
+    /// Starts zebra, bfdd and bgpd in `ns`, the way FRR runs BGP with BFD (bgpd registers
+    /// its BFD sessions with bfdd through zebra): `bgpd_config` is bgpd's own configuration
+    /// (`router bgp ...` with `neighbor X bfd` / `neighbor X bfd profile P`), `bfdd_config`
+    /// bfdd's (see [`frr_bfd_profile`]). bgpd installs its routes into the namespace's kernel
+    /// through zebra (unlike [`Frr::start`]).
+    ///
+    /// Each daemon reads its own file (`-f`: a daemon given the integrated file rejects the
+    /// other daemons' blocks). Every socket lives in the private directory `<name>.vty`:
+    /// the vty sockets (`--vty_socket`, which `vtysh --vty_socket` finds all three in), the
+    /// zserv socket (`-z`) and bfdd's control socket (`--bfdctl`); `-P 0`: no TCP vty.
+    /// zebra and bfdd have no `-S`: they run as `-u root -g frrvty` (privs_init insists that
+    /// the user be in the vty group, and `-g` puts it there); their complaint that they
+    /// could not chown the vty socket is harmless.
+    ///
+    /// FRR 8.4 registers a BGP neighbor's BFD session as multi-hop (UDP 4784) as soon as the
+    /// neighbor has `ttl-security` (GTSM sets its TTL to 255): keep GTSM off for single-hop
+    /// BFD.
+    pub fn start_with_bfd(
+        lab: &mut Lab,
+        name: &str,
+        ns: &str,
+        listen: &[&str],
+        bgpd_config: &str,
+        bfdd_config: &str,
+    ) -> io::Result<Frr> {
+        let vty = lab.path(&format!("{name}.vty"));
+        std::fs::create_dir_all(&vty)?;
+        let p = |f: &str| vty.join(f).display().to_string();
+        let (v, zserv) = (vty.display().to_string(), p("zserv.api"));
+        let mut helpers = Vec::new();
+        for (daemon, config) in [
+            ("zebra", format!("hostname {name}\n")),
+            ("bfdd", bfdd_config.to_owned()),
+        ] {
+            let conf = lab
+                .write(&format!("{name}.{daemon}.conf"), &config)?
+                .display()
+                .to_string();
+            let (pid, log) = (
+                p(&format!("{daemon}.pid")),
+                format!(
+                    "file:{}",
+                    lab.path(&format!("{name}.{daemon}.log")).display()
+                ),
+            );
+            let mut args = vec![
+                "-u",
+                "root",
+                "-g",
+                "frrvty",
+                "-f",
+                &conf,
+                "-i",
+                &pid,
+                "--vty_socket",
+                &v,
+                "-z",
+                &zserv,
+                "-P",
+                "0",
+                "--log",
+                &log,
+                "--log-level",
+                "informational",
+            ];
+            let ctl = p("bfdd.sock");
+            if daemon == "bfdd" {
+                args.extend_from_slice(&["--bfdctl", &ctl]);
+            }
+            let bin = format!("/usr/lib/frr/{daemon}");
+            helpers.push(lab.spawn(&format!("{name}-{daemon}"), ns, &bin, &args, &[])?);
+            wait_socket(
+                lab,
+                &vty.join(format!("{daemon}.vty")),
+                &format!("{name}: FRR {daemon} vty socket"),
+            )?;
+        }
+        let conf = lab
+            .write(&format!("{name}.frr.conf"), bgpd_config)?
+            .display()
+            .to_string();
+        let (pid, log) = (
+            p("bgpd.pid"),
+            format!("file:{}", lab.path(&format!("{name}.frr.log")).display()),
+        );
+        let mut args = vec![
+            "-S",
+            "-f",
+            &conf,
+            "-i",
+            &pid,
+            "--vty_socket",
+            &v,
+            "-z",
+            &zserv,
+            "-P",
+            "0",
+            "-p",
+            "179",
+            "--log",
+            &log,
+            "--log-level",
+            "informational",
+        ];
+        for l in listen {
+            args.extend_from_slice(&["-l", l]);
+        }
+        let proc = lab.spawn(name, ns, crate::FRR_BGPD, &args, &[])?;
+        wait_socket(
+            lab,
+            &vty.join("bgpd.vty"),
+            &format!("{name}: FRR vty socket"),
+        )?;
+        Ok(Frr {
+            name: name.to_owned(),
+            vty,
+            proc,
+            helpers,
+        })
+    }
+
+    /// bfdd's sessions (`show bfd peers json`; needs [`Frr::start_with_bfd`]).
+    pub fn bfd_peers(&self) -> io::Result<Vec<FrrBfdPeer>> {
+        let out = self.vtysh("show bfd peers json")?;
+        let v: Value = serde_json::from_str(&out).map_err(|e| err(format!("vtysh json: {e}")))?;
+        let s = |x: &Value| x.as_str().unwrap_or_default().to_owned();
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| FrrBfdPeer {
+                peer: s(&p["peer"]),
+                status: s(&p["status"]),
+                multihop: p["multihop"].as_bool().unwrap_or(false),
+                id: p["id"].as_u64().unwrap_or(0),
+                remote_id: p["remote-id"].as_u64().unwrap_or(0),
+                diagnostic: s(&p["diagnostic"]),
+                remote_rx_ms: p["remote-receive-interval"].as_u64().unwrap_or(0),
+                remote_tx_ms: p["remote-transmit-interval"].as_u64().unwrap_or(0),
+                remote_multiplier: p["remote-detect-multiplier"].as_u64().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// The BFD session with `peer`, if bfdd has one.
+    pub fn bfd_peer(&self, peer: &str) -> io::Result<Option<FrrBfdPeer>> {
+        Ok(self.bfd_peers()?.into_iter().find(|p| p.peer == peer))
     }
 
     /// `vtysh --vty_socket DIR -c CMD`.

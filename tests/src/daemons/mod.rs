@@ -18,10 +18,10 @@ mod frr;
 mod gobgp;
 mod openbgpd;
 
-pub use bgpd::{Bgpd, Session};
-pub use bird::{parse_bird_routes, Bird};
+pub use bgpd::{BfdSession, Bgpd, Session};
+pub use bird::{bird2_bfd_protocol, parse_bird_bfd, parse_bird_routes, Bird, BirdBfd};
 pub use exabgp::ExaBgp;
-pub use frr::Frr;
+pub use frr::{frr_bfd_profile, Frr, FrrBfdPeer};
 pub use gobgp::GoBgp;
 pub use openbgpd::OpenBgpd;
 

@@ -1,6 +1,7 @@
 //! Building the lab's network: namespaces, addresses, veth pairs, bridges, sysctls (all
-//! through `ip`).
+//! through `ip`), and breaking a link without closing it (nftables).
 
+use std::fmt::Write as _;
 use std::io;
 use std::process::Command;
 use std::time::Duration;
@@ -74,6 +75,46 @@ impl Lab {
     ) -> io::Result<()> {
         self.link((ns, dev, addrs), (bridge_ns, port, &[]))?;
         self.ip(&["-n", bridge_ns, "link", "set", port, "master", bridge])
+    }
+
+    /// Drops every packet in and out of `dev` in `ns` with nftables (a dead circuit: the link
+    /// stays up, nothing is closed, nothing answers; this kernel has no netem). Uses the
+    /// netdev family's ingress and egress hooks on the device (kernel >= 5.16, nft >= 1.0.1),
+    /// which also drop ARP; without an egress hook, the inet family's prerouting and
+    /// postrouting (IP only). Undone by [`Lab::restore_link`].
+    pub fn blackhole_link(&self, ns: &str, dev: &str) -> io::Result<()> {
+        let netdev = format!(
+            "table netdev lab_blackhole {{\n chain in {{ type filter hook ingress device \"{dev}\" priority -500; policy drop; }}\n chain out {{ type filter hook egress device \"{dev}\" priority -500; policy drop; }}\n}}\n"
+        );
+        let inet = format!(
+            "table inet lab_blackhole {{\n chain in {{ type filter hook prerouting priority -500; iifname \"{dev}\" drop; }}\n chain out {{ type filter hook postrouting priority 500; oifname \"{dev}\" drop; }}\n}}\n"
+        );
+        let mut why = String::new();
+        for (name, rules) in [("netdev", netdev), ("inet", inet)] {
+            let file = self.write(&format!("{ns}.{dev}.{name}.nft"), &rules)?;
+            let o = self.run(ns, "nft", &["-f", &file.display().to_string()])?;
+            if o.ok() {
+                return Ok(());
+            }
+            let _ = write!(why, "{name}: {} ", o.stderr.trim());
+        }
+        Err(err(format!(
+            "nft: cannot drop {dev}'s packets in {ns}: {why}"
+        )))
+    }
+
+    /// Undoes [`Lab::blackhole_link`] (every table it may have added in `ns`).
+    pub fn restore_link(&self, ns: &str) -> io::Result<()> {
+        let mut found = false;
+        for family in ["netdev", "inet"] {
+            let o = self.run(ns, "nft", &["delete", "table", family, "lab_blackhole"])?;
+            found |= o.ok();
+        }
+        if found {
+            Ok(())
+        } else {
+            Err(err(format!("nft: no lab_blackhole table in {ns}")))
+        }
     }
 
     /// Sets a sysctl inside `ns`.

@@ -479,17 +479,15 @@ fn bgpd_and_bird2_bfd_detect_a_dead_link_together() {
     fail_and_recover(&mut p, false);
 }
 
-/// BIRD 2 does keyed SHA1 (RFC 5880 6.7.4); bgpd's contract has no BFD authentication yet.
-/// The configuration key below is a proposal (`auth = { type, key_id, key }`), to be
-/// adjusted to whatever bgpd ends up accepting.
+/// Keyed SHA1 (RFC 5880 6.7.4) with BIRD 2: up, a dead link detected on both sides, back up.
 #[test]
-#[ignore = "bgpd has no BFD authentication yet (keyed SHA1 against BIRD 2 ready here)"]
 fn bgpd_and_bird2_bfd_with_keyed_sha1() {
     if skip("bfd_interop_bird2_sha1", &[Tool::Bird2, Tool::Nft]) {
         return;
     }
     let mut p = with_bird(
-        "bfd = { min_rx = 300, min_tx = 300, multiplier = 3, auth = { type = \"keyed-sha1\", key_id = 1, key = \"lab-bfd-key\" } }",
+        "bfd = { min_rx = 300, min_tx = 300, multiplier = 3, auth = \"keyed-sha1\", key_id = 1, \
+         password = \"lab-bfd-key\" }",
         Some("lab-bfd-key"),
     );
     fail_and_recover(&mut p, false);

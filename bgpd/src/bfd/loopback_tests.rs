@@ -112,11 +112,35 @@ async fn authenticated_sessions_come_up_and_a_wrong_key_is_refused() {
     // b changes its key: a drops b's packets and detects the silence.
     b.configure(vec![keyed(b"other-key")]).await;
     let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
-    assert_eq!((t.diag, t.path_failed), (Diag::DETECTION_TIME_EXPIRED, true));
+    assert_eq!(
+        (t.diag, t.path_failed),
+        (Diag::DETECTION_TIME_EXPIRED, true)
+    );
     // Without authentication on b, a still refuses it.
     b.configure(vec![peer()]).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_ne!(a.show().await[0].status.state, State::Up);
     a.configure(vec![peer()]).await;
     until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_stopping_daemon_says_admin_down_which_is_no_failure() {
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::channel(16);
+    let (b_tx, mut b_events) = mpsc::channel(16);
+    let a = start_on(p, q, a_tx);
+    let b = start_on(q, p, b_tx);
+    a.configure(vec![peer()]).await;
+    b.configure(vec![peer()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    b.shutdown().await;
+    let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
+    assert_eq!((t.diag, t.path_failed), (Diag::NEIGHBOR_DOWN, false));
+    // And no later detection expiry turns it into one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(e) = a_events.try_recv() {
+        assert!(!e.transition.path_failed, "{e:?}");
+    }
 }

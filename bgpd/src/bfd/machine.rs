@@ -270,6 +270,12 @@ impl Session {
         }
     }
 
+    /// The packet the session would send now, outside its schedule (to repeat an AdminDown
+    /// on shutdown).
+    pub fn current_packet(&mut self) -> ControlPacket {
+        self.packet(false, false)
+    }
+
     /// What `bgpctl` and the metrics see.
     pub fn status(&self) -> Status {
         Status {

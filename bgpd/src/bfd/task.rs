@@ -62,6 +62,10 @@ pub enum BfdCommand {
     Configure(Vec<BfdPeer>),
     /// Every session's state, sorted by neighbor name.
     Show(oneshot::Sender<Vec<BfdRow>>),
+    /// The daemon stops: every session says AdminDown (RFC 5880 section 6.8.16), so that
+    /// neighbors do not take our silence for a failed path (RFC 5882 section 3.2) and a
+    /// graceful restart stays graceful; then the task ends and answers.
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// One session as `bgpctl show bfd` sees it.
@@ -94,6 +98,14 @@ impl BfdHandle {
     /// Asks for these sessions from now on.
     pub async fn configure(&self, peers: Vec<BfdPeer>) {
         let _ = self.commands.send(BfdCommand::Configure(peers)).await;
+    }
+
+    /// Tells every neighbor our sessions go AdminDown, then ends the task.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(BfdCommand::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// Every session's state; empty if the task is gone.
@@ -212,6 +224,11 @@ impl Task {
                     Some(BfdCommand::Show(reply)) => {
                         let _ = reply.send(self.rows());
                     }
+                    Some(BfdCommand::Shutdown(done)) => {
+                        self.admin_down_all().await;
+                        let _ = done.send(());
+                        return;
+                    }
                     None => return,
                 },
                 r = receive_on(self.v4.as_ref(), &mut buf4) => self.received(r, &buf4),
@@ -311,6 +328,24 @@ impl Task {
                 },
             );
         }
+    }
+
+    /// AdminDown on every session, sent twice a few milliseconds apart (one lost datagram
+    /// must not turn a maintenance into a detected failure).
+    async fn admin_down_all(&mut self) {
+        let now = Instant::now();
+        for e in self.entries.values_mut() {
+            e.session.set_admin_down(now, true);
+        }
+        self.drive(now).await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let port = self.peer_port;
+        for (address, e) in &mut self.entries {
+            let p = e.session.current_packet();
+            let wire = e.wire(&p);
+            let _ = e.sender.try_send_to(&wire, (*address, port).into());
+        }
+        info!(sessions = self.entries.len(), "BFD sessions set AdminDown");
     }
 
     fn ensure_listener(&mut self, ipv6: bool) -> std::io::Result<()> {

@@ -363,6 +363,9 @@ impl Daemon {
 
     /// Stops every session and waits briefly for the last messages to be written.
     pub async fn stop(&mut self, graceful: bool, message: Option<String>) {
+        // First, so that no neighbor takes the end of our BFD packets for a dead path and
+        // drops our routes that graceful restart would keep.
+        self.bfd.shutdown().await;
         if graceful {
             self.record_restart_state(true);
         } else if let Err(e) = crate::restart_state::remove(&self.config.global.state_dir) {

@@ -6,7 +6,7 @@
 //!
 //! The coupling to BGP is one event: when a session leaves Up because the path failed (not
 //! because either side took it administratively down), the daemon hands the neighbor's peer
-//! task [`crate::exchange::PeerCommand::PathDown`]: the BGP session closes at once and its
+//! task `PeerCommand::PathDown`: the BGP session closes at once and its
 //! routes are withdrawn, not kept as graceful-restart stale (RFC 5882 section 4.3.1: the
 //! forwarding plane is what failed). BFD never holds a BGP session down by itself: a
 //! neighbor that does not run BFD leaves our session in Down and BGP unaffected.

@@ -321,6 +321,7 @@ fn responses() -> Vec<Response> {
         neighbor: "vbr".into(),
         address: "203.0.113.2".parse().unwrap(),
         local_address: None,
+        multihop: false,
         state: "up".into(),
         remote_state: "up".into(),
         local_discriminator: 1,
@@ -347,6 +348,7 @@ fn responses() -> Vec<Response> {
                 address: "2001:db8::2".parse().unwrap(),
                 local_address: Some("2001:db8::1".parse().unwrap()),
                 state: "admin-down".into(),
+                multihop: true,
                 uptime_secs: None,
                 ..bfd
             },

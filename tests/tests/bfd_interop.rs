@@ -109,9 +109,14 @@ fn pair(lab: Lab) -> (Lab, String, String) {
 }
 
 fn with_frr(bfd: &str) -> Pair {
+    with_frr_extra(bfd, "")
+}
+
+/// FRR as the peer, with `extra` neighbor lines (e.g. `ttl-security hops 1`).
+fn with_frr_extra(bfd: &str, extra: &str) -> Pair {
     let (mut lab, edge_ns, peer_ns) = pair(Lab::new().unwrap());
     let conf = format!(
-        "frr defaults traditional\nrouter bgp 45104\n bgp router-id {PEER}\n bgp graceful-restart\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {EDGE} remote-as 64512\n neighbor {EDGE} timers 3 9\n neighbor {EDGE} timers connect 1\n neighbor {EDGE} bfd\n neighbor {EDGE} bfd profile edge\n address-family ipv4 unicast\n  network {PEER_ROUTE}\n exit-address-family\n"
+        "frr defaults traditional\nrouter bgp 45104\n bgp router-id {PEER}\n bgp graceful-restart\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {EDGE} remote-as 64512\n neighbor {EDGE} timers 3 9\n neighbor {EDGE} timers connect 1\n{extra} neighbor {EDGE} bfd\n neighbor {EDGE} bfd profile edge\n address-family ipv4 unicast\n  network {PEER_ROUTE}\n exit-address-family\n"
     );
     let frr = Frr::start_with_bfd(
         &mut lab,
@@ -256,7 +261,12 @@ fn fail_and_recover(p: &mut Pair, check_slow_timers: bool) {
     match &p.peer {
         Peer::Frr(f) => {
             let fp = f.bfd_peer(EDGE).unwrap().unwrap();
-            assert!(!fp.multihop, "{fp:?}");
+            // Single-hop unless FRR made it multi-hop (GTSM), and bgpd agrees.
+            assert_eq!(
+                b.raw["multihop"],
+                serde_json::Value::Bool(fp.multihop),
+                "{b:?} / {fp:?}"
+            );
             assert_eq!(b.remote_discriminator, fp.id, "{b:?} / {fp:?}");
             assert_eq!(fp.remote_id, b.local_discriminator, "{b:?} / {fp:?}");
             assert_eq!(
@@ -376,7 +386,14 @@ fn fail_and_recover(p: &mut Pair, check_slow_timers: bool) {
             "tcpdump-up",
             &edge_ns,
             "tcpdump",
-            &["-l", "-n", "-v", "-i", "up0", "udp port 3784"],
+            &[
+                "-l",
+                "-n",
+                "-v",
+                "-i",
+                "up0",
+                "udp port 3784 or udp port 4784",
+            ],
             &[],
         )
         .unwrap();
@@ -399,10 +416,18 @@ fn fail_and_recover(p: &mut Pair, check_slow_timers: bool) {
         poll.is_some(),
         "no Poll from bgpd with 300 ms once Up:\n{cap}"
     );
+    // tcpdump 4.99 does not decode FRR's multi-hop packets (the GTSM case): there only
+    // bgpd's side of the exchange can be read.
+    let multihop = p.bgpd.bfd_session("peer").unwrap().unwrap().raw["multihop"]
+        == serde_json::Value::Bool(true);
+    let peer_decoded = packets
+        .iter()
+        .any(|(from, _, flags, tx)| from == PEER && (!flags.is_empty() || tx.is_some()));
     assert!(
-        packets[poll.unwrap_or(0)..]
-            .iter()
-            .any(|(from, _, flags, _)| from == PEER && flags.contains("Final")),
+        (multihop && !peer_decoded)
+            || packets[poll.unwrap_or(0)..]
+                .iter()
+                .any(|(from, _, flags, _)| from == PEER && flags.contains("Final")),
         "no Final from the peer after bgpd's Poll:\n{cap}"
     );
     // And bgpd answers the peer's own Poll (FRR and BIRD poll too) with a Final.
@@ -430,6 +455,32 @@ fn bgpd_and_frr_bfdd_detect_a_dead_link_together() {
     let mut p = with_frr("bfd = true");
     fail_and_recover(&mut p, true);
     peer_admin_down(&mut p);
+}
+
+/// FRR registers the BFD session of a neighbor with `ttl-security` as multi-hop (RFC 5883,
+/// UDP 4784) although it is directly connected, as the seed's VBR is configured (TCP-MD5
+/// and GTSM): bgpd answers on 4784 and the session still fails over.
+#[test]
+fn bgpd_answers_frr_multihop_bfd_on_a_gtsm_neighbor() {
+    if skip("bfd_interop_frr_gtsm", &[Tool::FrrBfd, Tool::Nft]) {
+        return;
+    }
+    let mut p = with_frr_extra(
+        "bfd = true\nttl_security = 1",
+        &format!(" neighbor {EDGE} ttl-security hops 1\n"),
+    );
+    p.wait_up("BFD and BGP up with GTSM (FRR multi-hop BFD)");
+    let Peer::Frr(f) = &p.peer else {
+        unreachable!()
+    };
+    let frr_view = f.vtysh("show bfd peers").unwrap_or_default();
+    assert!(
+        frr_view.contains("multihop"),
+        "FRR runs multi-hop here:\n{frr_view}"
+    );
+    let b = p.bgpd.bfd_session("peer").unwrap().unwrap();
+    assert_eq!(b.raw["multihop"], serde_json::Value::Bool(true), "{b:?}");
+    fail_and_recover(&mut p, false);
 }
 
 /// RFC 5882 3.2: a peer that takes its BFD session administratively down (FRR's profile

@@ -10,13 +10,23 @@ use tokio::time::timeout;
 
 use super::machine::Transition;
 use super::packet::{Diag, State};
-use super::task::{start_on, BfdEvent, BfdPeer};
+use super::task::{start_on, BfdEvent, BfdPeer, Ports};
 
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .unwrap_or(47_000)
+}
+
+/// Receiving on `listen`, sending to `peer`, no multi-hop.
+fn ports(listen: u16, peer: u16) -> Ports {
+    Ports {
+        listen,
+        peer,
+        multihop_listen: None,
+        multihop_peer: 0,
+    }
 }
 
 fn peer() -> BfdPeer {
@@ -55,8 +65,8 @@ async fn two_tasks_come_up_and_detect_silence() {
     let (p, q) = (free_port(), free_port());
     let (a_tx, mut a_events) = mpsc::channel(16);
     let (b_tx, mut b_events) = mpsc::channel(16);
-    let a = start_on(p, q, a_tx);
-    let b = start_on(q, p, b_tx);
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
     a.configure(vec![peer()]).await;
     b.configure(vec![peer()]).await;
     // Up within the slow start (packets once a second until Up).
@@ -103,8 +113,8 @@ async fn authenticated_sessions_come_up_and_a_wrong_key_is_refused() {
     let (p, q) = (free_port(), free_port());
     let (a_tx, mut a_events) = mpsc::channel(16);
     let (b_tx, mut b_events) = mpsc::channel(16);
-    let a = start_on(p, q, a_tx);
-    let b = start_on(q, p, b_tx);
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
     a.configure(vec![keyed(b"bfd-secret")]).await;
     b.configure(vec![keyed(b"bfd-secret")]).await;
     until(&mut a_events, State::Up, Duration::from_secs(5)).await;
@@ -129,8 +139,8 @@ async fn a_stopping_daemon_says_admin_down_which_is_no_failure() {
     let (p, q) = (free_port(), free_port());
     let (a_tx, mut a_events) = mpsc::channel(16);
     let (b_tx, mut b_events) = mpsc::channel(16);
-    let a = start_on(p, q, a_tx);
-    let b = start_on(q, p, b_tx);
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
     a.configure(vec![peer()]).await;
     b.configure(vec![peer()]).await;
     until(&mut a_events, State::Up, Duration::from_secs(5)).await;
@@ -143,4 +153,29 @@ async fn a_stopping_daemon_says_admin_down_which_is_no_failure() {
     while let Ok(e) = a_events.try_recv() {
         assert!(!e.transition.path_failed, "{e:?}");
     }
+}
+
+#[tokio::test]
+async fn a_neighbor_speaking_multihop_is_answered_on_its_port() {
+    // b plays FRR with `ttl-security`: it sends to a's multi-hop port and listens where a's
+    // multi-hop answers go.
+    let (p, pm, q) = (free_port(), free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::channel(16);
+    let (b_tx, mut b_events) = mpsc::channel(16);
+    let a = start_on(
+        Ports {
+            listen: p,
+            peer: free_port(),
+            multihop_listen: Some(pm),
+            multihop_peer: q,
+        },
+        a_tx,
+    );
+    let b = start_on(ports(q, pm), b_tx);
+    a.configure(vec![peer()]).await;
+    b.configure(vec![peer()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    assert!(a.show().await[0].multihop);
+    assert!(!b.show().await[0].multihop);
 }

@@ -23,4 +23,7 @@ mod tests;
 
 pub use machine::{Status, Transition};
 pub use packet::{Diag, State};
-pub use task::{start, start_on, BfdCommand, BfdEvent, BfdHandle, BfdPeer, BfdRow, BFD_PORT};
+pub use task::{
+    start, start_on, BfdCommand, BfdEvent, BfdHandle, BfdPeer, BfdRow, Ports, BFD_MULTIHOP_PORT,
+    BFD_PORT,
+};

@@ -18,6 +18,39 @@ use super::socket;
 
 /// The single-hop BFD control port (RFC 5881 section 4).
 pub const BFD_PORT: u16 = 3784;
+/// The multi-hop BFD control port (RFC 5883 section 5).
+pub const BFD_MULTIHOP_PORT: u16 = 4784;
+
+/// Where the task receives and where it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// Single-hop packets arrive here (3784).
+    pub listen: u16,
+    /// And go to this port of the neighbor (3784).
+    pub peer: u16,
+    /// Multi-hop packets arrive here (4784); `None`: not listened for.
+    pub multihop_listen: Option<u16>,
+    /// And go to this port of a neighbor that speaks multi-hop (4784).
+    pub multihop_peer: u16,
+}
+
+impl Ports {
+    /// The standard ports.
+    pub const STANDARD: Ports = Ports {
+        listen: BFD_PORT,
+        peer: BFD_PORT,
+        multihop_listen: Some(BFD_MULTIHOP_PORT),
+        multihop_peer: BFD_MULTIHOP_PORT,
+    };
+
+    fn peer_port(&self, multihop: bool) -> u16 {
+        if multihop {
+            self.multihop_peer
+        } else {
+            self.peer
+        }
+    }
+}
 
 /// A session the configuration asks for: one per neighbor with `bfd`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +108,8 @@ pub struct BfdRow {
     pub peer: BfdPeer,
     /// Its state.
     pub status: Status,
+    /// The neighbor speaks multi-hop BFD (RFC 5883) to us.
+    pub multihop: bool,
 }
 
 /// A state change, reported to the daemon.
@@ -118,22 +153,23 @@ impl BfdHandle {
     }
 }
 
-/// Starts the task on port 3784, reporting state changes on `events`.
+/// Starts the task on the standard ports, reporting state changes on `events`.
 pub fn start(events: mpsc::Sender<BfdEvent>) -> BfdHandle {
-    start_on(BFD_PORT, BFD_PORT, events)
+    start_on(Ports::STANDARD, events)
 }
 
-/// Starts the task receiving on `port` and sending to the neighbors' `peer_port` (both 3784
-/// but in tests, where two tasks share one host).
-pub fn start_on(port: u16, peer_port: u16, events: mpsc::Sender<BfdEvent>) -> BfdHandle {
+/// Starts the task on `ports` (the standard ones but in tests, where two tasks share one
+/// host).
+pub fn start_on(ports: Ports, events: mpsc::Sender<BfdEvent>) -> BfdHandle {
     let (commands, rx) = mpsc::channel(16);
     let task = Task {
-        port,
-        peer_port,
+        ports,
         entries: HashMap::new(),
         by_discriminator: HashMap::new(),
         v4: None,
         v6: None,
+        m4: None,
+        m6: None,
         next_discriminator: initial_discriminator(),
         events,
     };
@@ -158,6 +194,8 @@ struct Entry {
     auth: Option<AuthState>,
     /// When the last valid packet arrived (for bfd.AuthSeqKnown, RFC 5880 section 6.8.1).
     last_rx: Option<Instant>,
+    /// The neighbor speaks multi-hop BFD (RFC 5883): we send to its port 4784.
+    multihop: bool,
     /// Send errors since the last one logged.
     send_errors: u64,
 }
@@ -181,13 +219,15 @@ fn auth_state(settings: &config::Bfd, discriminator: u32) -> Option<AuthState> {
 }
 
 struct Task {
-    port: u16,
-    peer_port: u16,
+    ports: Ports,
     /// By the neighbor's address: single hop, so the source address names the session.
     entries: HashMap<IpAddr, Entry>,
     by_discriminator: HashMap<u32, IpAddr>,
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
+    /// Multi-hop receivers.
+    m4: Option<UdpSocket>,
+    m6: Option<UdpSocket>,
     next_discriminator: u32,
     events: mpsc::Sender<BfdEvent>,
 }
@@ -204,8 +244,8 @@ async fn receive_on(
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::Receiver<BfdCommand>) {
-        let mut buf4 = [0u8; 512];
-        let mut buf6 = [0u8; 512];
+        let (mut buf4, mut buf6, mut bufm4, mut bufm6) =
+            ([0u8; 512], [0u8; 512], [0u8; 512], [0u8; 512]);
         loop {
             let deadline = self
                 .entries
@@ -231,8 +271,10 @@ impl Task {
                     }
                     None => return,
                 },
-                r = receive_on(self.v4.as_ref(), &mut buf4) => self.received(r, &buf4),
-                r = receive_on(self.v6.as_ref(), &mut buf6) => self.received(r, &buf6),
+                r = receive_on(self.v4.as_ref(), &mut buf4) => self.received(r, &buf4, false),
+                r = receive_on(self.v6.as_ref(), &mut buf6) => self.received(r, &buf6, false),
+                r = receive_on(self.m4.as_ref(), &mut bufm4) => self.received(r, &bufm4, true),
+                r = receive_on(self.m6.as_ref(), &mut bufm6) => self.received(r, &bufm6, true),
                 () = sleep => {}
             }
             self.drive(Instant::now()).await;
@@ -246,6 +288,7 @@ impl Task {
             .map(|e| BfdRow {
                 peer: e.peer.clone(),
                 status: e.session.status(),
+                multihop: e.multihop,
             })
             .collect();
         rows.sort_by(|a, b| a.peer.neighbor.cmp(&b.peer.neighbor));
@@ -273,7 +316,8 @@ impl Task {
                 e.session.set_admin_down(now, true);
                 while let Some(p) = e.session.poll(now) {
                     let wire = e.wire(&p);
-                    let _ = e.sender.try_send_to(&wire, (a, self.peer_port).into());
+                    let port = self.ports.peer_port(e.multihop);
+                    let _ = e.sender.try_send_to(&wire, (a, port).into());
                 }
                 info!(neighbor = %e.peer.neighbor, address = %a, "BFD session removed");
             }
@@ -289,7 +333,7 @@ impl Task {
                 continue;
             }
             if let Err(error) = self.ensure_listener(address.is_ipv6()) {
-                warn!(neighbor = %peer.neighbor, %error, port = self.port, "BFD: cannot receive");
+                warn!(neighbor = %peer.neighbor, %error, port = self.ports.listen, "BFD: cannot receive");
                 continue;
             }
             let discriminator = self.allocate_discriminator();
@@ -324,6 +368,7 @@ impl Task {
                     session,
                     sender,
                     last_rx: None,
+                    multihop: false,
                     send_errors: 0,
                 },
             );
@@ -339,19 +384,29 @@ impl Task {
         }
         self.drive(now).await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let port = self.peer_port;
+        let ports = self.ports;
         for (address, e) in &mut self.entries {
             let p = e.session.current_packet();
             let wire = e.wire(&p);
+            let port = ports.peer_port(e.multihop);
             let _ = e.sender.try_send_to(&wire, (*address, port).into());
         }
         info!(sessions = self.entries.len(), "BFD sessions set AdminDown");
     }
 
+    /// The single-hop receiver of the family, and the multi-hop one (a failure of the latter
+    /// is logged, not fatal: single hop is what is configured).
     fn ensure_listener(&mut self, ipv6: bool) -> std::io::Result<()> {
         let slot = if ipv6 { &mut self.v6 } else { &mut self.v4 };
         if slot.is_none() {
-            *slot = Some(socket::listener(ipv6, self.port)?);
+            *slot = Some(socket::listener(ipv6, self.ports.listen)?);
+        }
+        let multi = if ipv6 { &mut self.m6 } else { &mut self.m4 };
+        if let (None, Some(port)) = (&multi, self.ports.multihop_listen) {
+            match socket::listener(ipv6, port) {
+                Ok(s) => *multi = Some(s),
+                Err(error) => warn!(%error, port, "BFD: cannot receive multi-hop packets"),
+            }
         }
         Ok(())
     }
@@ -368,7 +423,18 @@ impl Task {
 
     /// RFC 5881 section 5: TTL 255 or the packet is dropped; then RFC 5880 section 6.8.6:
     /// decoded, matched by Your Discriminator (or, while it is zero, by the source address).
-    fn received(&mut self, r: std::io::Result<(usize, SocketAddr, Option<i32>)>, buf: &[u8]) {
+    ///
+    /// A configured neighbor may speak multi-hop BFD (RFC 5883, port 4784) although it is
+    /// directly connected: FRR does for a neighbor with `ttl-security`. Its packets are
+    /// accepted whatever their TTL (RFC 5883 section 5 leaves the check to configuration;
+    /// only configured neighbors' addresses have sessions), and the session answers on
+    /// 4784 from then on.
+    fn received(
+        &mut self,
+        r: std::io::Result<(usize, SocketAddr, Option<i32>)>,
+        buf: &[u8],
+        multihop: bool,
+    ) {
         let (len, from, ttl) = match r {
             Ok(x) => x,
             Err(error) => {
@@ -376,7 +442,7 @@ impl Task {
                 return;
             }
         };
-        if ttl != Some(255) {
+        if !multihop && ttl != Some(255) {
             debug!(%from, ?ttl, "BFD packet dropped: TTL is not 255");
             return;
         }
@@ -425,6 +491,15 @@ impl Task {
                 }
             }
         }
+        if e.multihop != multihop {
+            info!(
+                neighbor = %e.peer.neighbor,
+                multihop,
+                "BFD: the neighbor speaks {}; answering on its port",
+                if multihop { "multi-hop (RFC 5883)" } else { "single-hop (RFC 5881)" }
+            );
+            e.multihop = multihop;
+        }
         e.last_rx = Some(now);
         e.session.receive(now, &packet);
     }
@@ -432,8 +507,9 @@ impl Task {
     /// Sends what is due and reports what changed.
     async fn drive(&mut self, now: Instant) {
         let mut events = Vec::new();
-        let port = self.peer_port;
+        let ports = self.ports;
         for (address, e) in &mut self.entries {
+            let port = ports.peer_port(e.multihop);
             while let Some(p) = e.session.poll(now) {
                 let wire = e.wire(&p);
                 if let Err(error) = e.sender.try_send_to(&wire, (*address, port).into()) {

@@ -167,6 +167,9 @@ pub struct BfdSession {
     pub address: IpAddr,
     /// Our address, when configured.
     pub local_address: Option<IpAddr>,
+    /// The neighbor speaks multi-hop BFD (RFC 5883, port 4784) to us, and we answer in kind.
+    #[serde(default)]
+    pub multihop: bool,
     /// `up`, `down`, `init` or `admin-down`.
     pub state: String,
     /// What the neighbor last said its state was.

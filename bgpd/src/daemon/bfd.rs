@@ -85,6 +85,7 @@ fn bfd_session(row: BfdRow, now: Instant) -> BfdSession {
         neighbor: p.neighbor,
         address: p.address,
         local_address: p.local,
+        multihop: row.multihop,
         state: s.state.name().to_owned(),
         remote_state: s.remote_state.name().to_owned(),
         local_discriminator: s.local_discriminator,

@@ -179,3 +179,29 @@ async fn a_neighbor_speaking_multihop_is_answered_on_its_port() {
     assert!(a.show().await[0].multihop);
     assert!(!b.show().await[0].multihop);
 }
+
+#[tokio::test]
+async fn ipv6_sessions_come_up_with_hop_limit_255() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("skipped: no IPv6 loopback");
+        return;
+    }
+    let six = || {
+        let mut p = peer();
+        p.address = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+        p.local = Some(p.address);
+        p
+    };
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::channel(16);
+    let (b_tx, mut b_events) = mpsc::channel(16);
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
+    a.configure(vec![six()]).await;
+    b.configure(vec![six()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    drop(b);
+    let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
+    assert!(t.path_failed);
+}

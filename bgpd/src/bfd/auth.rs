@@ -100,7 +100,7 @@ impl AuthState {
         if auth.auth_type != self.auth_type() {
             return Err(AuthError::Type(auth.auth_type));
         }
-        let [key_id, _reserved, s0, s1, s2, s3, received_hash @ ..] = auth.body.as_slice() else {
+        let [key_id, reserved, s0, s1, s2, s3, received_hash @ ..] = auth.body.as_slice() else {
             return Err(AuthError::Length);
         };
         if auth.body.len() != BODY_LEN {
@@ -119,10 +119,15 @@ impl AuthState {
                 return Err(AuthError::Sequence { got: seq, last });
             }
         }
+        // The Reserved byte is ignored on receipt but covered by the hash as sent.
+        let mut body = self.body(seq);
+        if let Some(r) = body.get_mut(1) {
+            *r = *reserved;
+        }
         let mut with_key = packet.clone();
         with_key.auth = Some(Auth {
             auth_type: auth.auth_type,
-            body: self.body(seq),
+            body,
         });
         let hash = Sha1::digest(with_key.encode());
         if hash.as_slice() != received_hash {

@@ -376,6 +376,11 @@ impl Session {
         if from == State::Up {
             self.flaps += 1;
             self.up_since = None;
+            // A Poll Sequence is about timers of an Up session; `advertise` below may find
+            // nothing to change and leave it running.
+            self.polling = false;
+            self.tx_in_use = self.desired_min_tx;
+            self.rx_in_use = self.required_min_rx;
         }
         // Up: from the slow rate to the configured one; leaving Up: back to the slow rate.
         if to == State::Up || from == State::Up {

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::auth::AuthState;
-use super::machine::{Session, Status, Transition};
+use super::machine::{self, Session, Status, Transition};
 use super::packet::{ControlPacket, State};
 use super::socket;
 
@@ -20,6 +20,9 @@ use super::socket;
 pub const BFD_PORT: u16 = 3784;
 /// The multi-hop BFD control port (RFC 5883 section 5).
 pub const BFD_MULTIHOP_PORT: u16 = 4784;
+
+/// The longest a removed session keeps saying AdminDown.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the task receives and where it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +77,11 @@ impl BfdPeer {
             .neighbors
             .iter()
             .filter_map(|n| match (n.bfd, n.peer) {
+                // An IPv4-mapped IPv6 address travels as IPv4 (TTL, not hop limit).
                 (Some(settings), config::Peer::Address(address)) => Some(BfdPeer {
                     neighbor: n.name.clone(),
-                    address,
-                    local: n.local_address,
+                    address: address.to_canonical(),
+                    local: n.local_address.map(|a| a.to_canonical()),
                     settings,
                     enabled: n.enabled,
                 }),
@@ -154,18 +158,19 @@ impl BfdHandle {
 }
 
 /// Starts the task on the standard ports, reporting state changes on `events`.
-pub fn start(events: mpsc::Sender<BfdEvent>) -> BfdHandle {
+pub fn start(events: mpsc::UnboundedSender<BfdEvent>) -> BfdHandle {
     start_on(Ports::STANDARD, events)
 }
 
 /// Starts the task on `ports` (the standard ones but in tests, where two tasks share one
 /// host).
-pub fn start_on(ports: Ports, events: mpsc::Sender<BfdEvent>) -> BfdHandle {
+pub fn start_on(ports: Ports, events: mpsc::UnboundedSender<BfdEvent>) -> BfdHandle {
     let (commands, rx) = mpsc::channel(16);
     let task = Task {
         ports,
         entries: HashMap::new(),
         by_discriminator: HashMap::new(),
+        draining: Vec::new(),
         v4: None,
         v6: None,
         m4: None,
@@ -223,13 +228,17 @@ struct Task {
     /// By the neighbor's address: single hop, so the source address names the session.
     entries: HashMap<IpAddr, Entry>,
     by_discriminator: HashMap<u32, IpAddr>,
+    /// Sessions removed by a reload, still saying AdminDown until the time given.
+    draining: Vec<(IpAddr, Entry, Instant)>,
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     /// Multi-hop receivers.
     m4: Option<UdpSocket>,
     m6: Option<UdpSocket>,
     next_discriminator: u32,
-    events: mpsc::Sender<BfdEvent>,
+    /// Unbounded: the task never waits for the daemon, which may be waiting for the task
+    /// (`show`, `shutdown`); events are a few per state change.
+    events: mpsc::UnboundedSender<BfdEvent>,
 }
 
 async fn receive_on(
@@ -250,6 +259,7 @@ impl Task {
             let deadline = self
                 .entries
                 .values()
+                .chain(self.draining.iter().map(|(_, e, _)| e))
                 .filter_map(|e| e.session.next_deadline())
                 .min();
             let sleep = async {
@@ -277,7 +287,7 @@ impl Task {
                 r = receive_on(self.m6.as_ref(), &mut bufm6) => self.received(r, &bufm6, true),
                 () = sleep => {}
             }
-            self.drive(Instant::now()).await;
+            self.drive(Instant::now());
         }
     }
 
@@ -312,14 +322,15 @@ impl Task {
             if let Some(mut e) = self.entries.remove(&a) {
                 self.by_discriminator
                     .remove(&e.session.local_discriminator());
-                // Tell the neighbor, so that it does not take our silence for a failure.
+                // Tell the neighbor, so that it does not take our silence for a failure:
+                // AdminDown for as long as its detection time of us (RFC 5880 section
+                // 6.8.16), then forget the session.
                 e.session.set_admin_down(now, true);
-                while let Some(p) = e.session.poll(now) {
-                    let wire = e.wire(&p);
-                    let port = self.ports.peer_port(e.multihop);
-                    let _ = e.sender.try_send_to(&wire, (a, port).into());
-                }
+                let st = e.session.status();
+                let detect = st.remote_min_rx.max(machine::SLOW_TX) * u32::from(st.multiplier);
+                let until = now + detect.min(DRAIN_LIMIT);
                 info!(neighbor = %e.peer.neighbor, address = %a, "BFD session removed");
+                self.draining.push((a, e, until));
             }
         }
         for (address, peer) in wanted {
@@ -375,21 +386,24 @@ impl Task {
         }
     }
 
-    /// AdminDown on every session, sent twice a few milliseconds apart (one lost datagram
-    /// must not turn a maintenance into a detected failure).
+    /// AdminDown on every session, sent three times 50 ms apart: one lost datagram must not
+    /// turn a maintenance into a detected failure, and a restart cannot wait a detection
+    /// time (RFC 5880 section 6.8.16 asks for that long; 100 ms is the compromise).
     async fn admin_down_all(&mut self) {
         let now = Instant::now();
         for e in self.entries.values_mut() {
             e.session.set_admin_down(now, true);
         }
-        self.drive(now).await;
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.drive(now);
         let ports = self.ports;
-        for (address, e) in &mut self.entries {
-            let p = e.session.current_packet();
-            let wire = e.wire(&p);
-            let port = ports.peer_port(e.multihop);
-            let _ = e.sender.try_send_to(&wire, (*address, port).into());
+        for _ in 0..2 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            for (address, e) in &mut self.entries {
+                let p = e.session.current_packet();
+                let wire = e.wire(&p);
+                let port = ports.peer_port(e.multihop);
+                let _ = e.sender.try_send_to(&wire, (*address, port).into());
+            }
         }
         info!(sessions = self.entries.len(), "BFD sessions set AdminDown");
     }
@@ -425,10 +439,10 @@ impl Task {
     /// decoded, matched by Your Discriminator (or, while it is zero, by the source address).
     ///
     /// A configured neighbor may speak multi-hop BFD (RFC 5883, port 4784) although it is
-    /// directly connected: FRR does for a neighbor with `ttl-security`. Its packets are
-    /// accepted whatever their TTL (RFC 5883 section 5 leaves the check to configuration;
-    /// only configured neighbors' addresses have sessions), and the session answers on
-    /// 4784 from then on.
+    /// directly connected: FRR does for a neighbor with `ttl-security`, still with TTL 255.
+    /// So TTL 255 is required on both ports, unless the session is authenticated: then a
+    /// multi-hop packet may have any TTL (RFC 5883 section 5: authentication instead). Once
+    /// such a packet is accepted, the session answers on 4784.
     fn received(
         &mut self,
         r: std::io::Result<(usize, SocketAddr, Option<i32>)>,
@@ -442,10 +456,6 @@ impl Task {
                 return;
             }
         };
-        if !multihop && ttl != Some(255) {
-            debug!(%from, ?ttl, "BFD packet dropped: TTL is not 255");
-            return;
-        }
         let packet = match ControlPacket::decode(buf.get(..len).unwrap_or_default()) {
             Ok(p) => p,
             Err(error) => {
@@ -468,6 +478,10 @@ impl Task {
             debug!(%from, "BFD packet from no configured neighbor");
             return;
         };
+        if ttl != Some(255) && !(multihop && e.auth.is_some()) {
+            debug!(%from, ?ttl, "BFD packet dropped: TTL is not 255");
+            return;
+        }
         let now = Instant::now();
         match &mut e.auth {
             // Section 6.8.6: the A bit set while bfd.AuthType is zero.
@@ -505,9 +519,19 @@ impl Task {
     }
 
     /// Sends what is due and reports what changed.
-    async fn drive(&mut self, now: Instant) {
+    fn drive(&mut self, now: Instant) {
         let mut events = Vec::new();
         let ports = self.ports;
+        self.draining.retain(|(_, _, until)| now < *until);
+        for (address, e, _) in &mut self.draining {
+            while let Some(p) = e.session.poll(now) {
+                let wire = e.wire(&p);
+                let _ = e
+                    .sender
+                    .try_send_to(&wire, (*address, ports.peer_port(e.multihop)).into());
+            }
+            while e.session.next_change().is_some() {}
+        }
         for (address, e) in &mut self.entries {
             let port = ports.peer_port(e.multihop);
             while let Some(p) = e.session.poll(now) {
@@ -529,7 +553,7 @@ impl Task {
             }
         }
         for event in events {
-            let _ = self.events.send(event).await;
+            let _ = self.events.send(event);
         }
     }
 }

@@ -490,7 +490,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Whatever arrives, in whatever order and timing: no panic, never P and F together,
-    /// only leaving Up counts as a path failure, and the next deadline never lies behind.
+    /// only leaving Up counts as a path failure, and the next deadline is always ahead.
     #[test]
     fn random_sequences_keep_the_rules(steps in prop::collection::vec(any_step(), 1..80)) {
         let t0 = Instant::now();
@@ -515,8 +515,9 @@ proptest! {
                 prop_assert!(t.from != t.to);
                 prop_assert!(!t.path_failed || t.from == State::Up);
             }
+            // After draining, nothing is due now or earlier: the task would spin.
             if let Some(d) = s.next_deadline() {
-                prop_assert!(d + SLOW_TX * 60 >= now);
+                prop_assert!(d > now, "deadline {:?} not after now", d - t0);
             }
         }
     }

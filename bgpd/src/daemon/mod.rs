@@ -115,7 +115,7 @@ pub struct Daemon {
     /// The BFD sessions' task.
     pub(crate) bfd: crate::bfd::BfdHandle,
     /// Its state changes, until `run` takes them.
-    bfd_events: Option<mpsc::Receiver<crate::bfd::BfdEvent>>,
+    bfd_events: Option<mpsc::UnboundedReceiver<crate::bfd::BfdEvent>>,
 }
 
 /// The graceful restart capability's flags for this run.
@@ -237,7 +237,7 @@ impl Daemon {
                 }
             }
         }
-        let (bfd_tx, bfd_events) = mpsc::channel(64);
+        let (bfd_tx, bfd_events) = mpsc::unbounded_channel();
         let bfd = crate::bfd::start(bfd_tx);
         bfd.configure(crate::bfd::BfdPeer::of(&config)).await;
         let mut daemon = Daemon {
@@ -278,7 +278,10 @@ impl Daemon {
         let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
         let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
         let (accepted_tx, mut accepted) = mpsc::channel(64);
-        let mut bfd_events = self.bfd_events.take().unwrap_or_else(|| mpsc::channel(1).1);
+        let mut bfd_events = self
+            .bfd_events
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         for l in std::mem::take(&mut self.listeners) {
             let tx = accepted_tx.clone();
             tokio::spawn(async move {

@@ -307,3 +307,60 @@ async fn dropping_the_server_stops_it() {
     }
     assert!(refused);
 }
+
+#[tokio::test]
+async fn limits_fib_and_bfd_series() {
+    let metrics = populated();
+    metrics.set_limits(&vbr(), Some(1000), 3);
+    metrics.set_limits(&node(), None, 0);
+    metrics.set_fib(42, 50, 8, 2, 1);
+    metrics.set_bfd([
+        (
+            "vbr",
+            "10.10.0.1".to_string(),
+            true,
+            2,
+            Some(Duration::from_millis(900)),
+        ),
+        ("vbr2", "10.10.0.5".to_string(), false, 5, None),
+    ]);
+    let server = serve_metrics("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics))
+        .await
+        .unwrap();
+    let b = get(&server, "GET", "/metrics").await.body;
+    let v = [("neighbor", "vbr"), ("address", "10.10.0.1")];
+    assert_eq!(value(&b, "bgp_prefixes_received_limit", &v), Some(1000.0));
+    assert_eq!(
+        count(&b, "bgp_prefixes_received_limit"),
+        1,
+        "no limit, no series"
+    );
+    assert_eq!(
+        value(&b, "bgp_prefixes_advertised_held_back", &v),
+        Some(3.0)
+    );
+    assert_eq!(value(&b, "bgp_fib_routes", &[]), Some(42.0));
+    assert_eq!(value(&b, "bgp_fib_installs_total", &[]), Some(50.0));
+    assert_eq!(value(&b, "bgp_fib_removes_total", &[]), Some(8.0));
+    assert_eq!(value(&b, "bgp_fib_errors_total", &[]), Some(2.0));
+    assert_eq!(value(&b, "bgp_fib_resyncs_total", &[]), Some(1.0));
+    assert_eq!(value(&b, "bgp_bfd_session_up", &v), Some(1.0));
+    assert_eq!(value(&b, "bgp_bfd_detect_time_seconds", &v), Some(0.9));
+    let vbr2 = [("neighbor", "vbr2")];
+    assert_eq!(value(&b, "bgp_bfd_session_up", &vbr2), Some(0.0));
+    assert_eq!(value(&b, "bgp_bfd_state_changes_total", &vbr2), Some(5.0));
+    // A BFD session that is gone loses its series; the other keeps them.
+    metrics.set_bfd([("vbr", "10.10.0.1".to_string(), true, 2, None)]);
+    let b = get(&server, "GET", "/metrics").await.body;
+    assert_eq!(count(&b, "bgp_bfd_session_up"), 1);
+    assert_eq!(value(&b, "bgp_bfd_session_up", &vbr2), None);
+    // Removing the neighbor drops its limit series.
+    metrics.remove_neighbor(&vbr());
+    let b = get(&server, "GET", "/metrics").await.body;
+    assert_eq!(count(&b, "bgp_prefixes_received_limit"), 0);
+    assert_eq!(
+        count(&b, "bgp_prefixes_advertised_held_back"),
+        1,
+        "the node's"
+    );
+}

@@ -269,6 +269,9 @@ impl Daemon {
             }
             let r = stats.restart;
             m.set_restart(r.deferring, r.last_deferral, r.timer_expired);
+            if let Some(f) = stats.fib {
+                m.set_fib(f.wanted as u64, f.installs, f.removes, f.errors, f.resyncs);
+            }
         }
         let counts = self.counts().await;
         let now = Instant::now();
@@ -295,6 +298,14 @@ impl Daemon {
                     .neighbor(&s.name)
                     .and_then(|n| n.max_prefixes_out)
                     .map(|l| u64::from(l.limit)),
+            );
+            let config = self.config.neighbor(&s.name);
+            m.set_limits(
+                &labels,
+                config
+                    .and_then(|n| n.max_prefixes)
+                    .map(|l| u64::from(l.limit)),
+                counts.get(&key).map_or(0, |c| c.2 as u64),
             );
             m.set_messages(
                 &labels,

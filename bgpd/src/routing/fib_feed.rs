@@ -51,6 +51,11 @@ impl Resolver for FibResolver<'_> {
 }
 
 impl FibFeed {
+    /// The FIB task's counters.
+    pub fn stats(&self) -> crate::fib::FibStats {
+        self.fib.stats()
+    }
+
     /// Drives `fib`; routes of `local` (our own aggregates) are not forwarding routes.
     pub fn new(fib: Fib, export: Option<Arc<Policy>>, local: PeerId, local_as: u32) -> Self {
         FibFeed {

@@ -69,8 +69,8 @@ pub enum RoutingReply {
     Counts(Vec<(PeerKey, u64, u64, usize)>),
     /// Routes.
     Rib(Vec<RibPath>),
-    /// Table sizes.
-    Stats(Stats),
+    /// Table sizes (boxed: the largest answer by far, and the rarest).
+    Stats(Box<Stats>),
 }
 
 /// Sizes and timings for the metrics.
@@ -86,6 +86,8 @@ pub struct Stats {
     pub batch_times: Vec<std::time::Duration>,
     /// The restarting speaker's deferral.
     pub restart: RestartStats,
+    /// The kernel FIB's counters, when `[kernel]` is configured.
+    pub fib: Option<crate::fib::FibStats>,
 }
 
 /// The restarting speaker's selection deferral (RFC 4724 section 4.1), for the metrics.
@@ -115,7 +117,7 @@ impl Routing {
                     })
                     .collect(),
             ),
-            RoutingQuery::Stats => RoutingReply::Stats(Stats {
+            RoutingQuery::Stats => RoutingReply::Stats(Box::new(Stats {
                 families: [Family::Ipv4Unicast, Family::Ipv6Unicast]
                     .into_iter()
                     .map(|f| (f, self.rib.prefix_count(f) as u64, self.rib.path_count(f)))
@@ -124,7 +126,8 @@ impl Routing {
                 groups: self.groups.member_counts(),
                 batch_times: std::mem::take(&mut self.batch_times),
                 restart: self.restart_stats,
-            }),
+                fib: self.fib.as_ref().map(|f| f.stats()),
+            })),
             RoutingQuery::Rib {
                 prefix,
                 longer,

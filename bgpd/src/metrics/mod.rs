@@ -13,6 +13,8 @@
 //! | `bgp_session_flaps_total` | counter | neighbor |
 //! | `bgp_prefixes_received` / `_accepted` / `_advertised` | gauge | neighbor, afi_safi |
 //! | `bgp_prefixes_advertised_limit` | gauge: `max_prefixes_out` | neighbor |
+//! | `bgp_prefixes_advertised_held_back` | gauge: routes `max_prefixes_out` keeps from the neighbor | neighbor |
+//! | `bgp_prefixes_received_limit` | gauge: `max_prefixes` | neighbor |
 //! | `bgp_messages_received_total` / `bgp_messages_sent_total` | counter | neighbor, type |
 //! | `bgp_last_error_info` | gauge 1, the reason in `error` | neighbor, error |
 //! | `bgp_rib_prefixes` / `bgp_rib_paths` | gauge | afi_safi |
@@ -23,6 +25,10 @@
 //! | `bgp_restart_deferring` | gauge: 1 while a restart defers routes for the peers' End-of-RIB | |
 //! | `bgp_restart_deferral_seconds` | gauge: how long the last deferral took | |
 //! | `bgp_restart_deferral_timer_expired_total` | counter: deferrals the timer ended, not the peers | |
+//! | `bgp_fib_routes` | gauge: prefixes bgpd wants in the kernel | |
+//! | `bgp_fib_installs_total` / `bgp_fib_removes_total` | counter: kernel routes written / deleted | |
+//! | `bgp_fib_errors_total` | counter: netlink requests the kernel refused | |
+//! | `bgp_fib_resyncs_total` | counter: full re-reads of the kernel after a lost notification | |
 //! | `bgp_bfd_session_up` | gauge: 1 when the BFD session is Up | bfd |
 //! | `bgp_bfd_state_changes_total` | counter | bfd |
 //! | `bgp_bfd_detect_time_seconds` | gauge: silence that takes the session down; 0 until heard | bfd |
@@ -31,25 +37,18 @@
 //! "neighbor" in the labels column stands for `neighbor`, `address`, `remote_as`.
 //! [`Metrics::remove_neighbor`] drops every series of a neighbor that went away.
 
+mod http;
+
+pub use http::{serve_metrics, MetricsServer};
+
 use std::collections::{BTreeSet, HashMap};
-use std::convert::Infallible;
-use std::io;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use crate::control::protocol::SessionState;
 
@@ -119,6 +118,8 @@ pub struct Metrics {
     prefixes_accepted: IntGaugeVec,
     prefixes_advertised: IntGaugeVec,
     prefixes_advertised_limit: IntGaugeVec,
+    prefixes_held_back: IntGaugeVec,
+    prefixes_received_limit: IntGaugeVec,
     messages_received: IntCounterVec,
     messages_sent: IntCounterVec,
     last_error: IntGaugeVec,
@@ -131,6 +132,11 @@ pub struct Metrics {
     restart_deferring: IntGauge,
     restart_deferral_seconds: prometheus::Gauge,
     restart_deferral_expired: prometheus::IntCounter,
+    fib_routes: IntGauge,
+    fib_installs: prometheus::IntCounter,
+    fib_removes: prometheus::IntCounter,
+    fib_errors: prometheus::IntCounter,
+    fib_resyncs: prometheus::IntCounter,
     bfd_up: IntGaugeVec,
     bfd_changes: IntCounterVec,
     bfd_detect: prometheus::GaugeVec,
@@ -160,6 +166,12 @@ fn counter_vec(
     Ok(v)
 }
 
+fn counter(r: &Registry, name: &str, help: &str) -> prometheus::Result<prometheus::IntCounter> {
+    let c = prometheus::IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
 fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
     let g = IntGauge::new(name, help)?;
     r.register(Box::new(g.clone()))?;
@@ -169,6 +181,16 @@ fn gauge(r: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
 /// Saturating u64 to the i64 gauges hold.
 fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Sets a neighbor's gauge, or removes its series when there is no value.
+fn set_or_remove(vec: &IntGaugeVec, n: &NeighborLabels, value: Option<u64>) {
+    match value {
+        Some(v) => vec.with_label_values(&n.values()).set(int(v)),
+        None => {
+            let _ = vec.remove_label_values(&n.values());
+        }
+    }
 }
 
 /// Sets a counter to an absolute value; a smaller value (the source was reset) restarts it,
@@ -240,6 +262,19 @@ impl Metrics {
                 r.register(Box::new(c.clone()))?;
                 c
             },
+            prefixes_held_back: gauge_vec(&r, "bgp_prefixes_advertised_held_back",
+                "Routes that pass export but are held back by max_prefixes_out.", &PEER)?,
+            prefixes_received_limit: gauge_vec(&r, "bgp_prefixes_received_limit",
+                "Configured max_prefixes: more received prefixes close the session.", &PEER)?,
+            fib_routes: gauge(&r, "bgp_fib_routes",
+                "Prefixes bgpd wants installed in the kernel FIB.")?,
+            fib_installs: counter(&r, "bgp_fib_installs_total",
+                "Kernel routes installed or replaced.")?,
+            fib_removes: counter(&r, "bgp_fib_removes_total", "Kernel routes removed.")?,
+            fib_errors: counter(&r, "bgp_fib_errors_total",
+                "Netlink requests the kernel refused.")?,
+            fib_resyncs: counter(&r, "bgp_fib_resyncs_total",
+                "Full re-reads of the kernel's links and routes after a lost notification.")?,
             bfd_up: gauge_vec(&r, "bgp_bfd_session_up",
                 "1 when the BFD session to the neighbor is Up, else 0.", &BFD)?,
             bfd_changes: counter_vec(&r, "bgp_bfd_state_changes_total",
@@ -338,17 +373,26 @@ impl Metrics {
     /// The `max_prefixes_out` limit; `None` removes the series.
     pub fn set_advertised_limit(&self, n: &NeighborLabels, limit: Option<u64>) {
         self.seen(n, |_| ());
-        match limit {
-            Some(l) => self
-                .prefixes_advertised_limit
-                .with_label_values(&n.values())
-                .set(int(l)),
-            None => {
-                let _ = self
-                    .prefixes_advertised_limit
-                    .remove_label_values(&n.values());
-            }
-        }
+        set_or_remove(&self.prefixes_advertised_limit, n, limit);
+    }
+
+    /// `max_prefixes` (no series without a limit) and the routes `max_prefixes_out` holds
+    /// back from the neighbor.
+    pub fn set_limits(&self, n: &NeighborLabels, received_limit: Option<u64>, held_back: u64) {
+        self.seen(n, |_| ());
+        set_or_remove(&self.prefixes_received_limit, n, received_limit);
+        self.prefixes_held_back
+            .with_label_values(&n.values())
+            .set(int(held_back));
+    }
+
+    /// The kernel FIB's counters.
+    pub fn set_fib(&self, routes: u64, installs: u64, removes: u64, errors: u64, resyncs: u64) {
+        self.fib_routes.set(int(routes));
+        set_counter(&self.fib_installs, installs);
+        set_counter(&self.fib_removes, removes);
+        set_counter(&self.fib_errors, errors);
+        set_counter(&self.fib_resyncs, resyncs);
     }
 
     /// Messages received and sent, as absolute counts by type label (e.g. from
@@ -399,6 +443,8 @@ impl Metrics {
             &self.session_state,
             &self.session_uptime,
             &self.prefixes_advertised_limit,
+            &self.prefixes_held_back,
+            &self.prefixes_received_limit,
         ] {
             let _ = vec.remove_label_values(&v);
         }
@@ -470,101 +516,5 @@ impl Metrics {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
-    }
-}
-
-/// The running metrics endpoint; dropping it stops accepting.
-#[derive(Debug)]
-pub struct MetricsServer {
-    local_addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl MetricsServer {
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-}
-
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Most scrape connections served at once.
-const MAX_CONNECTIONS: usize = 32;
-/// A client has this long to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Binds `addr` and serves `GET /metrics` until the returned server is dropped. Must be
-/// called inside a tokio runtime.
-pub async fn serve_metrics(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<MetricsServer> {
-    let listener = TcpListener::bind(addr).await?;
-    let local_addr = listener.local_addr()?;
-    tracing::info!(%local_addr, "metrics endpoint listening");
-    let task = tokio::spawn(accept_loop(listener, metrics));
-    Ok(MetricsServer { local_addr, task })
-}
-
-async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics accept failed");
-                tokio::task::yield_now().await;
-                continue;
-            }
-        };
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let metrics = Arc::clone(&metrics);
-                async move { Ok::<_, Infallible>(respond(&metrics, &req)) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, "metrics connection ended");
-            }
-            drop(permit);
-        });
-    }
-}
-
-fn respond<B>(metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, body: String| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
-        *r.status_mut() = status;
-        r
-    };
-    if req.uri().path() != "/metrics" {
-        return reply(StatusCode::NOT_FOUND, "not found; try /metrics\n".into());
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, "use GET\n".into());
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
-    match metrics.encode() {
-        Ok(text) => {
-            let mut r = reply(StatusCode::OK, text);
-            r.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static(prometheus::TEXT_FORMAT),
-            );
-            r
-        }
-        Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
     }
 }

@@ -204,7 +204,7 @@ pub fn circuits_vbr_config(i: u32, opts: CircuitOptions) -> String {
     let other = format!("198.51.100.{}", 3 - i);
     let ka = (opts.hold_time / 3).max(1);
     let mut s = format!(
-        "frr defaults traditional\nhostname vbr{i}\nrouter bgp {VBR_AS}\n bgp router-id {me}\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {edge} remote-as {CALICO_AS}\n neighbor {edge} password {MD5_KEY}\n neighbor {edge} timers {ka} {hold}\n neighbor {edge} timers connect 1\n",
+        "frr defaults traditional\nhostname vbr{i}\nrouter bgp {VBR_AS}\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {edge} remote-as {CALICO_AS}\n neighbor {edge} password {MD5_KEY}\n neighbor {edge} timers {ka} {hold}\n neighbor {edge} timers connect 1\n",
         hold = opts.hold_time
     );
     if opts.bfd {

@@ -22,7 +22,7 @@ use lab_tests::circuits::{circuits_edge_config, CircuitOptions, CircuitsLab};
 use lab_tests::daemons::{find, Bgpd, Frr};
 use lab_tests::hybrid::{POD_CIDR, VPC_HOST};
 use lab_tests::watch::{Ping, Poller};
-use lab_tests::{skip, Lab, Tool};
+use lab_tests::{skip, wait_until, Lab, Tool};
 
 /// One echo request every 20 ms.
 const INTERVAL_MS: u32 = 20;
@@ -112,14 +112,29 @@ fn admin_downs(cap: &str, from: &str) -> usize {
 #[test]
 #[ignore = "FRR 8.4.4 closes BGP (Cease/BFD Down) on our AdminDown: no graceful restart"]
 fn frr_keeps_routes_and_traffic_across_bgpd_restarts_with_bfd() {
-    frr_restarts(true);
+    frr_restarts(CircuitOptions::default());
+}
+
+/// FRR's `neighbor X bfd check-control-plane-failure` on the VBRs: FRR then ignores a BFD
+/// down while graceful restart is negotiated and our C bit is clear (bgpd's BFD shares fate
+/// with its BGP, so it is always clear), and the restarts lose nothing. The price is in
+/// `bfd.rs`: the VBR ignores a real dead link as well.
+#[test]
+fn frr_with_check_control_plane_failure_keeps_routes_across_bgpd_restarts() {
+    frr_restarts(CircuitOptions {
+        check_control_plane: true,
+        ..CircuitOptions::default()
+    });
 }
 
 /// The control: the same restarts in the same lab without BFD lose nothing (FRR keeps the
 /// aggregate stale under graceful restart), so what the BFD test loses is BFD's doing.
 #[test]
 fn frr_keeps_routes_and_traffic_across_bgpd_restarts_without_bfd() {
-    frr_restarts(false);
+    frr_restarts(CircuitOptions {
+        bfd: false,
+        ..CircuitOptions::default()
+    });
 }
 
 /// Seconds since the epoch (as `ping -D` prints them).
@@ -170,7 +185,8 @@ fn losses_in(log: &str, windows: &[(f64, f64)]) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn frr_restarts(bfd: bool) {
+fn frr_restarts(opts: CircuitOptions) {
+    let bfd = opts.bfd;
     let mut tools = vec![Tool::Bird16, Tool::FrrBfd, Tool::Ping, Tool::Tcpdump];
     if !bfd {
         tools.pop();
@@ -182,10 +198,6 @@ fn frr_restarts(bfd: bool) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let opts = CircuitOptions {
-        bfd,
-        ..CircuitOptions::default()
-    };
     let mut c = CircuitsLab::up(Lab::new().unwrap(), opts).unwrap();
     if let Err(e) = c.wait_converged(Duration::from_secs(60)) {
         panic!("{e}\n{}\n{}", c.state(), c.lab.logs());
@@ -242,6 +254,18 @@ fn frr_restarts(bfd: bool) {
             panic!("{tag}: {e}{}\n{}", c.state(), c.lab.logs());
         }
         let back = t1.elapsed();
+        // The next SIGTERM only once this start's selection deferral is over: a session
+        // that drops again before our End-of-RIB makes FRR flush what it kept (RFC 4724,
+        // see `restart.rs`), with or without BFD.
+        let edge = c.edge.clone();
+        let res = wait_until(Duration::from_secs(20), "the deferral to end", || {
+            let log = edge.log(&c.lab);
+            Ok(log.contains("selection deferral over")
+                || log.contains("selection deferral timer expired"))
+        });
+        if let Err(e) = res {
+            panic!("{tag}: {e}\n{}", edge.log(&c.lab));
+        }
         std::thread::sleep(Duration::from_millis(300));
         windows.push((w0 - 0.1, epoch()));
         // FRR's BGP session to the edge closed by the TCP close (graceful restart), never by
@@ -272,7 +296,7 @@ fn frr_restarts(bfd: bool) {
             discr = (before.local_discriminator, after.local_discriminator);
         }
         eprintln!(
-            "bfd-restart: frr bfd={bfd} {tag}: pause={}ms stopped_in={stopped:.2?} converged_after={back:.2?} admin_down_sent={sent} frr_bfd_while_away={:?} frr_bgp_while_away={:?} frr_last_reset={reset:?} discr {}->{}",
+            "bfd-restart: frr {opts:?} {tag}: pause={}ms stopped_in={stopped:.2?} converged_after={back:.2?} admin_down_sent={sent} frr_bfd_while_away={:?} frr_bgp_while_away={:?} frr_last_reset={reset:?} discr {}->{}",
             pauses[(k - 1) % pauses.len()],
             away.map(|p| format!("{} ({})", p.status, p.diagnostic)),
             away_bgp["bgpState"].as_str().unwrap_or_default(),
@@ -290,7 +314,7 @@ fn frr_restarts(bfd: bool) {
     );
     let misses: Vec<_> = routes.into_iter().flat_map(Poller::stop).collect();
     let timeline = timeline.map(Poller::stop);
-    eprintln!("bfd-restart: frr bfd={bfd}: converged after {took:.2?}");
+    eprintln!("bfd-restart: frr {opts:?}: converged after {took:.2?}");
     let n = frr_neighbor(&vbr1.frr, &vbr1.edge_addr);
     let dropped = n["connectionsDropped"].as_u64().unwrap_or(0) - dropped0;
     let log = std::fs::read_to_string(c.lab.path("vbr1.frr.log")).unwrap_or_default();
@@ -299,7 +323,7 @@ fn frr_restarts(bfd: bool) {
         .filter(|l| l.contains("BFD") || l.contains("ADJCHANGE") || l.contains("NOTIFICATION"))
         .collect();
     eprintln!(
-        "bfd-restart: frr bfd={bfd} restarts={restarts} in {total:.1?}: per restart (lost, ms) {each:?}; ping lost={} lost_ms={} gap={} sent={} received={}; vbr polls stale={} misses={}; frr connections dropped={dropped}",
+        "bfd-restart: frr {opts:?} restarts={restarts} in {total:.1?}: per restart (lost, ms) {each:?}; ping lost={} lost_ms={} gap={} sent={} received={}; vbr polls stale={} misses={}; frr connections dropped={dropped}",
         lost.missing,
         lost.lost_ms(u64::from(INTERVAL_MS)),
         lost.longest_gap,

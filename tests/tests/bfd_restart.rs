@@ -107,8 +107,10 @@ fn admin_downs(cap: &str, from: &str) -> usize {
 /// ```
 ///
 /// bgpd's log: `session down neighbor=vbr1 reason=received Cease / BFD Down (6/10)` 2 ms
-/// after `SIGTERM: closing sessions for graceful restart`. Run it with `--ignored` once bgpd
-/// (or the VBR) handles it.
+/// after `SIGTERM: closing sessions for graceful restart`. Loss per restart (down 1.5 s, 0 s,
+/// 2.5 s): about 3.1 s, 1.6 s, 4.1 s. The same restarts pass without BFD and with FRR's
+/// `bfd check-control-plane-failure` (below). Run it with `--ignored` once bgpd (or the VBR)
+/// handles it.
 #[test]
 #[ignore = "FRR 8.4.4 closes BGP (Cease/BFD Down) on our AdminDown: no graceful restart"]
 fn frr_keeps_routes_and_traffic_across_bgpd_restarts_with_bfd() {

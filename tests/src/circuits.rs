@@ -39,6 +39,10 @@ pub struct CircuitOptions {
     pub bfd: bool,
     /// The BGP hold time on the circuits (the VBRs' keepalive is a third of it).
     pub hold_time: u32,
+    /// FRR's `neighbor X bfd check-control-plane-failure` on the VBRs: a BFD down from a
+    /// neighbor whose C bit is clear (bgpd's: its BFD shares fate with its BGP) is ignored
+    /// while graceful restart is negotiated.
+    pub check_control_plane: bool,
 }
 
 impl Default for CircuitOptions {
@@ -46,6 +50,7 @@ impl Default for CircuitOptions {
         CircuitOptions {
             bfd: true,
             hold_time: 9,
+            check_control_plane: false,
         }
     }
 }
@@ -204,7 +209,7 @@ pub fn circuits_vbr_config(i: u32, opts: CircuitOptions) -> String {
     let other = format!("198.51.100.{}", 3 - i);
     let ka = (opts.hold_time / 3).max(1);
     let mut s = format!(
-        "frr defaults traditional\nhostname vbr{i}\nrouter bgp {VBR_AS}\n bgp router-id {me}\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {edge} remote-as {CALICO_AS}\n neighbor {edge} password {MD5_KEY}\n neighbor {edge} timers {ka} {hold}\n neighbor {edge} timers connect 1\n",
+        "frr defaults traditional\nhostname vbr{i}\nrouter bgp {VBR_AS}\n bgp router-id {me}\n bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor {edge} remote-as {CALICO_AS}\n neighbor {edge} password {MD5_KEY}\n neighbor {edge} timers {ka} {hold}\n neighbor {edge} timers connect 1\n",
         hold = opts.hold_time
     );
     if opts.bfd {
@@ -212,6 +217,9 @@ pub fn circuits_vbr_config(i: u32, opts: CircuitOptions) -> String {
             s,
             " neighbor {edge} bfd\n neighbor {edge} bfd profile circuit\n"
         );
+        if opts.check_control_plane {
+            let _ = writeln!(s, " neighbor {edge} bfd check-control-plane-failure");
+        }
     }
     let _ = write!(
         s,

@@ -45,6 +45,8 @@ pub enum Tool {
     FrrBfd,
     /// `nft` (nftables: dropping a circuit's packets).
     Nft,
+    /// `tcpdump` (what went on the wire).
+    Tcpdump,
 }
 
 impl Tool {
@@ -68,6 +70,7 @@ impl Tool {
                 p("/usr/lib/frr/bfdd"),
             ],
             Tool::Nft => vec![p("/usr/sbin/nft")],
+            Tool::Tcpdump => vec![p("/usr/bin/tcpdump")],
         }
     }
 }

@@ -241,6 +241,7 @@ fn without_bfd_the_hold_timer_decides() {
     let mut c = converged(CircuitOptions {
         bfd: false,
         hold_time: hold,
+        ..CircuitOptions::default()
     });
     assert!(c.edge.bfd().map(|b| b.is_empty()).unwrap_or(true));
     let (lost, fib) = fail_primary(&mut c, "hold", Duration::from_secs(u64::from(hold) + 3));
@@ -277,6 +278,7 @@ fn both_circuits_carry_traffic() {
     let c = converged(CircuitOptions {
         bfd: false,
         hold_time: 9,
+        ..CircuitOptions::default()
     });
     let (ns, pod) = (c.node_ns.clone(), c.pod.clone());
     let ping_ok = |c: &CircuitsLab| {
@@ -310,4 +312,72 @@ fn both_circuits_carry_traffic() {
         ])
         .unwrap();
     ping_ok(&c);
+}
+
+/// The price of FRR's `neighbor X bfd check-control-plane-failure` (which makes bgpd's
+/// restarts hitless, `bfd_restart.rs`): bgpd's C bit is always clear, so FRR also ignores
+/// the BFD down of a really dead circuit. The edge still moves to vbr2 at once (its own BFD),
+/// but vbr1 keeps its BGP session and keeps sending the pods' traffic into the dead circuit
+/// until its hold timer (9 s) expires.
+#[test]
+fn with_check_control_plane_failure_the_vbr_waits_for_its_hold_timer() {
+    if skip("bfd_cbit_failover", &TOOLS) {
+        return;
+    }
+    let mut c = converged(CircuitOptions {
+        check_control_plane: true,
+        ..CircuitOptions::default()
+    });
+    let p = ping(&mut c, "ping-cbit");
+    std::thread::sleep(Duration::from_secs(1));
+    c.lab
+        .blackhole_link(&c.vbrs[0].ns, &c.vbrs[0].vbr_dev)
+        .unwrap();
+    let t0 = Instant::now();
+    let backup = c.vbrs[1].vbr_addr.clone();
+    let fib = match c.wait_next_hop(VPC_NET, &backup, Duration::from_secs(5)) {
+        Ok(d) => d,
+        Err(e) => panic!("cbit: {e}{}", c.state()),
+    };
+    let (vbr1, edge_addr) = (c.vbrs[0].frr.clone(), c.vbrs[0].edge_addr.clone());
+    let (mut kept_at_2s, mut bgp_down, mut moved) = (None, None, None);
+    while t0.elapsed() < Duration::from_secs(40) {
+        if kept_at_2s.is_none() && t0.elapsed() > Duration::from_secs(2) {
+            let bfd = vbr1.bfd_peer(&edge_addr).unwrap().map(|p| p.status);
+            kept_at_2s = Some((bfd, vbr1.established(&edge_addr).unwrap()));
+        }
+        if bgp_down.is_none() && !vbr1.established(&edge_addr).unwrap() {
+            bgp_down = Some(t0.elapsed());
+        }
+        if next_hop(&c.lab, &c.vbrs[0].ns, POD_CIDR).unwrap() == "198.51.100.2" {
+            moved = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let log = c.lab.log_tail("vbr1.frr.log", 10);
+    eprintln!(
+        "bfd-lab: check-control-plane-failure: edge FIB moved after {fib:.2?}; vbr1 at 2 s: {kept_at_2s:?}; vbr1's BGP down after {bgp_down:.2?}, its way back moved after {moved:.2?}\n{log}"
+    );
+    assert!(
+        moved.is_some(),
+        "vbr1 kept sending the pods into the dead circuit for 40 s{}",
+        c.state()
+    );
+    let lost = stop(&mut c, p, "cbit");
+    eprintln!(
+        "bfd-lab: check-control-plane-failure: lost={} lost_ms={} gap={}",
+        lost.missing,
+        lost.lost_ms(INTERVAL_MS),
+        lost.longest_gap
+    );
+    // Pinned: FRR saw BFD down and kept BGP (it ignores our BFD), and the way back waited for
+    // the hold timer: far more lost than with BFD honoured.
+    assert_eq!(
+        kept_at_2s,
+        Some((Some("down".to_owned()), true)),
+        "FRR's view 2 s after the drop"
+    );
+    assert!(lost.lost_ms(INTERVAL_MS) >= 5000, "{lost:?}");
 }

@@ -63,6 +63,11 @@ impl AuthState {
         }
     }
 
+    /// The last sequence number sent.
+    pub fn xmit_seq(&self) -> u32 {
+        self.xmit_seq
+    }
+
     /// The settings this state was made for.
     pub fn key(&self) -> &BfdAuth {
         &self.key

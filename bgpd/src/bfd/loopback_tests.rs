@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+use super::api::{start_on, start_resuming, BfdEvent, BfdPeer, Ports};
 use super::machine::Transition;
 use super::packet::{Diag, State};
-use super::task::{start_on, BfdEvent, BfdPeer, Ports};
 
 fn free_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -211,4 +211,46 @@ async fn ipv6_sessions_come_up_with_hop_limit_255() {
     drop(b);
     let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
     assert!(t.path_failed);
+}
+
+#[tokio::test]
+async fn a_restart_hands_the_session_over_without_the_neighbor_noticing() {
+    let dir = std::env::temp_dir().join(format!("bfd-handover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::unbounded_channel();
+    let (b_tx, mut b_events) = mpsc::unbounded_channel();
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
+    a.configure(vec![peer()]).await;
+    b.configure(vec![peer()]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b_disc = a.show().await[0].status.remote_discriminator;
+    // b "restarts": it asks a for a long detection time, writes its session, goes silent
+    // for longer than a's normal detection time (3 x 50 ms), then a new run takes over.
+    b.suspend(&dir).await;
+    drop(b);
+    let stretched = a.show().await[0].status.detect_time.unwrap_or_default();
+    assert!(stretched >= Duration::from_secs(10), "{stretched:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (resumable, _) = super::resume::take(&dir);
+    assert_eq!(resumable.len(), 1);
+    let (b2_tx, mut b2_events) = mpsc::unbounded_channel();
+    let b2 = start_resuming(ports(q, p), b2_tx, resumable);
+    b2.configure(vec![peer()]).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // a never left Up, and is back on the fast timers; b2 is Up with b's discriminator.
+    assert!(a_events.try_recv().is_err(), "a saw a state change");
+    let row = a.show().await[0].status.clone();
+    assert_eq!(
+        (row.state, row.flaps, row.remote_discriminator),
+        (State::Up, 0, b_disc)
+    );
+    assert_eq!(row.detect_time, Some(Duration::from_millis(150)), "{row:?}");
+    let row = b2.show().await[0].status.clone();
+    assert_eq!((row.state, row.local_discriminator), (State::Up, b_disc));
+    assert!(b2_events.try_recv().is_err(), "b2 saw a state change");
+    let _ = std::fs::remove_dir_all(&dir);
 }

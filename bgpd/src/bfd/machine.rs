@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use config::Bfd;
 
 use super::packet::{from_micros, to_micros, ControlPacket, Diag, State};
+use super::resume::Suspended;
 
 /// The transmit interval while the session is not Up (RFC 5880 section 6.8.3: "not less
 /// than one second").
@@ -72,6 +73,8 @@ pub struct Status {
 #[derive(Debug)]
 pub struct Session {
     settings: Bfd,
+    /// The Detect Mult we send: the configured one, but while suspending for a restart.
+    multiplier: u8,
     state: State,
     remote_state: State,
     local_discriminator: u32,
@@ -117,6 +120,7 @@ impl Session {
         let slow = settings.min_tx.max(SLOW_TX);
         Session {
             settings,
+            multiplier: settings.multiplier,
             state: State::Down,
             remote_state: State::Down,
             local_discriminator,
@@ -211,6 +215,7 @@ impl Session {
             return;
         }
         self.settings = settings;
+        self.multiplier = settings.multiplier;
         self.advertise(settings.min_tx, settings.min_rx);
         self.send_now = true;
         self.reschedule(now);
@@ -225,6 +230,62 @@ impl Session {
             (true, _) => self.go(now, State::AdminDown, Diag::ADMIN_DOWN),
             (false, State::AdminDown) => self.go(now, State::Down, Diag::ADMIN_DOWN),
         }
+    }
+
+    /// Before a graceful restart: asks the neighbor, through a Poll Sequence, to give us
+    /// `multiplier` × `tx` before it declares the session down (our Desired Min TX and Detect
+    /// Mult, RFC 5880 section 6.8.3), so that the next run can take the session over. Only
+    /// for an Up session; [`Session::polling`] says when the Final has come.
+    pub fn stretch(&mut self, now: Instant, tx: Duration, multiplier: u8) {
+        self.last_now = now;
+        if self.state != State::Up {
+            return;
+        }
+        self.multiplier = multiplier;
+        self.advertise(tx, self.required_min_rx);
+        self.polling = true;
+        self.send_now = true;
+    }
+
+    /// A Poll Sequence is in progress.
+    pub fn polling(&self) -> bool {
+        self.polling
+    }
+
+    /// The session as the next run needs it to continue, if it is Up.
+    pub fn suspended(&self, address: std::net::IpAddr, multihop: bool) -> Option<Suspended> {
+        (self.state == State::Up).then(|| Suspended {
+            address,
+            local_discriminator: self.local_discriminator,
+            remote_discriminator: self.remote_discriminator,
+            remote_min_rx_us: to_micros(self.remote_min_rx),
+            remote_desired_min_tx_us: to_micros(self.remote_desired_min_tx),
+            remote_multiplier: self.remote_multiplier,
+            desired_min_tx_us: to_micros(self.desired_min_tx),
+            multiplier: self.multiplier,
+            multihop,
+            auth_seq: None,
+        })
+    }
+
+    /// A session the previous run suspended, continued Up from `now`: the neighbor keeps
+    /// hearing the same discriminators before its detection time runs out. Our timers go
+    /// back to `settings` through a Poll Sequence.
+    pub fn resumed(settings: Bfd, s: &Suspended, now: Instant) -> Session {
+        let mut session = Session::new(settings, s.local_discriminator, now);
+        let tx = from_micros(s.desired_min_tx_us);
+        session.state = State::Up;
+        session.remote_state = State::Up;
+        session.up_since = Some(now);
+        session.remote_discriminator = s.remote_discriminator;
+        session.remote_min_rx = from_micros(s.remote_min_rx_us);
+        session.remote_desired_min_tx = from_micros(s.remote_desired_min_tx_us);
+        session.remote_multiplier = s.remote_multiplier;
+        session.desired_min_tx = tx;
+        session.tx_in_use = tx;
+        session.detect_deadline = Some(now + session.detection_time());
+        session.advertise(settings.min_tx, settings.min_rx);
+        session
     }
 
     /// The next state change since the last call.
@@ -287,7 +348,7 @@ impl Session {
             remote_diag: self.remote_diag,
             tx_interval: self.tx_interval(),
             rx_interval: self.rx_in_use,
-            multiplier: self.settings.multiplier,
+            multiplier: self.multiplier,
             remote_multiplier: self.remote_multiplier,
             remote_min_rx: self.remote_min_rx,
             detect_time: (self.remote_multiplier > 0).then(|| self.detection_time()),
@@ -321,7 +382,7 @@ impl Session {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let (lo, span) = if self.settings.multiplier == 1 {
+        let (lo, span) = if self.multiplier == 1 {
             (75, 15)
         } else {
             (75, 25)
@@ -406,7 +467,7 @@ impl Session {
             final_,
             control_plane_independent: false,
             demand: false,
-            detect_mult: self.settings.multiplier,
+            detect_mult: self.multiplier,
             my_discriminator: self.local_discriminator,
             your_discriminator: self.remote_discriminator,
             desired_min_tx_us: to_micros(self.desired_min_tx),

@@ -11,166 +11,38 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::api::{BfdCommand, BfdEvent, BfdPeer, BfdRow, Ports};
 use super::auth::AuthState;
-use super::machine::{self, Session, Status, Transition};
+use super::machine::{self, Session, Transition};
 use super::packet::{ControlPacket, State};
+use super::resume::{self, Suspended};
 use super::socket;
 
-/// The single-hop BFD control port (RFC 5881 section 4).
-pub const BFD_PORT: u16 = 3784;
-/// The multi-hop BFD control port (RFC 5883 section 5).
-pub const BFD_MULTIHOP_PORT: u16 = 4784;
+/// Before a restart, each Up session asks its neighbor to wait this many times one second
+/// (`Session::stretch`) for our next packet: the window in which the next run must start.
+const SUSPEND_MULTIPLIER: u8 = 10;
+/// The Desired Min TX advertised while suspending.
+const SUSPEND_TX: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest the stopping daemon waits for the neighbors' Finals.
+const SUSPEND_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The longest a removed session keeps saying AdminDown.
 const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Where the task receives and where it sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ports {
-    /// Single-hop packets arrive here (3784).
-    pub listen: u16,
-    /// And go to this port of the neighbor (3784).
-    pub peer: u16,
-    /// Multi-hop packets arrive here (4784); `None`: not listened for.
-    pub multihop_listen: Option<u16>,
-    /// And go to this port of a neighbor that speaks multi-hop (4784).
-    pub multihop_peer: u16,
-}
-
-impl Ports {
-    /// The standard ports.
-    pub const STANDARD: Ports = Ports {
-        listen: BFD_PORT,
-        peer: BFD_PORT,
-        multihop_listen: Some(BFD_MULTIHOP_PORT),
-        multihop_peer: BFD_MULTIHOP_PORT,
-    };
-
-    fn peer_port(&self, multihop: bool) -> u16 {
-        if multihop {
-            self.multihop_peer
-        } else {
-            self.peer
-        }
-    }
-}
-
-/// A session the configuration asks for: one per neighbor with `bfd`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BfdPeer {
-    /// The neighbor's name.
-    pub neighbor: String,
-    /// Its address.
-    pub address: IpAddr,
-    /// Our address towards it, when configured (else the kernel's choice).
-    pub local: Option<IpAddr>,
-    /// Intervals and multiplier.
-    pub settings: config::Bfd,
-    /// `false`: the neighbor is administratively down, and so is its BFD session.
-    pub enabled: bool,
-}
-
-impl BfdPeer {
-    /// The sessions `config` asks for.
-    pub fn of(config: &config::Config) -> Vec<BfdPeer> {
-        config
-            .neighbors
-            .iter()
-            .filter_map(|n| match (n.bfd, n.peer) {
-                // An IPv4-mapped IPv6 address travels as IPv4 (TTL, not hop limit).
-                (Some(settings), config::Peer::Address(address)) => Some(BfdPeer {
-                    neighbor: n.name.clone(),
-                    address: address.to_canonical(),
-                    local: n.local_address.map(|a| a.to_canonical()),
-                    settings,
-                    enabled: n.enabled,
-                }),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// What the daemon asks of the task.
-#[derive(Debug)]
-pub enum BfdCommand {
-    /// These are the sessions wanted from now on: start the new ones, reconfigure the
-    /// changed ones (no state change: a Poll Sequence), stop the others.
-    Configure(Vec<BfdPeer>),
-    /// Every session's state, sorted by neighbor name.
-    Show(oneshot::Sender<Vec<BfdRow>>),
-    /// The daemon stops: every session says AdminDown (RFC 5880 section 6.8.16), so that
-    /// neighbors do not take our silence for a failed path (RFC 5882 section 3.2) and a
-    /// graceful restart stays graceful; then the task ends and answers.
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// One session as `bgpctl show bfd` sees it.
-#[derive(Debug, Clone)]
-pub struct BfdRow {
-    /// The session as configured.
-    pub peer: BfdPeer,
-    /// Its state.
-    pub status: Status,
-    /// The neighbor speaks multi-hop BFD (RFC 5883) to us.
-    pub multihop: bool,
-}
-
-/// A state change, reported to the daemon.
-#[derive(Debug, Clone)]
-pub struct BfdEvent {
-    /// The neighbor's name.
-    pub neighbor: String,
-    /// Its address.
-    pub address: IpAddr,
-    /// What changed.
-    pub transition: Transition,
-}
-
-/// The daemon's handle on the task.
-#[derive(Debug, Clone)]
-pub struct BfdHandle {
-    commands: mpsc::Sender<BfdCommand>,
-}
-
-impl BfdHandle {
-    /// Asks for these sessions from now on.
-    pub async fn configure(&self, peers: Vec<BfdPeer>) {
-        let _ = self.commands.send(BfdCommand::Configure(peers)).await;
-    }
-
-    /// Tells every neighbor our sessions go AdminDown, then ends the task.
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(BfdCommand::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// Every session's state; empty if the task is gone.
-    pub async fn show(&self) -> Vec<BfdRow> {
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(BfdCommand::Show(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
-    }
-}
-
-/// Starts the task on the standard ports, reporting state changes on `events`.
-pub fn start(events: mpsc::UnboundedSender<BfdEvent>) -> BfdHandle {
-    start_on(Ports::STANDARD, events)
-}
-
-/// Starts the task on `ports` (the standard ones but in tests, where two tasks share one
-/// host).
-pub fn start_on(ports: Ports, events: mpsc::UnboundedSender<BfdEvent>) -> BfdHandle {
+/// Spawns the task; the daemon talks to it through the returned queue.
+pub(super) fn spawn(
+    ports: Ports,
+    events: mpsc::UnboundedSender<BfdEvent>,
+    resumable: Vec<Suspended>,
+) -> mpsc::Sender<BfdCommand> {
     let (commands, rx) = mpsc::channel(16);
     let task = Task {
         ports,
         entries: HashMap::new(),
         by_discriminator: HashMap::new(),
         draining: Vec::new(),
+        resumable: resumable.into_iter().map(|s| (s.address, s)).collect(),
+        suspending: None,
         v4: None,
         v6: None,
         m4: None,
@@ -179,7 +51,7 @@ pub fn start_on(ports: Ports, events: mpsc::UnboundedSender<BfdEvent>) -> BfdHan
         events,
     };
     tokio::spawn(task.run(rx));
-    BfdHandle { commands }
+    commands
 }
 
 /// A starting point that differs between runs, so that a restarted daemon's sessions are
@@ -230,6 +102,11 @@ struct Task {
     by_discriminator: HashMap<u32, IpAddr>,
     /// Sessions removed by a reload, still saying AdminDown until the time given.
     draining: Vec<(IpAddr, Entry, Instant)>,
+    /// Sessions the previous run suspended, taken over when configured.
+    resumable: HashMap<IpAddr, Suspended>,
+    /// A restart is under way: where to write the sessions, whom to tell, and until when
+    /// to wait for the neighbors' Finals.
+    suspending: Option<(std::path::PathBuf, oneshot::Sender<()>, Instant)>,
     v4: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     /// Multi-hop receivers.
@@ -261,6 +138,7 @@ impl Task {
                 .values()
                 .chain(self.draining.iter().map(|(_, e, _)| e))
                 .filter_map(|e| e.session.next_deadline())
+                .chain(self.suspending.as_ref().map(|s| s.2))
                 .min();
             let sleep = async {
                 match deadline {
@@ -279,6 +157,7 @@ impl Task {
                         let _ = done.send(());
                         return;
                     }
+                    Some(BfdCommand::Suspend(dir, done)) => self.start_suspending(dir, done),
                     None => return,
                 },
                 r = receive_on(self.v4.as_ref(), &mut buf4) => self.received(r, &buf4, false),
@@ -287,7 +166,11 @@ impl Task {
                 r = receive_on(self.m6.as_ref(), &mut bufm6) => self.received(r, &bufm6, true),
                 () = sleep => {}
             }
-            self.drive(Instant::now());
+            let now = Instant::now();
+            self.drive(now);
+            if self.finish_suspending(now) {
+                return;
+            }
         }
     }
 
@@ -347,7 +230,18 @@ impl Task {
                 warn!(neighbor = %peer.neighbor, %error, port = self.ports.listen, "BFD: cannot receive");
                 continue;
             }
-            let discriminator = self.allocate_discriminator();
+            // The previous run's session, if it handed one over in time and its
+            // discriminator is free: continued Up, the neighbor never sees it go down.
+            let resumed = self
+                .resumable
+                .remove(&address)
+                .filter(|s| s.local_discriminator != 0)
+                .filter(|s| !self.by_discriminator.contains_key(&s.local_discriminator))
+                .filter(|_| peer.enabled);
+            let discriminator = match &resumed {
+                Some(s) => s.local_discriminator,
+                None => self.allocate_discriminator(),
+            };
             let sender = match socket::sender(
                 address,
                 peer.local,
@@ -359,8 +253,21 @@ impl Task {
                     continue;
                 }
             };
-            let mut session = Session::new(peer.settings, discriminator, now);
-            session.set_admin_down(now, !peer.enabled);
+            let (session, auth) = match &resumed {
+                Some(s) => {
+                    info!(neighbor = %peer.neighbor, %address, discriminator, "BFD session taken over from the previous run");
+                    let auth = peer
+                        .settings
+                        .auth
+                        .map(|k| AuthState::new(k, s.auth_seq.unwrap_or(0)));
+                    (Session::resumed(peer.settings, s, now), auth)
+                }
+                None => {
+                    let mut session = Session::new(peer.settings, discriminator, now);
+                    session.set_admin_down(now, !peer.enabled);
+                    (session, auth_state(&peer.settings, discriminator))
+                }
+            };
             info!(
                 neighbor = %peer.neighbor,
                 %address,
@@ -374,16 +281,66 @@ impl Task {
             self.entries.insert(
                 address,
                 Entry {
-                    auth: auth_state(&peer.settings, discriminator),
+                    auth,
                     peer,
                     session,
                     sender,
                     last_rx: None,
-                    multihop: false,
+                    multihop: resumed.as_ref().is_some_and(|s| s.multihop),
                     send_errors: 0,
                 },
             );
         }
+    }
+
+    /// A restart begins: every Up session asks its neighbor for a detection time of
+    /// `SUSPEND_MULTIPLIER` seconds (a Poll Sequence); `finish_suspending` writes them out once
+    /// the Finals are in, or after `SUSPEND_WAIT`.
+    fn start_suspending(&mut self, dir: std::path::PathBuf, done: oneshot::Sender<()>) {
+        let now = Instant::now();
+        for e in self.entries.values_mut() {
+            e.session.stretch(now, SUSPEND_TX, SUSPEND_MULTIPLIER);
+        }
+        self.suspending = Some((dir, done, now + SUSPEND_WAIT));
+    }
+
+    /// Whether the restart's hand-over is written and the task may end.
+    fn finish_suspending(&mut self, now: Instant) -> bool {
+        let Some((_, _, until)) = &self.suspending else {
+            return false;
+        };
+        let waiting = self
+            .entries
+            .values()
+            .any(|e| e.session.state() == State::Up && e.session.polling());
+        if waiting && now < *until {
+            return false;
+        }
+        let Some((dir, done, _)) = self.suspending.take() else {
+            return false;
+        };
+        let sessions: Vec<Suspended> = self
+            .entries
+            .iter()
+            .filter_map(|(a, e)| {
+                let mut s = e.session.suspended(*a, e.multihop)?;
+                s.auth_seq = e.auth.as_ref().map(AuthState::xmit_seq);
+                Some(s)
+            })
+            .collect();
+        let n = sessions.len();
+        match resume::write(&dir, sessions) {
+            Ok(()) => info!(
+                sessions = n,
+                unanswered = waiting,
+                "BFD sessions handed over to the next run"
+            ),
+            Err(error) => {
+                warn!(%error, dir = %dir.display(), "BFD: cannot write the sessions for the next run")
+            }
+        }
+        let _ = done.send(());
+        true
     }
 
     /// AdminDown on every session, sent three times 50 ms apart: one lost datagram must not

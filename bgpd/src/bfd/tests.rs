@@ -522,3 +522,50 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stretched_then_resumed_by_the_next_run() {
+    let t0 = Instant::now();
+    let mut s = up_session(t0);
+    let mut fin = from_peer(State::Up, 5);
+    fin.final_ = true;
+    s.receive(t0, &fin);
+    // Before a restart: ask the neighbor to wait 10 x 1 s, through a Poll Sequence.
+    s.stretch(t0, SLOW_TX, 10);
+    let sent = drain(&mut s, t0);
+    assert!(sent[0].poll);
+    assert_eq!(
+        (sent[0].desired_min_tx_us, sent[0].detect_mult),
+        (1_000_000, 10)
+    );
+    assert!(s.polling());
+    s.receive(t0 + MS, &fin);
+    assert!(!s.polling());
+    let addr = std::net::IpAddr::from([203, 0, 113, 2]);
+    let suspended = s.suspended(addr, false).unwrap_or_else(|| panic!("Up"));
+    assert_eq!(suspended.neighbor_detection_time(), 10 * SLOW_TX);
+    assert_eq!(
+        (
+            suspended.local_discriminator,
+            suspended.remote_discriminator
+        ),
+        (5, 77)
+    );
+    // The next run: Up at once, same discriminators, back to 300 ms with a Poll.
+    let t1 = t0 + 2 * SLOW_TX;
+    let mut next = Session::resumed(settings(300, 300, 3), &suspended, t1);
+    assert_eq!(next.state(), State::Up);
+    let sent = drain(&mut next, t1);
+    assert_eq!(sent.len(), 1);
+    let p = &sent[0];
+    assert_eq!(
+        (p.state, p.my_discriminator, p.your_discriminator),
+        (State::Up, 5, 77)
+    );
+    assert!(p.poll);
+    assert_eq!((p.desired_min_tx_us, p.detect_mult), (300_000, 3));
+    assert!(changes(&mut next).is_empty(), "no state change to report");
+    // A session not Up has nothing to hand over.
+    let down = Session::new(settings(300, 300, 3), 6, t0);
+    assert!(down.suspended(addr, false).is_none());
+}

@@ -140,6 +140,19 @@ impl Daemon {
     ) -> Result<Daemon, DaemonError> {
         let config = Arc::new(config);
         let g = &config.global;
+        // BFD first: sessions the previous run handed over must hear from us before the
+        // neighbors' (stretched) detection time runs out.
+        let (bfd_tx, bfd_events) = mpsc::unbounded_channel();
+        let (resumable, age) = crate::bfd::resume::take(&g.state_dir);
+        if !resumable.is_empty() {
+            info!(
+                sessions = resumable.len(),
+                age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                "taking over the BFD sessions of the previous run"
+            );
+        }
+        let bfd = crate::bfd::start(bfd_tx, resumable);
+        bfd.configure(crate::bfd::BfdPeer::of(&config)).await;
         let (routing, rx) = mpsc::channel(1024);
         let mut kernel_routes_kept = false;
         let (kernel, next_hop_events) = match &config.kernel {
@@ -237,9 +250,6 @@ impl Daemon {
                 }
             }
         }
-        let (bfd_tx, bfd_events) = mpsc::unbounded_channel();
-        let bfd = crate::bfd::start(bfd_tx);
-        bfd.configure(crate::bfd::BfdPeer::of(&config)).await;
         let mut daemon = Daemon {
             config: config.clone(),
             config_path,
@@ -366,9 +376,15 @@ impl Daemon {
 
     /// Stops every session and waits briefly for the last messages to be written.
     pub async fn stop(&mut self, graceful: bool, message: Option<String>) {
-        // First, so that no neighbor takes the end of our BFD packets for a dead path and
-        // drops our routes that graceful restart would keep.
-        self.bfd.shutdown().await;
+        // BFD first. A restart hands the Up sessions to the next run (after asking each
+        // neighbor for a 10 s detection time), so that no neighbor sees them go down: FRR
+        // and BIRD drop our routes on a BFD down, AdminDown included, whatever graceful
+        // restart says. A final stop says AdminDown (RFC 5880 section 6.8.16).
+        if graceful {
+            self.bfd.suspend(&self.config.global.state_dir).await;
+        } else {
+            self.bfd.shutdown().await;
+        }
         if graceful {
             self.record_restart_state(true);
         } else if let Err(e) = crate::restart_state::remove(&self.config.global.state_dir) {

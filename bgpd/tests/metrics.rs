@@ -318,11 +318,11 @@ async fn limits_fib_and_bfd_series() {
         (
             "vbr",
             "10.10.0.1".to_string(),
-            true,
+            3,
             2,
             Some(Duration::from_millis(900)),
         ),
-        ("vbr2", "10.10.0.5".to_string(), false, 5, None),
+        ("vbr2", "10.10.0.5".to_string(), 1, 5, None),
     ]);
     let server = serve_metrics("127.0.0.1:0".parse().unwrap(), Arc::clone(&metrics))
         .await
@@ -348,9 +348,11 @@ async fn limits_fib_and_bfd_series() {
     assert_eq!(value(&b, "bgp_bfd_detect_time_seconds", &v), Some(0.9));
     let vbr2 = [("neighbor", "vbr2")];
     assert_eq!(value(&b, "bgp_bfd_session_up", &vbr2), Some(0.0));
+    assert_eq!(value(&b, "bgp_bfd_session_state", &vbr2), Some(1.0));
+    assert_eq!(value(&b, "bgp_bfd_session_state", &v), Some(3.0));
     assert_eq!(value(&b, "bgp_bfd_state_changes_total", &vbr2), Some(5.0));
     // A BFD session that is gone loses its series; the other keeps them.
-    metrics.set_bfd([("vbr", "10.10.0.1".to_string(), true, 2, None)]);
+    metrics.set_bfd([("vbr", "10.10.0.1".to_string(), 3, 2, None)]);
     let b = get(&server, "GET", "/metrics").await.body;
     assert_eq!(count(&b, "bgp_bfd_session_up"), 1);
     assert_eq!(value(&b, "bgp_bfd_session_up", &vbr2), None);

@@ -40,6 +40,11 @@ impl State {
         }
     }
 
+    /// The State field's value (RFC 5880 section 4.1): AdminDown 0 .. Up 3.
+    pub fn number(self) -> u8 {
+        self.bits()
+    }
+
     /// The name `bgpctl` shows: `admin-down`, `down`, `init`, `up`.
     pub fn name(self) -> &'static str {
         match self {

@@ -45,8 +45,14 @@ pub(super) fn listener(ipv6: bool, port: u16) -> io::Result<UdpSocket> {
 }
 
 /// A session's sending socket: bound to `local` (or the wildcard) and a free port of the
-/// source range, starting the search at `hint`; TTL (hop limit) 255.
-pub(super) fn sender(peer: IpAddr, local: Option<IpAddr>, hint: u16) -> io::Result<UdpSocket> {
+/// source range, starting the search at `hint`; TTL (hop limit) 255. A plain non-blocking
+/// socket, not tokio's: nothing waits on it, and tokio's `try_send_to` refuses to send
+/// until the reactor has seen the new socket writable (the first packet was lost).
+pub(super) fn sender(
+    peer: IpAddr,
+    local: Option<IpAddr>,
+    hint: u16,
+) -> io::Result<std::net::UdpSocket> {
     let ip = local.unwrap_or(match peer {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
@@ -70,7 +76,7 @@ pub(super) fn sender(peer: IpAddr, local: Option<IpAddr>, hint: u16) -> io::Resu
             .start()
             .saturating_add(u16::try_from(offset).unwrap_or(0));
         match s.bind(&SocketAddr::new(ip, port).into()) {
-            Ok(()) => return UdpSocket::from_std(s.into()),
+            Ok(()) => return Ok(s.into()),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => last = Some(e),
             Err(e) => return Err(e),
         }

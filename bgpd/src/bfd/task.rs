@@ -66,7 +66,7 @@ fn initial_discriminator() -> u32 {
 struct Entry {
     peer: BfdPeer,
     session: Session,
-    sender: UdpSocket,
+    sender: std::net::UdpSocket,
     /// Keyed SHA1 state, when configured.
     auth: Option<AuthState>,
     /// When the last valid packet arrived (for bfd.AuthSeqKnown, RFC 5880 section 6.8.1).
@@ -359,7 +359,7 @@ impl Task {
                 let p = e.session.current_packet();
                 let wire = e.wire(&p);
                 let port = ports.peer_port(e.multihop);
-                let _ = e.sender.try_send_to(&wire, (*address, port).into());
+                let _ = e.sender.send_to(&wire, SocketAddr::new(*address, port));
             }
         }
         info!(sessions = self.entries.len(), "BFD sessions set AdminDown");
@@ -483,9 +483,10 @@ impl Task {
         for (address, e, _) in &mut self.draining {
             while let Some(p) = e.session.poll(now) {
                 let wire = e.wire(&p);
-                let _ = e
-                    .sender
-                    .try_send_to(&wire, (*address, ports.peer_port(e.multihop)).into());
+                let _ = e.sender.send_to(
+                    &wire,
+                    SocketAddr::new(*address, ports.peer_port(e.multihop)),
+                );
             }
             while e.session.next_change().is_some() {}
         }
@@ -493,7 +494,7 @@ impl Task {
             let port = ports.peer_port(e.multihop);
             while let Some(p) = e.session.poll(now) {
                 let wire = e.wire(&p);
-                if let Err(error) = e.sender.try_send_to(&wire, (*address, port).into()) {
+                if let Err(error) = e.sender.send_to(&wire, SocketAddr::new(*address, port)) {
                     e.send_errors += 1;
                     if e.send_errors == 1 || e.send_errors.is_power_of_two() {
                         debug!(neighbor = %e.peer.neighbor, %error, errors = e.send_errors, "BFD send");

@@ -67,7 +67,7 @@ impl Daemon {
             (
                 r.peer.neighbor.as_str(),
                 r.peer.address.to_string(),
-                r.status.state == crate::bfd::State::Up,
+                r.status.state.number(),
                 r.status.state_changes,
                 r.status.detect_time,
             )

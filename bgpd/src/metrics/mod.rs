@@ -30,6 +30,7 @@
 //! | `bgp_fib_errors_total` | counter: netlink requests the kernel refused | |
 //! | `bgp_fib_resyncs_total` | counter: full re-reads of the kernel after a lost notification | |
 //! | `bgp_bfd_session_up` | gauge: 1 when the BFD session is Up | bfd |
+//! | `bgp_bfd_session_state` | gauge: RFC 5880 state, admin-down=0 down=1 init=2 up=3 | bfd |
 //! | `bgp_bfd_state_changes_total` | counter | bfd |
 //! | `bgp_bfd_detect_time_seconds` | gauge: silence that takes the session down; 0 until heard | bfd |
 //!
@@ -138,6 +139,7 @@ pub struct Metrics {
     fib_errors: prometheus::IntCounter,
     fib_resyncs: prometheus::IntCounter,
     bfd_up: IntGaugeVec,
+    bfd_state: IntGaugeVec,
     bfd_changes: IntCounterVec,
     bfd_detect: prometheus::GaugeVec,
     seen: Mutex<HashMap<NeighborLabels, Seen>>,
@@ -277,6 +279,8 @@ impl Metrics {
                 "Full re-reads of the kernel's links and routes after a lost notification.")?,
             bfd_up: gauge_vec(&r, "bgp_bfd_session_up",
                 "1 when the BFD session to the neighbor is Up, else 0.", &BFD)?,
+            bfd_state: gauge_vec(&r, "bgp_bfd_session_state",
+                "BFD session state as RFC 5880 numbers it: 0 admin-down, 1 down, 2 init, 3 up.", &BFD)?,
             bfd_changes: counter_vec(&r, "bgp_bfd_state_changes_total",
                 "BFD session state changes.", &BFD)?,
             bfd_detect: {
@@ -305,13 +309,18 @@ impl Metrics {
     /// Every BFD session's state; the series of sessions not listed are removed.
     pub fn set_bfd<'a>(
         &self,
-        sessions: impl IntoIterator<Item = (&'a str, String, bool, u64, Option<Duration>)>,
+        sessions: impl IntoIterator<Item = (&'a str, String, u8, u64, Option<Duration>)>,
     ) {
         let mut seen = self.bfd_seen.lock().unwrap_or_else(PoisonError::into_inner);
         let mut now = BTreeSet::new();
-        for (neighbor, address, up, changes, detect) in sessions {
+        for (neighbor, address, state, changes, detect) in sessions {
             let labels = [neighbor, address.as_str()];
-            self.bfd_up.with_label_values(&labels).set(i64::from(up));
+            self.bfd_up
+                .with_label_values(&labels)
+                .set(i64::from(state == 3));
+            self.bfd_state
+                .with_label_values(&labels)
+                .set(i64::from(state));
             set_counter(&self.bfd_changes.with_label_values(&labels), changes);
             self.bfd_detect
                 .with_label_values(&labels)
@@ -321,6 +330,7 @@ impl Metrics {
         for gone in seen.difference(&now) {
             let labels = [gone[0].as_str(), gone[1].as_str()];
             let _ = self.bfd_up.remove_label_values(&labels);
+            let _ = self.bfd_state.remove_label_values(&labels);
             let _ = self.bfd_changes.remove_label_values(&labels);
             let _ = self.bfd_detect.remove_label_values(&labels);
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::api::{start_on, start_resuming, BfdEvent, BfdPeer, Ports};
+use super::api::{start_on, start_resuming, BfdEvent, BfdHandle, BfdPeer, Ports};
 use super::machine::Transition;
 use super::packet::{Diag, State};
 
@@ -44,6 +44,37 @@ fn peer() -> BfdPeer {
     }
 }
 
+type Events = mpsc::UnboundedReceiver<BfdEvent>;
+
+/// Two tasks and the ports they listen on (a handle dropped ends its task: bind both).
+struct Two {
+    p: u16,
+    q: u16,
+    a: BfdHandle,
+    a_events: Events,
+    b: BfdHandle,
+}
+
+/// Two tasks on fresh ports (`a` on `p`, `b` on `q`), each with `peer` (the other), both Up.
+async fn two_up(peer: BfdPeer) -> Two {
+    let (p, q) = (free_port(), free_port());
+    let (a_tx, mut a_events) = mpsc::unbounded_channel();
+    let (b_tx, mut b_events) = mpsc::unbounded_channel();
+    let a = start_on(ports(p, q), a_tx);
+    let b = start_on(ports(q, p), b_tx);
+    a.configure(vec![peer.clone()]).await;
+    b.configure(vec![peer]).await;
+    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
+    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    Two {
+        p,
+        q,
+        a,
+        a_events,
+        b,
+    }
+}
+
 /// The next transition to `to`, skipping others; fails after `limit`.
 async fn until(
     events: &mut mpsc::UnboundedReceiver<BfdEvent>,
@@ -66,16 +97,10 @@ async fn until(
 
 #[tokio::test]
 async fn two_tasks_come_up_and_detect_silence() {
-    let (p, q) = (free_port(), free_port());
-    let (a_tx, mut a_events) = mpsc::unbounded_channel();
-    let (b_tx, mut b_events) = mpsc::unbounded_channel();
-    let a = start_on(ports(p, q), a_tx);
-    let b = start_on(ports(q, p), b_tx);
-    a.configure(vec![peer()]).await;
-    b.configure(vec![peer()]).await;
     // Up within the slow start (packets once a second until Up).
-    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
-    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    let Two {
+        a, mut a_events, b, ..
+    } = two_up(peer()).await;
     let rows = a.show().await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status.state, State::Up);
@@ -119,15 +144,10 @@ async fn authenticated_sessions_come_up_and_a_wrong_key_is_refused() {
         p.settings.auth = config::BfdAuth::new(true, 3, key);
         p
     };
-    let (p, q) = (free_port(), free_port());
-    let (a_tx, mut a_events) = mpsc::unbounded_channel();
-    let (b_tx, mut b_events) = mpsc::unbounded_channel();
-    let a = start_on(ports(p, q), a_tx);
-    let b = start_on(ports(q, p), b_tx);
-    a.configure(vec![keyed(b"bfd-secret")]).await;
-    b.configure(vec![keyed(b"bfd-secret")]).await;
-    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
-    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    // Up within the slow start (packets once a second until Up).
+    let Two {
+        a, mut a_events, b, ..
+    } = two_up(keyed(b"bfd-secret")).await;
     // b changes its key: a drops b's packets and detects the silence.
     b.configure(vec![keyed(b"other-key")]).await;
     let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
@@ -148,15 +168,13 @@ async fn authenticated_sessions_come_up_and_a_wrong_key_is_refused() {
 
 #[tokio::test]
 async fn a_stopping_daemon_says_admin_down_which_is_no_failure() {
-    let (p, q) = (free_port(), free_port());
-    let (a_tx, mut a_events) = mpsc::unbounded_channel();
-    let (b_tx, mut b_events) = mpsc::unbounded_channel();
-    let a = start_on(ports(p, q), a_tx);
-    let b = start_on(ports(q, p), b_tx);
-    a.configure(vec![peer()]).await;
-    b.configure(vec![peer()]).await;
-    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
-    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    // Up within the slow start (packets once a second until Up).
+    let Two {
+        a: _a,
+        mut a_events,
+        b,
+        ..
+    } = two_up(peer()).await;
     b.shutdown().await;
     let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
     assert_eq!((t.diag, t.path_failed), (Diag::NEIGHBOR_DOWN, false));
@@ -199,15 +217,13 @@ async fn ipv6_sessions_come_up_with_hop_limit_255() {
         p.local = Some(p.address);
         p
     };
-    let (p, q) = (free_port(), free_port());
-    let (a_tx, mut a_events) = mpsc::unbounded_channel();
-    let (b_tx, mut b_events) = mpsc::unbounded_channel();
-    let a = start_on(ports(p, q), a_tx);
-    let b = start_on(ports(q, p), b_tx);
-    a.configure(vec![six()]).await;
-    b.configure(vec![six()]).await;
-    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
-    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    // Up within the slow start (packets once a second until Up).
+    let Two {
+        a: _a,
+        mut a_events,
+        b,
+        ..
+    } = two_up(six()).await;
     drop(b);
     let t = until(&mut a_events, State::Down, Duration::from_secs(2)).await;
     assert!(t.path_failed);
@@ -217,15 +233,15 @@ async fn ipv6_sessions_come_up_with_hop_limit_255() {
 async fn a_restart_hands_the_session_over_without_the_neighbor_noticing() {
     let dir = std::env::temp_dir().join(format!("bfd-handover-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (p, q) = (free_port(), free_port());
-    let (a_tx, mut a_events) = mpsc::unbounded_channel();
-    let (b_tx, mut b_events) = mpsc::unbounded_channel();
-    let a = start_on(ports(p, q), a_tx);
-    let b = start_on(ports(q, p), b_tx);
-    a.configure(vec![peer()]).await;
-    b.configure(vec![peer()]).await;
-    until(&mut a_events, State::Up, Duration::from_secs(5)).await;
-    until(&mut b_events, State::Up, Duration::from_secs(5)).await;
+    // Up within the slow start (packets once a second until Up).
+    let Two {
+        p,
+        q,
+        a,
+        mut a_events,
+        b,
+        ..
+    } = two_up(peer()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let b_disc = a.show().await[0].status.remote_discriminator;
     // b "restarts": it asks a for a long detection time, writes its session, goes silent

@@ -31,21 +31,18 @@ impl Routing {
         peer: Option<PeerKey>,
         unix_now: u32,
     ) -> Result<MrtDump, EncodeError> {
-        let only = match peer {
-            Some(k) => match self.peers.get(&k) {
-                Some(p) => Some(p.id),
-                // Known to the daemon but never up here: it has no paths.
-                None => return self.encode_dump(Some(None), unix_now),
-            },
-            None => None,
-        };
-        self.encode_dump(only.map(Some), unix_now)
+        match peer.map(|k| self.peers.get(&k).map(|p| p.id)) {
+            None => self.encode_dump(|_| true, unix_now),
+            Some(Some(id)) => self.encode_dump(|p| p == id, unix_now),
+            // Known to the daemon but never up here: it has no paths.
+            Some(None) => self.encode_dump(|_| false, unix_now),
+        }
     }
 
-    /// `only`: `None` every path; `Some(Some(id))` only that peer's; `Some(None)` none.
+    /// The dump of the paths whose peer `keep` accepts.
     fn encode_dump(
         &self,
-        only: Option<Option<PeerId>>,
+        keep: impl Fn(PeerId) -> bool,
         unix_now: u32,
     ) -> Result<MrtDump, EncodeError> {
         let mut index: HashMap<PeerId, u16> = HashMap::new();
@@ -57,7 +54,7 @@ impl Routing {
             for dest in self.rib.iter(family) {
                 let mut attrs = Vec::with_capacity(dest.paths.len());
                 for path in dest.paths {
-                    if only.is_some_and(|o| o != Some(path.peer())) {
+                    if !keep(path.peer()) {
                         continue;
                     }
                     let Ok(a) = self.rib.attrs().attributes(path.attrs()) else {

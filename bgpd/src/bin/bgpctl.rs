@@ -24,7 +24,7 @@ Examples:
   bgpctl neighbor vbr down --message \"maintenance until 14:00\"
   bgpctl neighbor vbr up
   bgpctl reload --dry-run
-  bgpctl dump rib /tmp/rib.mrt
+  bgpctl dump rib /var/lib/bgpd/rib.mrt
 
 Environment:
   BGPCTL_SOCKET   control socket path, when --socket is not given
@@ -125,10 +125,12 @@ enum Show {
 enum Dump {
     /// Write the Loc-RIB (or, with --neighbor, that neighbor's routes) as an MRT
     /// TABLE_DUMP_V2 file (RFC 6396), for bgpdump and other MRT readers. The daemon writes
-    /// FILE (replacing it atomically), so it must be able to write there.
+    /// FILE (replacing it atomically), so it must be able to write there: under the shipped
+    /// systemd unit only /var/lib/bgpd is writable, and /tmp is the daemon's private one.
     #[command(
-        after_help = "Examples:\n  bgpctl dump rib /tmp/rib.mrt && bgpdump -m /tmp/rib.mrt\n  \
-                            bgpctl dump rib vbr-in.mrt --neighbor vbr"
+        after_help = "Examples:\n  bgpctl dump rib /var/lib/bgpd/rib.mrt && bgpdump -m \
+                      /var/lib/bgpd/rib.mrt\n  \
+                      bgpctl dump rib /var/lib/bgpd/vbr-in.mrt --neighbor vbr"
     )]
     Rib {
         /// The file to write; relative to bgpctl's working directory.

@@ -19,6 +19,7 @@
 //! - RFC 6793 4-octet AS numbers, with AS4_PATH / AS4_AGGREGATOR and their merge
 //! - RFC 7911 ADD-PATH, RFC 8654 extended messages, RFC 8950 IPv6 next hop for IPv4
 //! - RFC 4724 graceful restart, RFC 9494 long-lived graceful restart, RFC 8538 notification
+//! - RFC 6396 MRT TABLE_DUMP_V2 routing table dumps ([`mrt`])
 //! - RFC 9234 roles and OTC, RFC 1997 communities, RFC 4360 extended communities,
 //!   RFC 8092 large communities, RFC 4456 ORIGINATOR_ID and CLUSTER_LIST
 //! - RFC 7606 revised error handling, RFC 8203 / RFC 9003 shutdown communication
@@ -33,6 +34,7 @@ mod framer;
 #[allow(clippy::panic)] // a failed check must crash the fuzzer
 pub mod fuzzing;
 mod message;
+pub mod mrt;
 mod nlri;
 pub mod notification;
 mod open;

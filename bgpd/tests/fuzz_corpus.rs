@@ -207,6 +207,7 @@ fn requests() -> Vec<Request> {
         | Request::NeighborClear { .. }
         | Request::NeighborRefresh { .. }
         | Request::Reload { .. }
+        | Request::DumpRib { .. }
         | Request::Shutdown { .. } => (),
     };
     let mut all = vec![
@@ -235,6 +236,14 @@ fn requests() -> Vec<Request> {
         },
         Request::NeighborRefresh {
             neighbor: "vbr".into(),
+        },
+        Request::DumpRib {
+            file: "/tmp/rib.mrt".to_owned(),
+            neighbor: None,
+        },
+        Request::DumpRib {
+            file: "/var/lib/bgpd/vbr in.mrt".to_owned(),
+            neighbor: Some("10.10.0.1".to_owned()),
         },
         Request::Reload { dry_run: false },
         Request::Reload { dry_run: true },

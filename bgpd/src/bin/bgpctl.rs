@@ -24,6 +24,7 @@ Examples:
   bgpctl neighbor vbr down --message \"maintenance until 14:00\"
   bgpctl neighbor vbr up
   bgpctl reload --dry-run
+  bgpctl dump rib /var/lib/bgpd/rib.mrt
 
 Environment:
   BGPCTL_SOCKET   control socket path, when --socket is not given
@@ -76,6 +77,10 @@ enum Command {
         action: NeighborAction,
     },
 
+    /// Write tables to a file.
+    #[command(subcommand)]
+    Dump(Dump),
+
     /// Reload the configuration (same as SIGHUP); untouched sessions stay up.
     Reload {
         /// Show what would change and which sessions would reset; apply nothing.
@@ -114,6 +119,26 @@ enum Show {
     Rib(RibArgs),
     /// BFD sessions: state, intervals, detection time, discriminators, flaps, diagnostic.
     Bfd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Dump {
+    /// Write the Loc-RIB (or, with --neighbor, that neighbor's routes) as an MRT
+    /// TABLE_DUMP_V2 file (RFC 6396), for bgpdump and other MRT readers. The daemon writes
+    /// FILE (replacing it atomically), so it must be able to write there: under the shipped
+    /// systemd unit only /var/lib/bgpd is writable, and /tmp is the daemon's private one.
+    #[command(
+        after_help = "Examples:\n  bgpctl dump rib /var/lib/bgpd/rib.mrt && bgpdump -m \
+                      /var/lib/bgpd/rib.mrt\n  \
+                      bgpctl dump rib /var/lib/bgpd/vbr-in.mrt --neighbor vbr"
+    )]
+    Rib {
+        /// The file to write; relative to bgpctl's working directory.
+        file: PathBuf,
+        /// Only this neighbor's routes (its Adj-RIB-In as bgpd keeps it).
+        #[arg(long, value_name = "NAME-OR-ADDRESS")]
+        neighbor: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +196,14 @@ fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
             NeighborAction::Up => Request::NeighborUp { neighbor },
             NeighborAction::Clear => Request::NeighborClear { neighbor },
             NeighborAction::Refresh => Request::NeighborRefresh { neighbor },
+        },
+        Command::Dump(Dump::Rib { file, neighbor }) => Request::DumpRib {
+            // The daemon has its own working directory: send an absolute path.
+            file: std::path::absolute(&file)
+                .unwrap_or(file)
+                .to_string_lossy()
+                .into_owned(),
+            neighbor,
         },
         Command::Reload { dry_run } => Request::Reload { dry_run },
         Command::Shutdown { message } => Request::Shutdown { message },

@@ -59,6 +59,15 @@ pub enum Request {
     },
     /// `bgpctl show bfd`: one [`BfdSession`] per neighbor with `bfd`.
     ShowBfd,
+    /// `bgpctl dump rib FILE [--neighbor X]`: write the Loc-RIB (or one neighbor's
+    /// Adj-RIB-In) as an MRT TABLE_DUMP_V2 file (RFC 6396); answered with [`Response::Done`].
+    DumpRib {
+        /// Where the daemon writes the dump: an absolute path (replaced atomically).
+        file: String,
+        /// Only this neighbor's paths (name or address).
+        #[serde(default)]
+        neighbor: Option<String>,
+    },
     /// `bgpctl neighbor X down`: administrative shutdown (Cease, RFC 8203 message).
     NeighborDown {
         /// Name or address.
@@ -498,6 +507,28 @@ mod tests {
                 longer: false,
                 neighbor: None,
                 view: RibView::LocRib
+            }
+        );
+    }
+
+    #[test]
+    fn dump_rib_wire_form() {
+        let line = encode_request(&Request::DumpRib {
+            file: "/tmp/rib.mrt".to_owned(),
+            neighbor: Some("vbr".to_owned()),
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"version\":1,\"request\":{\"command\":\"dump_rib\",\"file\":\"/tmp/rib.mrt\",\
+             \"neighbor\":\"vbr\"}}\n"
+        );
+        assert_eq!(
+            decode_request(r#"{"version":1,"request":{"command":"dump_rib","file":"/x"}}"#)
+                .unwrap(),
+            Request::DumpRib {
+                file: "/x".to_owned(),
+                neighbor: None
             }
         );
     }

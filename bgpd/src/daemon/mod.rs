@@ -6,6 +6,7 @@
 //! answers `bgpctl`.
 
 mod bfd;
+mod dump;
 mod operate;
 mod reload;
 mod sessions;

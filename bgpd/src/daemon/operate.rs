@@ -101,6 +101,7 @@ impl Daemon {
             }
             Request::Reload { dry_run } => self.reload(dry_run).await,
             Request::ShowBfd => self.show_bfd().await,
+            Request::DumpRib { file, neighbor } => self.dump_rib(file, neighbor).await,
             Request::Shutdown { message } => {
                 let message = message.unwrap_or_else(|| "shutdown".to_owned());
                 self.stop(false, Some(message)).await;
@@ -121,7 +122,7 @@ impl Daemon {
     }
 
     /// Keys of the peers named `name` (a neighbor name, or an address).
-    fn find(&self, name: &str) -> Vec<PeerKey> {
+    pub(super) fn find(&self, name: &str) -> Vec<PeerKey> {
         self.statuses()
             .into_iter()
             .filter(|(_, s)| matches(s, name))
@@ -142,7 +143,7 @@ impl Daemon {
         Response::done(format!("{} session(s) of {name}: done", keys.len()))
     }
 
-    async fn ask(&self, q: RoutingQuery) -> Option<RoutingReply> {
+    pub(super) async fn ask(&self, q: RoutingQuery) -> Option<RoutingReply> {
         let (tx, rx) = oneshot::channel();
         self.routing.send(RoutingInput::Query(q, tx)).await.ok()?;
         rx.await.ok()

@@ -36,6 +36,13 @@ pub enum RoutingQuery {
         /// Which table.
         view: RibView,
     },
+    /// The Loc-RIB (or one peer's paths) as an MRT TABLE_DUMP_V2 file (`bgpctl dump rib`).
+    Mrt {
+        /// Only this peer's paths.
+        peer: Option<PeerKey>,
+        /// The dump's time, seconds since the Unix epoch (the core reads no clock).
+        unix_now: u32,
+    },
 }
 
 /// One path of the table, for `bgpctl show rib` (the daemon turns it into the control
@@ -71,6 +78,8 @@ pub enum RoutingReply {
     Rib(Vec<RibPath>),
     /// Table sizes (boxed: the largest answer by far, and the rarest).
     Stats(Box<Stats>),
+    /// An MRT dump, or why it could not be encoded.
+    Mrt(Result<super::MrtDump, String>),
 }
 
 /// Sizes and timings for the metrics.
@@ -134,6 +143,9 @@ impl Routing {
                 peer,
                 view,
             } => RoutingReply::Rib(self.rib_rows(prefix, longer, peer, view)),
+            RoutingQuery::Mrt { peer, unix_now } => {
+                RoutingReply::Mrt(self.mrt_dump(peer, unix_now).map_err(|e| e.to_string()))
+            }
         }
     }
 

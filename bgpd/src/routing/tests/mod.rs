@@ -690,3 +690,4 @@ fn a_deferral_waiting_for_a_node_that_never_comes_ends_with_its_timer() {
 }
 
 mod model;
+mod mrt;

@@ -151,7 +151,8 @@ struct RibArgs {
     /// Only paths from (or, with --out, to) this neighbor.
     #[arg(long, value_name = "NAME-OR-ADDRESS")]
     neighbor: Option<String>,
-    /// The neighbor's Adj-RIB-In: what it sent, before import policy.
+    /// The neighbor's routes as import policy accepted them (bgpd keeps no copy from
+    /// before import policy; `show neighbor` counts what was received).
     #[arg(long = "in", conflicts_with = "adj_out")]
     adj_in: bool,
     /// The neighbor's Adj-RIB-Out: what we advertised to it.

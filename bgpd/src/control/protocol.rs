@@ -112,7 +112,8 @@ pub enum RibView {
     /// The Loc-RIB: every path the daemon holds after import policy, best marked.
     #[default]
     LocRib,
-    /// A neighbor's Adj-RIB-In: what it sent, before import policy (`--in`).
+    /// A neighbor's routes as import policy accepted them (`--in`; no copy from before
+    /// import policy is kept).
     AdjIn,
     /// A neighbor's Adj-RIB-Out: what we advertised to it (`--out`).
     AdjOut,

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use crate::daemons::{frr_bfd_profile, Bgpd, Bird, Frr};
 use crate::hybrid::{calico_node_config, CALICO_AS, CLUSTER_ID, MD5_KEY, POD_CIDR, VBR_AS};
 use crate::hybrid::{VPC_HOST, VPC_ROUTES};
-use crate::{err, wait_until, Lab};
+use crate::{err, Lab};
 
 /// The VPC route the failover is judged on (the one holding [`VPC_HOST`]).
 pub const VPC_NET: &str = "198.19.24.0/24";
@@ -410,28 +410,10 @@ impl CircuitsLab {
 
     /// Waits (at most `limit`) for [`CircuitsLab::unmet`] to be `None`.
     pub fn wait_converged(&mut self, limit: Duration) -> io::Result<()> {
-        let start = Instant::now();
-        let mut last = String::new();
-        let res = wait_until(limit, "the two-circuit lab to converge", || {
-            match self.unmet()? {
-                None => Ok(true),
-                Some(why) => {
-                    last = why;
-                    Ok(false)
-                }
-            }
-        });
-        eprintln!(
-            "lab {}: {} after {:.1?}",
-            self.lab.id,
-            if res.is_ok() {
-                "converged"
-            } else {
-                "not converged"
-            },
-            start.elapsed()
-        );
-        res.map_err(|e| err(format!("{e}: {last}")))
+        let id = self.lab.id.clone();
+        crate::wait::wait_converged(&id, "the two-circuit lab to converge", limit, || {
+            self.unmet()
+        })
     }
 
     /// Polls the edge's FIB every 20 ms (at most `limit`) until `prefix` goes via `want`;

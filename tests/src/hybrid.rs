@@ -19,7 +19,7 @@ use std::io;
 use std::time::Duration;
 
 use crate::daemons::{find, Bgpd, Bird, Frr, Route};
-use crate::{err, wait_until, Lab};
+use crate::{err, Lab};
 
 /// Calico's AS.
 pub const CALICO_AS: u32 = 64512;
@@ -509,27 +509,7 @@ impl HybridLab {
 
     /// Waits (at most `limit`) until [`HybridLab::unmet`] is `None`.
     pub fn wait_converged(&mut self, limit: Duration) -> io::Result<()> {
-        let start = std::time::Instant::now();
-        let mut last = String::new();
-        let res = wait_until(limit, "the seed lab to converge", || {
-            match self.unmet()? {
-                None => Ok(true),
-                Some(why) => {
-                    last = why;
-                    Ok(false)
-                }
-            }
-        });
-        eprintln!(
-            "lab {}: {} after {:.1?}",
-            self.lab.id,
-            if res.is_ok() {
-                "converged"
-            } else {
-                "not converged"
-            },
-            start.elapsed()
-        );
-        res.map_err(|e| err(format!("{e}: {last}")))
+        let id = self.lab.id.clone();
+        crate::wait::wait_converged(&id, "the seed lab to converge", limit, || self.unmet())
     }
 }

@@ -33,3 +33,29 @@ pub fn wait_until(
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Waits (at most `limit`) until `unmet` says nothing is missing (`None`), logging on stderr
+/// how long lab `lab` took; on timeout the error says what was missing last.
+pub fn wait_converged(
+    lab: &str,
+    what: &str,
+    limit: Duration,
+    mut unmet: impl FnMut() -> io::Result<Option<String>>,
+) -> io::Result<()> {
+    let start = Instant::now();
+    let mut last = String::new();
+    let res = wait_until(limit, what, || match unmet()? {
+        None => Ok(true),
+        Some(why) => {
+            last = why;
+            Ok(false)
+        }
+    });
+    let outcome = if res.is_ok() {
+        "converged"
+    } else {
+        "not converged"
+    };
+    eprintln!("lab {lab}: {outcome} after {:.1?}", start.elapsed());
+    res.map_err(|e| err(format!("{e}: {last}")))
+}

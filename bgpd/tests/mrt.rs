@@ -220,4 +220,10 @@ fn dump_rib_reads_back_with_bgpdump() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot write /nonexistent/dir/x.mrt"), "{err}");
     assert!(!a.dir.join("x.mrt").exists());
+    // Not over the daemon's own files.
+    for own in ["restart.json", "bfd.json", "bgpd.sock"] {
+        let (code, _, err) = bgpctl(&a, &a.dir, &["dump", "rib", own]);
+        assert_eq!(code, 1, "{own}");
+        assert!(err.contains("one of bgpd's own files"), "{own}: {err}");
+    }
 }

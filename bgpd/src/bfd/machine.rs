@@ -263,6 +263,7 @@ impl Session {
             remote_multiplier: self.remote_multiplier,
             desired_min_tx_us: to_micros(self.desired_min_tx),
             multiplier: self.multiplier,
+            required_min_rx_us: to_micros(self.required_min_rx),
             multihop,
             auth_seq: None,
         })
@@ -283,6 +284,12 @@ impl Session {
         session.remote_multiplier = s.remote_multiplier;
         session.desired_min_tx = tx;
         session.tx_in_use = tx;
+        // The neighbor sends at the rate the previous run asked for until it answers our
+        // Poll: a faster RX only counts after the Final (section 6.8.3).
+        if s.required_min_rx_us != 0 {
+            session.required_min_rx = from_micros(s.required_min_rx_us);
+            session.rx_in_use = session.required_min_rx;
+        }
         session.detect_deadline = Some(now + session.detection_time());
         session.advertise(settings.min_tx, settings.min_rx);
         session

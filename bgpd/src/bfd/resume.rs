@@ -36,6 +36,9 @@ pub struct Suspended {
     pub desired_min_tx_us: u32,
     /// Our Detect Mult as the neighbor knows it.
     pub multiplier: u8,
+    /// Our Required Min RX Interval as the neighbor knows it, µs (0: not recorded).
+    #[serde(default)]
+    pub required_min_rx_us: u32,
     /// The neighbor speaks multi-hop to us.
     #[serde(default)]
     pub multihop: bool,
@@ -123,6 +126,7 @@ mod tests {
             remote_multiplier: 3,
             desired_min_tx_us: tx_us,
             multiplier: 3,
+            required_min_rx_us: 300_000,
             multihop: false,
             auth_seq: None,
         }

@@ -291,6 +291,8 @@ impl Task {
                 },
             );
         }
+        // The hand-over is for the first configuration only: later, its timers are stale.
+        self.resumable.clear();
     }
 
     /// A restart begins: every Up session asks its neighbor for a detection time of
@@ -319,9 +321,12 @@ impl Task {
         let Some((dir, done, _)) = self.suspending.take() else {
             return false;
         };
+        // A session whose neighbor did not confirm the longer detection time is not handed
+        // over: the next run would count on a window the neighbor does not give.
         let sessions: Vec<Suspended> = self
             .entries
             .iter()
+            .filter(|(_, e)| !e.session.polling())
             .filter_map(|(a, e)| {
                 let mut s = e.session.suspended(*a, e.multihop)?;
                 s.auth_seq = e.auth.as_ref().map(AuthState::xmit_seq);
@@ -386,7 +391,8 @@ impl Task {
         loop {
             let d = self.next_discriminator;
             self.next_discriminator = self.next_discriminator.wrapping_add(1).max(1);
-            if d != 0 && !self.by_discriminator.contains_key(&d) {
+            let resumable = self.resumable.values().any(|s| s.local_discriminator == d);
+            if d != 0 && !self.by_discriminator.contains_key(&d) && !resumable {
                 return d;
             }
         }

@@ -16,6 +16,15 @@ impl Daemon {
         if !path.is_absolute() {
             return Response::error(format!("dump file {file} is not an absolute path"));
         }
+        // Not over the daemon's own files: the restart state, the BFD hand-over, the socket.
+        let state_dir = &self.config.global.state_dir;
+        let own = path.parent() == Some(state_dir.as_path())
+            && path
+                .file_name()
+                .is_some_and(|n| n == "restart.json" || n == "bfd.json");
+        if own || path == self.config.control.socket {
+            return Response::error(format!("{file} is one of bgpd's own files"));
+        }
         let peer = match &neighbor {
             Some(n) => match self.find(n).first() {
                 Some(k) => Some(*k),
@@ -58,7 +67,11 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     tmp_name.push(format!(".tmp.{}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        // A fresh file, never one that is there already (a planted symlink).
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

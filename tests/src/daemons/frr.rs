@@ -54,6 +54,55 @@ pub fn frr_bfd_profile(name: &str, rx_ms: u32, tx_ms: u32, multiplier: u32) -> S
     )
 }
 
+/// Starts FRR's bgpd in `ns` on `conf` (`-S`: no user switch, so root may run it on our
+/// scratch directory), its vty socket and pid file in `vty`, listening on `listen`, with
+/// `zebra` saying how it reaches zebra (`-Z -n`: none; `-z PATH`: that socket); waits for
+/// its vty socket.
+fn spawn_bgpd(
+    lab: &mut Lab,
+    name: &str,
+    ns: &str,
+    conf: &std::path::Path,
+    vty: &std::path::Path,
+    listen: &[&str],
+    zebra: &[&str],
+) -> io::Result<ProcId> {
+    let (c, v, pid, log) = (
+        conf.display().to_string(),
+        vty.display().to_string(),
+        vty.join("bgpd.pid").display().to_string(),
+        format!("file:{}", lab.path(&format!("{name}.frr.log")).display()),
+    );
+    let mut args: Vec<&str> = zebra.to_vec();
+    args.extend_from_slice(&[
+        "-S",
+        "-f",
+        &c,
+        "-i",
+        &pid,
+        "--vty_socket",
+        &v,
+        "-P",
+        "0",
+        "-p",
+        "179",
+        "--log",
+        &log,
+        "--log-level",
+        "informational",
+    ]);
+    for l in listen {
+        args.extend_from_slice(&["-l", l]);
+    }
+    let proc = lab.spawn(name, ns, crate::FRR_BGPD, &args, &[])?;
+    wait_socket(
+        lab,
+        &vty.join("bgpd.vty"),
+        &format!("{name}: FRR vty socket"),
+    )?;
+    Ok(proc)
+}
+
 impl Frr {
     /// Writes `config` and starts `bgpd -Z -n -S -l LISTEN` in `ns`.
     ///
@@ -69,40 +118,7 @@ impl Frr {
         let conf = lab.write(&format!("{name}.frr.conf"), config)?;
         let vty = lab.path(&format!("{name}.vty"));
         std::fs::create_dir_all(&vty)?;
-        let (c, v, pid, log) = (
-            conf.display().to_string(),
-            vty.display().to_string(),
-            vty.join("bgpd.pid").display().to_string(),
-            format!("file:{}", lab.path(&format!("{name}.frr.log")).display()),
-        );
-        let mut args = vec![
-            "-Z",
-            "-n",
-            "-S",
-            "-f",
-            &c,
-            "-i",
-            &pid,
-            "--vty_socket",
-            &v,
-            "-P",
-            "0",
-            "-p",
-            "179",
-            "--log",
-            &log,
-            "--log-level",
-            "informational",
-        ];
-        for l in listen {
-            args.extend_from_slice(&["-l", l]);
-        }
-        let proc = lab.spawn(name, ns, crate::FRR_BGPD, &args, &[])?;
-        wait_socket(
-            lab,
-            &vty.join("bgpd.vty"),
-            &format!("{name}: FRR vty socket"),
-        )?;
+        let proc = spawn_bgpd(lab, name, ns, &conf, &vty, listen, &["-Z", "-n"])?;
         Ok(Frr {
             name: name.to_owned(),
             vty,
@@ -188,42 +204,8 @@ impl Frr {
                 &format!("{name}: FRR {daemon} vty socket"),
             )?;
         }
-        let conf = lab
-            .write(&format!("{name}.frr.conf"), bgpd_config)?
-            .display()
-            .to_string();
-        let (pid, log) = (
-            p("bgpd.pid"),
-            format!("file:{}", lab.path(&format!("{name}.frr.log")).display()),
-        );
-        let mut args = vec![
-            "-S",
-            "-f",
-            &conf,
-            "-i",
-            &pid,
-            "--vty_socket",
-            &v,
-            "-z",
-            &zserv,
-            "-P",
-            "0",
-            "-p",
-            "179",
-            "--log",
-            &log,
-            "--log-level",
-            "informational",
-        ];
-        for l in listen {
-            args.extend_from_slice(&["-l", l]);
-        }
-        let proc = lab.spawn(name, ns, crate::FRR_BGPD, &args, &[])?;
-        wait_socket(
-            lab,
-            &vty.join("bgpd.vty"),
-            &format!("{name}: FRR vty socket"),
-        )?;
+        let conf = lab.write(&format!("{name}.frr.conf"), bgpd_config)?;
+        let proc = spawn_bgpd(lab, name, ns, &conf, &vty, listen, &["-z", &zserv])?;
         Ok(Frr {
             name: name.to_owned(),
             vty,

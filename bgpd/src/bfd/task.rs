@@ -216,6 +216,9 @@ impl Task {
                 self.draining.push((a, e, until));
             }
         }
+        // A neighbor configured again stops its old session's AdminDown at once: those
+        // packets carry the neighbor's discriminator and would take the new session down.
+        self.draining.retain(|(a, _, _)| !wanted.contains_key(a));
         for (address, peer) in wanted {
             if let Some(e) = self.entries.get_mut(&address) {
                 if e.peer.settings.auth != peer.settings.auth {

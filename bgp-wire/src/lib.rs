@@ -20,11 +20,13 @@
 //! - RFC 7911 ADD-PATH, RFC 8654 extended messages, RFC 8950 IPv6 next hop for IPv4
 //! - RFC 4724 graceful restart, RFC 9494 long-lived graceful restart, RFC 8538 notification
 //! - RFC 6396 MRT TABLE_DUMP_V2 routing table dumps ([`mrt`])
+//! - RFC 7854 BMP messages, with RFC 8671 Adj-RIB-Out ([`bmp`])
 //! - RFC 9234 roles and OTC, RFC 1997 communities, RFC 4360 extended communities,
 //!   RFC 8092 large communities, RFC 4456 ORIGINATOR_ID and CLUSTER_LIST
 //! - RFC 7606 revised error handling, RFC 8203 / RFC 9003 shutdown communication
 
 pub mod attr;
+pub mod bmp;
 pub mod capability;
 mod context;
 mod error;
@@ -46,7 +48,7 @@ pub use context::{Context, HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN
 pub use error::{DecodeError, EncodeError, ErrorHandling, Reason};
 pub use family::{Family, FamilySet};
 pub use framer::Framer;
-pub use message::{decode, encode, encode_to_bytes, kind, kind_name, Message};
+pub use message::{decode, encode, encode_to_bytes, encode_update, kind, kind_name, Message};
 pub use nlri::Nlri;
 pub use notification::Notification;
 pub use open::{Open, OptionalParameter, AS_TRANS};

@@ -123,22 +123,43 @@ fn bad_length(len: u16) -> DecodeError {
 /// Encodes one message, header included, appending to `out`. Fails rather than write a
 /// message longer than the session allows.
 pub fn encode(msg: &Message, ctx: &Context, out: &mut BytesMut) -> Result<(), EncodeError> {
-    let start = out.len();
-    out.put_slice(&[0xff; 16]);
-    out.put_u16(0);
-    out.put_u8(msg.kind());
-    let result = match msg {
+    let max = match msg {
+        Message::Open(_) | Message::Keepalive => MAX_MESSAGE_LEN,
+        _ => ctx.max_message_len(),
+    };
+    framed(msg.kind(), max, out, |out| match msg {
         Message::Open(o) => o.encode_body(out),
         Message::Update(u) => u.encode_body(ctx, out),
         Message::Notification(n) => n.encode_body(out),
         Message::Keepalive => Ok(()),
         Message::RouteRefresh(r) => r.encode_body(out),
-    };
-    let max = match msg {
-        Message::Open(_) | Message::Keepalive => MAX_MESSAGE_LEN,
-        _ => ctx.max_message_len(),
-    };
-    let len = result.and_then(|()| checked_len::<u16>("message", out.len() - start, max));
+    })
+}
+
+/// Encodes a borrowed UPDATE, header included, appending to `out` (a monitor re-encodes
+/// what it observed without taking it).
+pub fn encode_update(
+    update: &Update,
+    ctx: &Context,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    framed(kind::UPDATE, ctx.max_message_len(), out, |out| {
+        update.encode_body(ctx, out)
+    })
+}
+
+/// Writes the header around what `body` appends; on error `out` is left as it was.
+fn framed(
+    kind: u8,
+    max: usize,
+    out: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.put_slice(&[0xff; 16]);
+    out.put_u16(0);
+    out.put_u8(kind);
+    let len = body(out).and_then(|()| checked_len::<u16>("message", out.len() - start, max));
     match len {
         Ok(len) => {
             out[start + 16..start + 18].copy_from_slice(&len.to_be_bytes());

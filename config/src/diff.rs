@@ -180,6 +180,9 @@ fn global(old: &Config, new: &Config, d: &mut ConfigDiff) {
             Some(_) => {}
         }
     }
+    if old.bmp != new.bmp {
+        d.global_soft.push("BMP collectors changed".to_owned());
+    }
     for n in &new.originate {
         if !old.originate.iter().any(|o| o.prefix == n.prefix) {
             d.global_soft.push(format!("originate {} added", n.prefix));

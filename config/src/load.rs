@@ -42,6 +42,7 @@ pub(crate) fn parse_document(text: &str, diags: &mut Diagnostics<'_>) -> Option<
             "originate" => {
                 doc.originate = array_of_tables(value, "originate", "[[originate]]", diags)
             }
+            "bmp" => doc.bmp = array_of_tables(value, "bmp", "[[bmp]]", diags),
             "neighbor" => doc.neighbors = array_of_tables(value, "neighbor", "[[neighbor]]", diags),
             "policy" => doc.policies = policies(value, diags),
             other => diags.error(

@@ -29,6 +29,8 @@ pub struct Config {
     pub kernel: Option<Kernel>,
     /// `[[originate]]`, in file order.
     pub originate: Vec<Originate>,
+    /// `[[bmp]]`: the BMP collectors to stream to, in file order; addresses are unique.
+    pub bmp: Vec<Bmp>,
     /// `[[neighbor]]`, in file order; names and addresses are unique, ranges do not overlap.
     pub neighbors: Vec<Neighbor>,
     /// `[policy.NAME]`, by name.
@@ -90,6 +92,17 @@ pub struct Control {
 pub struct Metrics {
     /// Where `GET /metrics` is served; default `127.0.0.1:9179`.
     pub listen: SocketAddr,
+}
+
+/// One `[[bmp]]`: a BMP collector (RFC 7854) bgpd connects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bmp {
+    /// The collector's `ADDRESS:PORT` (port 1790 when left out, pmacct's default).
+    pub address: SocketAddr,
+    /// Seconds between Statistics Reports; `None` sends none. Default 60.
+    pub statistics_interval: Option<u16>,
+    /// Also stream what is sent to each peer (RFC 8671 Adj-RIB-Out, post-policy).
+    pub adj_rib_out: bool,
 }
 
 /// `[kernel]`.

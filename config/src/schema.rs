@@ -53,6 +53,15 @@ pub(crate) struct KernelSchema {
     pub export: Option<Str>,
 }
 
+/// One `[[bmp]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BmpSchema {
+    pub address: Str,
+    pub statistics_interval: Option<Int>,
+    pub adj_rib_out: Option<Bool>,
+}
+
 /// One `[[originate]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -220,17 +229,19 @@ pub(crate) struct Document {
     pub metrics: Option<MetricsSchema>,
     pub kernel: Option<Spanned<KernelSchema>>,
     pub originate: Vec<Spanned<OriginateSchema>>,
+    pub bmp: Vec<Spanned<BmpSchema>>,
     pub neighbors: Vec<Spanned<NeighborSchema>>,
     pub policies: Vec<(Str, Spanned<PolicySchema>)>,
 }
 
 /// The top-level tables and what they hold, for the unknown-key message.
-pub(crate) const TOP_LEVEL_KEYS: [&str; 7] = [
+pub(crate) const TOP_LEVEL_KEYS: [&str; 8] = [
     "global",
     "control",
     "metrics",
     "kernel",
     "originate",
+    "bmp",
     "neighbor",
     "policy",
 ];

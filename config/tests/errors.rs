@@ -59,7 +59,7 @@ fn unknown_table() {
         errors(&with_global("[bfd]\n")),
         [
             "bgpd.toml:4:2: unknown table `bfd`, expected one of `global`, `control`, `metrics`, \
-          `kernel`, `originate`, `neighbor`, `policy`"
+          `kernel`, `originate`, `bmp`, `neighbor`, `policy`"
         ]
     );
 }

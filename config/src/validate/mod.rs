@@ -7,6 +7,7 @@
 //! the small tables and the shared helpers; neighbors and policies have their own files.
 
 mod bfd;
+mod bmp;
 mod capabilities;
 mod helpers;
 mod neighbor;
@@ -72,6 +73,7 @@ pub(crate) fn validate(
         .as_ref()
         .and_then(|k| kernel(&mut ck, k.get_ref()));
     let originate = originate(&mut ck, &doc);
+    let bmp = bmp::collectors(&mut ck, &doc);
     let neighbors = neighbor::neighbors(&mut ck, &doc, global.as_ref());
     let policies: BTreeMap<_, _> = doc
         .policies
@@ -90,6 +92,7 @@ pub(crate) fn validate(
         metrics,
         kernel,
         originate,
+        bmp,
         neighbors,
         policies,
     })
@@ -156,7 +159,7 @@ fn global(ck: &mut Checker<'_, '_>, g: &GlobalSchema) -> Option<Global> {
 }
 
 /// `ADDRESS:PORT`, `[V6]:PORT`, or a bare address with `default_port`.
-fn socket_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
+pub(crate) fn socket_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
     s.parse::<SocketAddr>().ok().or_else(|| {
         s.parse::<IpAddr>()
             .ok()

@@ -17,6 +17,7 @@
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
 
 pub mod bfd;
+pub mod bmp;
 pub mod control;
 pub mod daemon;
 pub mod exchange;

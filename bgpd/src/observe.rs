@@ -8,17 +8,19 @@
 //! `observe` (the list is locked for reading then). With no observer subscribed, reporting
 //! is one atomic load.
 //!
-//! Known limits, for the BMP work: a subscriber learns of sessions that come up after it
-//! subscribed, not of those already up; and `Sent` comes from the connection's writer
-//! task, so a write that ends as the session goes down may be reported just after its
-//! `PeerDown`; once the connection's queue is closed nothing more is reported.
+//! Known limits: a subscriber learns of sessions that come up after it subscribed, not of
+//! those already up (the daemon subscribes BMP before any session starts); and `Sent`
+//! comes from the connection's writer task, so a write that ends as the session goes down
+//! may be reported just after its `PeerDown`; once the connection's queue is closed
+//! nothing more is reported.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use bgp_wire::Update;
+use bgp_wire::{Open, Update};
 
+use crate::exchange::commands::CommandSender;
 use crate::exchange::PeerKey;
 use crate::session::{DownReason, Negotiated};
 
@@ -35,8 +37,14 @@ pub enum Observed<'a> {
         address: IpAddr,
         /// Our address on the connection.
         local_address: Option<IpAddr>,
+        /// Both ends of the connection (ours, the peer's), when the socket still knew them.
+        endpoints: Option<(SocketAddr, SocketAddr)>,
+        /// The OPEN we sent and the OPEN we received.
+        opens: (&'a Open, &'a Open),
         /// What the OPEN exchange settled.
         negotiated: &'a Negotiated,
+        /// The peer task's commands (a monitor asks for a route refresh with them).
+        commands: &'a CommandSender,
     },
     /// An Established session went down.
     PeerDown {

@@ -115,6 +115,8 @@ pub struct Daemon {
     observers: Observers,
     /// The BFD sessions' task.
     pub(crate) bfd: crate::bfd::BfdHandle,
+    /// The BMP collectors, subscribed to `observers` before any session starts.
+    pub(crate) bmp: crate::bmp::Bmp,
     /// Its state changes, until `run` takes them.
     bfd_events: Option<mpsc::UnboundedReceiver<crate::bfd::BfdEvent>>,
 }
@@ -251,6 +253,9 @@ impl Daemon {
                 }
             }
         }
+        let observers = Observers::default();
+        let mut bmp = crate::bmp::Bmp::new(&observers, routing.clone(), g);
+        bmp.configure(&config.bmp);
         let mut daemon = Daemon {
             config: config.clone(),
             config_path,
@@ -263,8 +268,9 @@ impl Daemon {
             restart_flags,
             deferring,
             recorded: None,
-            observers: Observers::default(),
+            observers,
             bfd,
+            bmp,
             bfd_events: Some(bfd_events),
         };
         for n in &config.neighbors {
@@ -353,6 +359,7 @@ impl Daemon {
                     if let Some((m, _)) = &metrics {
                         self.update_metrics(m).await;
                         self.update_bfd_metrics(m).await;
+                        m.set_bmp(&self.bmp.status());
                     }
                 }
                 _ = hup.recv() => {
@@ -420,5 +427,7 @@ impl Daemon {
         }
         // Bounded: the writers flush within this or the process exit closes the sockets.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // After the sessions' Peer Downs: the collectors get them, then Termination.
+        self.bmp.shutdown().await;
     }
 }

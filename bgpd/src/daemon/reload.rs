@@ -117,6 +117,7 @@ impl Daemon {
             }
         }
         self.bfd.configure(crate::bfd::BfdPeer::of(&new)).await;
+        self.bmp.configure(&new.bmp);
         let _ = self
             .routing
             .send(RoutingInput::Globals {

@@ -33,11 +33,17 @@
 //! | `bgp_bfd_session_state` | gauge: RFC 5880 state, admin-down=0 down=1 init=2 up=3 | bfd |
 //! | `bgp_bfd_state_changes_total` | counter | bfd |
 //! | `bgp_bfd_detect_time_seconds` | gauge: silence that takes the session down; 0 until heard | bfd |
+//! | `bgp_bmp_collector_up` | gauge: 1 while connected | collector |
+//! | `bgp_bmp_messages_total` | counter: BMP messages written | collector |
+//! | `bgp_bmp_dropped_messages_total` | counter: dropped because the queue was full | collector |
+//! | `bgp_bmp_resyncs_total` | counter: restarts of the collector after an overflow | collector |
+//! | `bgp_bmp_queue_bytes` | gauge: bytes waiting | collector |
 //!
 //! "bfd" in the labels column stands for `neighbor`, `address`.
 //! "neighbor" in the labels column stands for `neighbor`, `address`, `remote_as`.
 //! [`Metrics::remove_neighbor`] drops every series of a neighbor that went away.
 
+mod bmp;
 mod http;
 
 pub use http::{serve_metrics, MetricsServer};
@@ -144,6 +150,7 @@ pub struct Metrics {
     bfd_detect: prometheus::GaugeVec,
     seen: Mutex<HashMap<NeighborLabels, Seen>>,
     bfd_seen: Mutex<BTreeSet<[String; 2]>>,
+    bmp: bmp::BmpMetrics,
 }
 
 fn gauge_vec(
@@ -289,6 +296,7 @@ impl Metrics {
                 r.register(Box::new(g.clone()))?;
                 g
             },
+            bmp: bmp::BmpMetrics::new(&r)?,
             update_processing,
             registry: r,
             seen: Mutex::new(HashMap::new()),
@@ -335,6 +343,11 @@ impl Metrics {
             let _ = self.bfd_detect.remove_label_values(&labels);
         }
         *seen = now;
+    }
+
+    /// Every BMP collector's numbers.
+    pub fn set_bmp(&self, collectors: &[crate::bmp::CollectorStatus]) {
+        self.bmp.set(collectors);
     }
 
     /// Session state and uptime (`None` or not Established: 0).

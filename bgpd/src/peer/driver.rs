@@ -61,6 +61,8 @@ pub(super) struct Conn {
     pub(super) reader: OwnedReadHalf,
     pub(super) writer: WriterHandle,
     pub(super) local: Option<IpAddr>,
+    /// Both ends (ours, the peer's), for monitors.
+    pub(super) endpoints: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 /// A session with its connection.

@@ -152,13 +152,20 @@ impl Driver {
             s.received = 0;
             s.last_error = None;
         }
-        self.spec.observers.report(&Observed::PeerUp {
-            key: self.spec.key,
-            name: &self.spec.name,
-            address: self.spec.remote.ip(),
-            local_address: conn.local,
-            negotiated: &negotiated,
-        });
+        if self.spec.observers.is_watched() {
+            if let Some(received) = self.main.session.remote_open() {
+                self.spec.observers.report(&Observed::PeerUp {
+                    key: self.spec.key,
+                    name: &self.spec.name,
+                    address: self.spec.remote.ip(),
+                    local_address: conn.local,
+                    endpoints: conn.endpoints,
+                    opens: (self.main.session.local_open(), received),
+                    negotiated: &negotiated,
+                    commands: &self.self_commands,
+                });
+            }
+        }
         let up = PeerUp {
             key: self.spec.key,
             name: self.spec.name.clone(),
@@ -175,12 +182,14 @@ impl Driver {
 }
 
 pub(super) fn attach(stream: TcpStream, spec: &PeerSpec) -> Conn {
-    let local = stream.local_addr().ok().map(|a| a.ip());
+    let local = stream.local_addr().ok();
+    let endpoints = local.zip(stream.peer_addr().ok());
     let (reader, write) = stream.into_split();
     Conn {
         reader,
         writer: writer::spawn(write, spec.key, spec.observers.clone()),
-        local,
+        local: local.map(|a| a.ip()),
+        endpoints,
     }
 }
 

@@ -208,6 +208,8 @@ fn requests() -> Vec<Request> {
         | Request::NeighborRefresh { .. }
         | Request::Reload { .. }
         | Request::DumpRib { .. }
+        | Request::Drain { .. }
+        | Request::DrainStatus { .. }
         | Request::Shutdown { .. } => (),
     };
     let mut all = vec![
@@ -247,6 +249,18 @@ fn requests() -> Vec<Request> {
         },
         Request::Reload { dry_run: false },
         Request::Reload { dry_run: true },
+        Request::Drain {
+            neighbor: None,
+            undo: false,
+        },
+        Request::Drain {
+            neighbor: Some("vbr".into()),
+            undo: true,
+        },
+        Request::DrainStatus { neighbor: None },
+        Request::DrainStatus {
+            neighbor: Some("10.10.0.1".into()),
+        },
         Request::Shutdown { message: None },
         Request::Shutdown {
             message: Some("bye".into()),
@@ -275,6 +289,7 @@ fn responses() -> Vec<Response> {
         | Response::Neighbors(_)
         | Response::Rib(_)
         | Response::Done { .. }
+        | Response::Drain { .. }
         | Response::ReloadResult { .. }
         | Response::Error { .. } => (),
     };
@@ -365,6 +380,14 @@ fn responses() -> Vec<Response> {
         Response::Neighbors(vec![]),
         Response::Rib(vec![]),
         Response::done("neighbor vbr: down"),
+        Response::Drain {
+            delivered: vec!["vbr 10.10.0.1".into()],
+            waiting: vec![],
+        },
+        Response::Drain {
+            delivered: vec![],
+            waiting: vec!["calico 192.168.0.21".into(), "vbr 10.10.0.1".into()],
+        },
         Response::error("no such neighbor: nope"),
         Response::ReloadResult {
             applied: true,

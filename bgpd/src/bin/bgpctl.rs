@@ -8,7 +8,10 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use bgpd::control::client::{self, ClientError, DEFAULT_SOCKET};
+use bgpd::control::drain::{self, DrainError, DrainOptions};
 use bgpd::control::format;
 use bgpd::control::protocol::{Request, Response, RibView};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -23,6 +26,8 @@ Examples:
   bgpctl --json show summary | jq '.[] | select(.state != \"established\")'
   bgpctl neighbor vbr down --message \"maintenance until 14:00\"
   bgpctl neighbor vbr up
+  bgpctl neighbor vbr drain            # RFC 8326: move the traffic away, then down
+  bgpctl drain                         # the whole router, then shutdown
   bgpctl reload --dry-run
   bgpctl dump rib /var/lib/bgpd/rib.mrt
 
@@ -88,6 +93,20 @@ enum Command {
         dry_run: bool,
     },
 
+    /// Graceful shutdown for maintenance (RFC 8326): re-advertise our routes to every
+    /// peer with the GRACEFUL_SHUTDOWN community (and LOCAL_PREF 0 on iBGP) so that they
+    /// move their traffic to other paths, wait until every session has been sent them, let
+    /// the peers settle, then shut down as `bgpctl shutdown` does. Sessions that come up
+    /// meanwhile are drained too.
+    #[command(
+        after_help = "Examples:\n  bgpctl drain\n  bgpctl drain --settle 10 --no-shutdown\n  \
+                            bgpctl undrain"
+    )]
+    Drain(DrainArgs),
+
+    /// Stop draining (after `drain --no-shutdown`): advertise our routes normally again.
+    Undrain,
+
     /// Send Cease (administrative shutdown) to every peer, withdrawing our routes, then
     /// stop bgpd. To restart without withdrawing, stop the service instead (SIGTERM).
     Shutdown {
@@ -141,6 +160,22 @@ enum Dump {
     },
 }
 
+#[derive(Debug, Clone, Args)]
+struct DrainArgs {
+    /// Longest wait, in seconds, for the drained routes to be sent to every session.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    /// Then wait this long, in seconds, for the peers to move their traffic.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    settle: u64,
+    /// Stay up drained instead of shutting down (`undrain` ends it).
+    #[arg(long)]
+    no_shutdown: bool,
+    /// Shutdown communication sent with the Cease (RFC 8203).
+    #[arg(long, short = 'm', default_value = "graceful shutdown (RFC 8326)")]
+    message: String,
+}
+
 #[derive(Debug, Args)]
 struct RibArgs {
     /// Only this prefix (exact match, or with --longer also more specifics).
@@ -175,10 +210,24 @@ enum NeighborAction {
     Clear,
     /// Soft refresh: ask the peer to resend (ROUTE-REFRESH) and re-advertise ours.
     Refresh,
+    /// Graceful shutdown of this session for maintenance (RFC 8326): our routes with
+    /// GRACEFUL_SHUTDOWN (LOCAL_PREF 0 on iBGP), wait, settle, then `down`.
+    Drain(DrainArgs),
+    /// Stop draining this neighbor (`up` does too).
+    Undrain,
 }
 
-fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
-    Ok(match command {
+/// What bgpctl does: one request, or the steps of a drain.
+enum Action {
+    Request(Request),
+    Drain(Option<String>, DrainArgs),
+    Completions(clap_complete::Shell),
+}
+
+fn to_action(command: Command) -> Action {
+    let request = match command {
+        Command::Drain(args) => return Action::Drain(None, args),
+        Command::Completions { shell } => return Action::Completions(shell),
         Command::Show(Show::Summary) => Request::ShowSummary,
         Command::Show(Show::Bfd) => Request::ShowBfd,
         Command::Show(Show::Neighbor { neighbor }) => Request::ShowNeighbor { neighbor },
@@ -193,10 +242,19 @@ fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
             },
         },
         Command::Neighbor { neighbor, action } => match action {
+            NeighborAction::Drain(args) => return Action::Drain(Some(neighbor), args),
             NeighborAction::Down { message } => Request::NeighborDown { neighbor, message },
             NeighborAction::Up => Request::NeighborUp { neighbor },
             NeighborAction::Clear => Request::NeighborClear { neighbor },
             NeighborAction::Refresh => Request::NeighborRefresh { neighbor },
+            NeighborAction::Undrain => Request::Drain {
+                neighbor: Some(neighbor),
+                undo: true,
+            },
+        },
+        Command::Undrain => Request::Drain {
+            neighbor: None,
+            undo: true,
         },
         Command::Dump(Dump::Rib { file, neighbor }) => Request::DumpRib {
             // The daemon has its own working directory: send an absolute path.
@@ -208,8 +266,55 @@ fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
         },
         Command::Reload { dry_run } => Request::Reload { dry_run },
         Command::Shutdown { message } => Request::Shutdown { message },
-        Command::Completions { shell } => return Err(shell),
-    })
+    };
+    Action::Request(request)
+}
+
+/// `bgpctl [neighbor X] drain`: the steps, progress on stderr, the outcome on stdout.
+fn run_drain(
+    path: &std::path::Path,
+    neighbor: Option<String>,
+    args: DrainArgs,
+    json: bool,
+) -> ExitCode {
+    let options = DrainOptions {
+        neighbor,
+        timeout: Duration::from_secs(args.timeout),
+        settle: Duration::from_secs(args.settle),
+        shutdown: !args.no_shutdown,
+        message: args.message,
+    };
+    match drain::drain(path, &options, |step| eprintln!("bgpctl: {step}")) {
+        Ok(outcome) => {
+            if json {
+                match serde_json::to_string_pretty(&outcome) {
+                    Ok(text) => print(&format!("{text}\n")),
+                    Err(e) => eprintln!("bgpctl: {e}"),
+                }
+            } else {
+                print(&format!(
+                    "drained: {}\nwaiting: {}\n{}\n",
+                    outcome.delivered.join(", "),
+                    outcome.waiting.join(", "),
+                    if outcome.shut_down {
+                        "shut down"
+                    } else {
+                        "still up, drained (`undrain` ends it)"
+                    }
+                ));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bgpctl: {e}");
+            match e {
+                DrainError::Client(ClientError::Protocol(_)) | DrainError::Refused(_) => {
+                    ExitCode::from(1)
+                }
+                DrainError::Client(_) => ExitCode::from(3),
+            }
+        }
+    }
 }
 
 fn socket_path(flag: Option<PathBuf>) -> PathBuf {
@@ -224,14 +329,15 @@ fn print(text: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let request = match to_request(cli.command) {
-        Ok(request) => request,
-        Err(shell) => {
+    let path = socket_path(cli.socket);
+    let request = match to_action(cli.command) {
+        Action::Request(request) => request,
+        Action::Drain(neighbor, args) => return run_drain(&path, neighbor, args, cli.json),
+        Action::Completions(shell) => {
             clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut io::stdout());
             return ExitCode::SUCCESS;
         }
     };
-    let path = socket_path(cli.socket);
     let response = match client::request(&path, &request) {
         Ok(response) => response,
         Err(e) => {

@@ -347,6 +347,11 @@ pub fn human(response: &Response) -> String {
         Response::Neighbors(rows) => neighbors(rows),
         Response::Rib(rows) => rib(rows),
         Response::Bfd(rows) => bfd(rows),
+        Response::Drain { delivered, waiting } => format!(
+            "drained: {}\nwaiting: {}\n",
+            delivered.join(", "),
+            waiting.join(", ")
+        ),
         Response::Done { message } | Response::Error { message } => format!("{message}\n"),
         Response::ReloadResult {
             applied,

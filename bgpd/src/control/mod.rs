@@ -2,7 +2,7 @@
 //!
 //! - [`protocol`]: the versioned JSON-lines request/response types.
 //! - [`server`]: the socket server; hands each request to the daemon over a channel.
-//! - [`client`]: the blocking client `bgpctl` uses.
+//! - [`client`]: the blocking client `bgpctl` uses; [`drain`]: `bgpctl drain`'s steps.
 //! - [`format`]: `bgpctl`'s human tables and `--json` payloads.
 //!
 //! The daemon side, in short:
@@ -21,6 +21,7 @@
 //! ```
 
 pub mod client;
+pub mod drain;
 pub mod format;
 pub mod protocol;
 pub mod server;

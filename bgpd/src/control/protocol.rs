@@ -97,6 +97,23 @@ pub enum Request {
         #[serde(default)]
         dry_run: bool,
     },
+    /// `bgpctl drain` / `bgpctl neighbor X drain` (RFC 8326): advertise our routes with
+    /// GRACEFUL_SHUTDOWN (and LOCAL_PREF 0 on iBGP); `undo` stops draining. Answered at
+    /// once with [`Response::Done`]; [`Request::DrainStatus`] says when it is delivered.
+    Drain {
+        /// Name or address; `None` for every session, present and future.
+        #[serde(default)]
+        neighbor: Option<String>,
+        /// Stop draining instead.
+        #[serde(default)]
+        undo: bool,
+    },
+    /// Which drained sessions have been handed their drained routes: [`Response::Drain`].
+    DrainStatus {
+        /// Name or address; `None` for every session.
+        #[serde(default)]
+        neighbor: Option<String>,
+    },
     /// `bgpctl shutdown`: Cease to every peer, then exit.
     Shutdown {
         /// Shutdown communication sent to every peer (RFC 8203).
@@ -131,6 +148,13 @@ pub enum Response {
     Rib(Vec<RibEntry>),
     /// Answer to [`Request::ShowBfd`].
     Bfd(Vec<BfdSession>),
+    /// Answer to [`Request::DrainStatus`]: sessions by `name address`.
+    Drain {
+        /// Established and drained, the drained routes written to them.
+        delivered: Vec<String>,
+        /// Established, not yet drained or not yet written.
+        waiting: Vec<String>,
+    },
     /// A command was carried out.
     Done {
         /// What was done, for humans.

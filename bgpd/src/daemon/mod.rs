@@ -6,6 +6,7 @@
 //! answers `bgpctl`.
 
 mod bfd;
+mod drain;
 mod dump;
 mod operate;
 mod reload;
@@ -117,6 +118,8 @@ pub struct Daemon {
     pub(crate) bfd: crate::bfd::BfdHandle,
     /// The BMP collectors, subscribed to `observers` before any session starts.
     pub(crate) bmp: crate::bmp::Bmp,
+    /// What `bgpctl drain` drained (RFC 8326); sessions started later inherit it.
+    drained: drain::Drained,
     /// Its state changes, until `run` takes them.
     bfd_events: Option<mpsc::UnboundedReceiver<crate::bfd::BfdEvent>>,
 }
@@ -271,6 +274,7 @@ impl Daemon {
             observers,
             bfd,
             bmp,
+            drained: drain::Drained::default(),
             bfd_events: Some(bfd_events),
         };
         for n in &config.neighbors {

@@ -91,8 +91,14 @@ impl Daemon {
                 .await
             }
             Request::NeighborUp { neighbor } => {
+                // Back from maintenance: no longer drained.
+                if self.drained_names().contains(&neighbor) {
+                    let _ = self.drain(Some(neighbor.clone()), true).await;
+                }
                 self.command(&neighbor, || PeerCommand::Start).await
             }
+            Request::Drain { neighbor, undo } => self.drain(neighbor, undo).await,
+            Request::DrainStatus { neighbor } => self.drain_status(neighbor).await,
             Request::NeighborClear { neighbor } => {
                 self.command(&neighbor, || PeerCommand::Clear).await
             }

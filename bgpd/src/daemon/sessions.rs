@@ -141,7 +141,10 @@ impl Daemon {
                 four_octet_as: true,
                 policy: policy(&self.config, n.import.as_deref()),
             },
-            export: ExportSettings::of(&self.config, n),
+            export: ExportSettings {
+                graceful_shutdown: self.drained.covers(&n.name, address),
+                ..ExportSettings::of(&self.config, n)
+            },
             observers: self.observers.clone(),
             start,
         };

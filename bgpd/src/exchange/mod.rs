@@ -55,6 +55,9 @@ pub enum PeerCommand {
     Incoming(Box<TcpStream>),
     /// A reload changed settings that apply without a reset.
     Reconfigure(Box<Reconfigure>),
+    /// Drain for maintenance (RFC 8326), or stop draining: our routes are advertised again
+    /// with (or without) GRACEFUL_SHUTDOWN and, on iBGP, LOCAL_PREF 0.
+    Drain(bool),
 }
 
 /// Settings a reload changes in place (see `config::NeighborChange`).
@@ -83,6 +86,9 @@ pub struct ExportSettings {
     pub max_prefixes: Option<PrefixLimit>,
     /// Advertised-route limit.
     pub max_prefixes_out: Option<PrefixLimit>,
+    /// Drained for maintenance (RFC 8326): our routes go out with GRACEFUL_SHUTDOWN, and
+    /// with LOCAL_PREF 0 on iBGP.
+    pub graceful_shutdown: bool,
 }
 
 impl ExportSettings {
@@ -94,6 +100,7 @@ impl ExportSettings {
             next_hop_self: n.next_hop_self,
             max_prefixes: n.max_prefixes,
             max_prefixes_out: n.max_prefixes_out,
+            graceful_shutdown: false,
         }
     }
 }

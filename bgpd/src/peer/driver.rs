@@ -361,6 +361,28 @@ impl Driver {
             PeerCommand::PathUp => s.handle(now, Input::PathUp),
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
+            PeerCommand::Drain(on) => self.drain(on).await,
+        }
+    }
+
+    /// Starts or stops draining (RFC 8326): the routing task moves the session to an
+    /// export group whose routes carry GRACEFUL_SHUTDOWN and sends them again. A session
+    /// that is down gets the setting with its next PeerUp.
+    async fn drain(&mut self, on: bool) {
+        if self.spec.export.graceful_shutdown == on {
+            return;
+        }
+        self.spec.export.graceful_shutdown = on;
+        info!(neighbor = %self.spec.name, draining = on, "graceful shutdown (RFC 8326)");
+        if !self.up {
+            return;
+        }
+        let regroup = RoutingInput::Regroup {
+            key: self.spec.key,
+            export: self.spec.export.clone(),
+        };
+        if self.routing.send(regroup).await.is_err() {
+            warn!(neighbor = %self.spec.name, "the routing task is gone: drain not applied");
         }
     }
 
@@ -371,7 +393,10 @@ impl Driver {
         let now = Instant::now();
         self.import.policy = r.import_policy.clone();
         self.spec.import.policy = r.import_policy;
+        // Draining is this task's state, set by `Drain` only: a reload keeps it.
+        let draining = self.spec.export.graceful_shutdown;
         self.spec.export = r.export.clone();
+        self.spec.export.graceful_shutdown = draining;
         if !self.up {
             debug!(neighbor = %self.spec.name, "reload: not established; the new settings apply when the session comes up");
             return;
@@ -403,7 +428,7 @@ impl Driver {
             // sender): the routing task has the session when it arrives.
             let regroup = RoutingInput::Regroup {
                 key: self.spec.key,
-                export: r.export,
+                export: self.spec.export.clone(),
             };
             if self.routing.send(regroup).await.is_err() {
                 warn!(neighbor = %self.spec.name, "reload: the routing task is gone: new export settings not applied");

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use bgp_wire::attr::{code, NextHop, PathAttributes};
+use bgp_wire::attr::{code, AttrValue, Community, NextHop, PathAttributes};
 use bgp_wire::{Nlri, Update};
 use config::Policy;
 
@@ -72,6 +72,14 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
     if let Some(why) = loop_check(&attrs, ctx) {
         refuse(&mut out, why);
         return out;
+    }
+    // RFC 8326 section 4.2: a route its sender is draining loses to any other path (the
+    // import policy may still say otherwise).
+    if attrs
+        .communities()
+        .is_some_and(|c| c.contains(&Community::GRACEFUL_SHUTDOWN))
+    {
+        attrs.set(AttrValue::LocalPref(0));
     }
     let Some(policy) = &ctx.policy else {
         if ctx.ebgp {
@@ -169,7 +177,7 @@ fn loop_check(attrs: &PathAttributes, ctx: &ImportContext) -> Option<&'static st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bgp_wire::attr::{AsPath, AttrValue, Origin};
+    use bgp_wire::attr::{AsPath, Origin};
     use ipnet::IpNet;
 
     fn ctx(ebgp: bool) -> ImportContext {
@@ -234,6 +242,27 @@ mod tests {
         assert_eq!(got.announce[0].attrs, got.announce[1].attrs);
         assert_ne!(got.announce[0].next_hop, got.announce[1].next_hop);
         assert_eq!(got.announce[0].attrs.next_hop(), None);
+    }
+
+    #[test]
+    fn a_drained_route_gets_local_pref_zero() {
+        // RFC 8326 section 4.2, from iBGP (LOCAL_PREF 100 replaced) and from eBGP.
+        let gshut = AttrValue::Communities(vec![Community::GRACEFUL_SHUTDOWN]);
+        let got = import(
+            update(&[], vec![gshut.clone(), AttrValue::LocalPref(100)]),
+            &ctx(false),
+        );
+        assert_eq!(got.announce[0].attrs.local_pref(), Some(&0));
+        let mut ebgp = ctx(true);
+        ebgp.policy = Some(Arc::new(Policy {
+            name: "all".into(),
+            default: config::Verdict::Accept,
+            terms: vec![],
+        }));
+        let got = import(update(&[45104], vec![gshut]), &ebgp);
+        assert_eq!(got.announce[0].attrs.local_pref(), Some(&0));
+        let plain = import(update(&[45104], vec![]), &ebgp);
+        assert_eq!(plain.announce[0].attrs.local_pref(), None);
     }
 
     #[test]

@@ -89,6 +89,7 @@ fn spec(
             next_hop_self: false,
             max_prefixes: None,
             max_prefixes_out: None,
+            graceful_shutdown: false,
         },
         observers: observers.clone(),
         start: true,

@@ -56,6 +56,9 @@ pub struct GroupKey {
     /// The peers announced long-lived graceful restart (RFC 9494): they may get LLGR-stale
     /// routes.
     pub llgr: bool,
+    /// The peers are drained (RFC 8326): GRACEFUL_SHUTDOWN on everything, LOCAL_PREF 0 on
+    /// iBGP.
+    pub graceful_shutdown: bool,
 }
 
 /// Settings export needs, from the global configuration.
@@ -193,8 +196,25 @@ pub fn prepare(
             if next_hop_self {
                 next_hop = self_hop?;
             }
+            if key.graceful_shutdown {
+                graceful_shutdown(key.kind, &mut attrs);
+            }
             Some((attrs, next_hop))
         }
+    }
+}
+
+/// RFC 8326 section 4.1: a drained session's routes carry GRACEFUL_SHUTDOWN, after the
+/// export policy (which must not strip it); on iBGP LOCAL_PREF 0 as well, so that the
+/// peers move to another path even where they do not act on the community.
+fn graceful_shutdown(kind: PeerKind, attrs: &mut PathAttributes) {
+    let mut cs: Vec<Community> = attrs.communities().cloned().unwrap_or_default();
+    if !cs.contains(&Community::GRACEFUL_SHUTDOWN) {
+        cs.push(Community::GRACEFUL_SHUTDOWN);
+    }
+    attrs.set(AttrValue::Communities(cs));
+    if !matches!(kind, PeerKind::Ebgp(_)) {
+        attrs.set(AttrValue::LocalPref(0));
     }
 }
 
@@ -233,6 +253,7 @@ pub(super) mod fixtures {
                 next_hop_self: false,
                 limit: None,
                 llgr: false,
+                graceful_shutdown: false,
             },
             policy,
             limit: None,
@@ -270,6 +291,47 @@ mod tests {
             PathAttributes::from_values([AttrValue::Communities(vec![Community::NO_EXPORT])]);
         assert!(!eligible(None, Ebgp(1), &no_export));
         assert!(eligible(None, IbgpClient, &no_export));
+    }
+
+    #[test]
+    fn drained_groups_get_graceful_shutdown_and_ibgp_local_pref_zero() {
+        // RFC 8326 section 4.1; the community is added after the export policy.
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let attrs = PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::default()),
+            AttrValue::LocalPref(150),
+            AttrValue::Communities(vec![Community::new(64512, 7)]),
+        ]);
+        let nh = NextHop::V4("192.0.2.11".parse().unwrap());
+        let src = Source {
+            kind: Some(Ebgp(65093)),
+            neighbor: Some("vbr"),
+            bgp_id: "192.0.2.11".parse().unwrap(),
+        };
+        let prefix: IpNet = "198.18.0.0/26".parse().unwrap();
+        for kind in [IbgpClient, Ebgp(65094)] {
+            let mut r = rules(kind, accept_all());
+            let (plain, _) = prepare(&r, &local, &prefix, &src, attrs.clone(), nh).unwrap();
+            assert!(!plain
+                .communities()
+                .unwrap()
+                .contains(&Community::GRACEFUL_SHUTDOWN));
+            r.key.graceful_shutdown = true;
+            let (out, _) = prepare(&r, &local, &prefix, &src, attrs.clone(), nh).unwrap();
+            assert_eq!(
+                out.communities(),
+                Some(&vec![
+                    Community::new(64512, 7),
+                    Community::GRACEFUL_SHUTDOWN
+                ])
+            );
+            let lp = if kind == IbgpClient { Some(&0) } else { None };
+            assert_eq!(out.local_pref(), lp, "{kind:?}");
+        }
     }
 
     #[test]

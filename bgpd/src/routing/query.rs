@@ -23,6 +23,9 @@ pub enum RibView {
 pub enum RoutingQuery {
     /// Per peer: routes accepted and advertised.
     Counts,
+    /// Which of these sessions have not yet been handed their drained routes (RFC 8326):
+    /// up, and not yet in a graceful-shutdown group with everything written.
+    DrainPending(Vec<PeerKey>),
     /// Table sizes and processing times since the last ask, for metrics.
     Stats,
     /// Routes.
@@ -74,6 +77,8 @@ pub struct RibPath {
 pub enum RoutingReply {
     /// Per peer key: (accepted, advertised, held back by the limit).
     Counts(Vec<(PeerKey, u64, u64, usize)>),
+    /// The sessions still waiting for their drained routes.
+    DrainPending(Vec<PeerKey>),
     /// Routes.
     Rib(Vec<RibPath>),
     /// Table sizes (boxed: the largest answer by far, and the rarest).
@@ -113,6 +118,16 @@ pub struct RestartStats {
 impl Routing {
     pub(super) fn query(&mut self, q: RoutingQuery) -> RoutingReply {
         match q {
+            RoutingQuery::DrainPending(keys) => RoutingReply::DrainPending(
+                keys.into_iter()
+                    .filter(|k| {
+                        self.peers.get(k).is_some_and(|p| {
+                            p.up.is_some()
+                                && !p.group.is_some_and(|g| self.groups.drain_delivered(g, *k))
+                        })
+                    })
+                    .collect(),
+            ),
             RoutingQuery::Counts => RoutingReply::Counts(
                 self.peers
                     .iter()

@@ -77,6 +77,18 @@ impl Groups {
             .collect()
     }
 
+    /// Whether a member is drained (RFC 8326) and has been handed all of it: in a
+    /// graceful-shutdown group, not behind, its queue empty (the writer took everything).
+    pub fn drain_delivered(&self, index: usize, member: PeerKey) -> bool {
+        let Some(Some(g)) = self.groups.get(index) else {
+            return false;
+        };
+        g.rules.key.graceful_shutdown
+            && g.members
+                .iter()
+                .any(|m| m.key == member && !m.lagging && m.tx.capacity() == m.tx.max_capacity())
+    }
+
     /// Whether a member fell behind (its queue overflowed) and awaits a whole table.
     pub fn is_lagging(&self, index: usize, member: PeerKey) -> bool {
         match self.groups.get(index) {

@@ -135,6 +135,7 @@ impl Groups {
                 .max_prefixes_out
                 .map(|l| (l.limit, l.warning_percent)),
             llgr: !up.negotiated.peer_llgr.is_empty(),
+            graceful_shutdown: up.export.graceful_shutdown,
         };
         let member = Member {
             key: up.key,

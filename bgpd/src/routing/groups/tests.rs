@@ -27,6 +27,7 @@ fn up(key: PeerKey, tx: UpdateSender) -> PeerUp {
             next_hop_self: false,
             max_prefixes: None,
             max_prefixes_out: None,
+            graceful_shutdown: false,
         },
         updates: tx,
         commands,

@@ -68,6 +68,7 @@ fn to_cloud_export(pattern: &str) -> ExportSettings {
         next_hop_self: false,
         max_prefixes: None,
         max_prefixes_out: limit(),
+        graceful_shutdown: false,
     }
 }
 
@@ -246,6 +247,7 @@ impl Edge {
                 next_hop_self: true,
                 max_prefixes: None,
                 max_prefixes_out: None,
+                graceful_shutdown: false,
             },
             updates,
             commands,

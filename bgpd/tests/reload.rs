@@ -83,9 +83,7 @@ fn reload_resets_only_what_it_must() {
         hub_d.log()
     );
 
-    let config = hub_d.dir.join("bgpd.toml");
-    let socket = hub_d.socket.display().to_string();
-    let write = |text: String| std::fs::write(&config, text.replace("{socket}", &socket)).unwrap();
+    let write = |text: String| hub_d.write_config(&text);
 
     // Dry run: the diff is reported, nothing changes.
     write(hub("export = \"nothing\"", 90));
@@ -110,7 +108,7 @@ fn reload_resets_only_what_it_must() {
     assert!(hub_d.established(&["b", "c"]));
 
     // A broken file is refused and the running configuration kept.
-    std::fs::write(&config, "[global]\nasn = \"x\"\n").unwrap();
+    write("[global]\nasn = \"x\"\n".to_owned());
     let (ok, v) = reload(&hub_d, &[]);
     assert!(!ok);
     assert_eq!(v["applied"], false);

@@ -66,6 +66,15 @@ impl Bgpd {
         d
     }
 
+    /// Writes a new configuration (with `{socket}` and `{dir}` replaced as at start) for
+    /// the next reload.
+    pub fn write_config(&self, config: &str) {
+        let text = config
+            .replace("{socket}", &self.socket.display().to_string())
+            .replace("{dir}", &self.dir.display().to_string());
+        std::fs::write(self.dir.join("bgpd.toml"), text).unwrap();
+    }
+
     /// The process ID, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

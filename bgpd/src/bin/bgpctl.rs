@@ -102,6 +102,10 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+
+    /// Print the manual page bgpctl(8) (roff); the packaging installs it.
+    #[command(hide = true)]
+    GenerateMan,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +181,13 @@ enum NeighborAction {
     Refresh,
 }
 
-fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
+/// What bgpctl prints without asking the daemon.
+enum Local {
+    Completions(clap_complete::Shell),
+    ManPage,
+}
+
+fn to_request(command: Command) -> Result<Request, Local> {
     Ok(match command {
         Command::Show(Show::Summary) => Request::ShowSummary,
         Command::Show(Show::Bfd) => Request::ShowBfd,
@@ -208,7 +218,8 @@ fn to_request(command: Command) -> Result<Request, clap_complete::Shell> {
         },
         Command::Reload { dry_run } => Request::Reload { dry_run },
         Command::Shutdown { message } => Request::Shutdown { message },
-        Command::Completions { shell } => return Err(shell),
+        Command::Completions { shell } => return Err(Local::Completions(shell)),
+        Command::GenerateMan => return Err(Local::ManPage),
     })
 }
 
@@ -226,9 +237,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let request = match to_request(cli.command) {
         Ok(request) => request,
-        Err(shell) => {
+        Err(Local::Completions(shell)) => {
             clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut io::stdout());
             return ExitCode::SUCCESS;
+        }
+        Err(Local::ManPage) => {
+            let page = bgpd::manpage::render(Cli::command(), &["bgpd(8)", "bgpd.toml(5)"]);
+            return match page.and_then(|p| io::stdout().lock().write_all(&p)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpctl: cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     let path = socket_path(cli.socket);

@@ -15,6 +15,7 @@
 //! - [`restart_state`]: the file that tells a restarted daemon whom to wait for.
 //! - [`observe`]: a tap on the sessions for monitors (BMP): up, down, UPDATEs in and out.
 //! - [`metrics`]: the Prometheus registry and endpoint; [`notify`]: systemd readiness.
+//! - [`manpage`]: the manual pages of `bgpd` and `bgpctl`, rendered from their clap trees.
 
 pub mod bfd;
 pub mod bmp;
@@ -22,6 +23,7 @@ pub mod control;
 pub mod daemon;
 pub mod exchange;
 pub mod fib;
+pub mod manpage;
 pub mod metrics;
 pub mod notify;
 pub mod observe;

@@ -4,13 +4,30 @@
 //! bgpd --config FILE                 run in the foreground (systemd Type=notify)
 //! bgpd --check-config --config FILE  validate, print FILE:LINE:COLUMN: message, exit 0/1
 //! bgpd --diff NEW --config FILE      what a reload to NEW would change and reset
+//! bgpd --generate-man                 (hidden) print bgpd(8), for the packaging
 //! ```
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use config::{Config, Diagnostic};
+
+const AFTER_HELP: &str = "\
+Files:
+  /etc/bgpd/bgpd.toml  the configuration (bgpd.toml(5))
+  /run/bgpd/bgpd.sock  the control socket bgpctl talks to ([control] socket)
+  /var/lib/bgpd        the peers a restart waits for, restart.json ([global] state_dir)
+
+Environment:
+  RUST_LOG       log level and filters (default: info)
+  NOTIFY_SOCKET  set by systemd (Type=notify): readiness, and watchdog pings when WATCHDOG_USEC is set
+
+Exit status:
+  0  stopped by SIGTERM or bgpctl shutdown; or the configuration checked has no error
+  1  the configuration has errors, or the daemon failed
+  2  usage error";
 
 /// BGP speaker and route reflector for hybrid Kubernetes edge routers.
 ///
@@ -19,7 +36,7 @@ use config::{Config, Diagnostic};
 /// hitless: peers that negotiated graceful restart see the connection close without a
 /// NOTIFICATION and keep our routes; others get Cease / Administrative Shutdown.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, after_long_help = AFTER_HELP)]
 struct Cli {
     /// Configuration file (TOML).
     #[arg(long, short = 'c', default_value = "/etc/bgpd/bgpd.toml")]
@@ -37,6 +54,10 @@ struct Cli {
     /// Log format on stderr; the level comes from RUST_LOG (default: info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+
+    /// Print the manual page bgpd(8) (roff) and exit; the packaging installs it.
+    #[arg(long, hide = true)]
+    generate_man: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -67,6 +88,16 @@ fn load(path: &PathBuf) -> Option<Config> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.generate_man {
+        let page = bgpd::manpage::render(Cli::command(), &["bgpctl(8)", "bgpd.toml(5)"]);
+        return match page.and_then(|p| std::io::stdout().lock().write_all(&p)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bgpd: cannot write the manual page: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if cli.check_config {
         return match load(&cli.config) {
             Some(_) => ExitCode::SUCCESS,

@@ -121,6 +121,10 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+
+    /// Print the manual page bgpctl(8) (roff); the packaging installs it.
+    #[command(hide = true)]
+    GenerateMan,
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,12 +226,14 @@ enum Action {
     Request(Request),
     Drain(Option<String>, DrainArgs),
     Completions(clap_complete::Shell),
+    ManPage,
 }
 
 fn to_action(command: Command) -> Action {
     let request = match command {
         Command::Drain(args) => return Action::Drain(None, args),
         Command::Completions { shell } => return Action::Completions(shell),
+        Command::GenerateMan => return Action::ManPage,
         Command::Show(Show::Summary) => Request::ShowSummary,
         Command::Show(Show::Bfd) => Request::ShowBfd,
         Command::Show(Show::Neighbor { neighbor }) => Request::ShowNeighbor { neighbor },
@@ -336,6 +342,16 @@ fn main() -> ExitCode {
         Action::Completions(shell) => {
             clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut io::stdout());
             return ExitCode::SUCCESS;
+        }
+        Action::ManPage => {
+            let page = bgpd::manpage::render(Cli::command(), &["bgpd(8)", "bgpd.toml(5)"]);
+            return match page.and_then(|p| io::stdout().lock().write_all(&p)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpctl: cannot write the manual page: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     };
     let response = match client::request(&path, &request) {

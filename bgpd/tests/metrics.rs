@@ -86,13 +86,13 @@ fn populated() -> Arc<Metrics> {
     );
     m.set_session(&node(), SessionState::Active, None);
     m.set_flaps(&vbr(), 3);
-    m.set_prefixes(&vbr(), "ipv4_unicast", 12, 10, 1);
-    m.set_prefixes(&node(), "ipv4_unicast", 2, 2, 11);
+    m.set_prefixes(&vbr(), "ipv4-unicast", 12, 10, 1);
+    m.set_prefixes(&node(), "ipv4-unicast", 2, 2, 11);
     m.set_advertised_limit(&vbr(), Some(100));
     m.set_messages(&vbr(), [("update", 5), ("keepalive", 2)], [("update", 1)]);
     m.set_last_error(&vbr(), Some("hold timer expired"));
     m.set_last_error(&node(), Some("connection refused"));
-    m.set_rib("ipv4_unicast", 40, 55);
+    m.set_rib("ipv4-unicast", 40, 55);
     m.set_interned_attribute_sets(17);
     m.observe_update_processing(Duration::from_micros(300));
     m.observe_update_processing(Duration::from_millis(20));
@@ -135,7 +135,7 @@ async fn scrape_shows_the_contract_metrics() {
         Some(0.0)
     );
     assert_eq!(value(b, "bgp_session_flaps_total", &vbr), Some(3.0));
-    let v4 = [("neighbor", "vbr"), ("afi_safi", "ipv4_unicast")];
+    let v4 = [("neighbor", "vbr"), ("afi_safi", "ipv4-unicast")];
     assert_eq!(value(b, "bgp_prefixes_received", &v4), Some(12.0));
     assert_eq!(value(b, "bgp_prefixes_accepted", &v4), Some(10.0));
     assert_eq!(value(b, "bgp_prefixes_advertised", &v4), Some(1.0));
@@ -164,7 +164,7 @@ async fn scrape_shows_the_contract_metrics() {
         ),
         Some(1.0)
     );
-    let afi = [("afi_safi", "ipv4_unicast")];
+    let afi = [("afi_safi", "ipv4-unicast")];
     assert_eq!(value(b, "bgp_rib_prefixes", &afi), Some(40.0));
     assert_eq!(value(b, "bgp_rib_paths", &afi), Some(55.0));
     assert_eq!(value(b, "bgp_interned_attribute_sets", &[]), Some(17.0));

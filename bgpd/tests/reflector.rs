@@ -184,9 +184,17 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
     assert!(
         metrics
             .lines()
-            .any(|l| l.starts_with("bgp_rib_prefixes{afi_safi=\"ipv4_unicast\"}")),
+            .any(|l| l.starts_with("bgp_rib_prefixes{afi_safi=\"ipv4-unicast\"}")),
         "{metrics}"
     );
+    // Per family, as the configuration names it: the VBR gets the aggregate (IPv4 only).
+    assert!(
+        metrics.contains(
+            "bgp_prefixes_advertised{address=\"127.0.0.20\",afi_safi=\"ipv4-unicast\",neighbor=\"vbr\",remote_as=\"45104\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("afi_safi=\"all\""), "{metrics}");
     assert!(metrics.contains("bgp_export_groups"), "{metrics}");
 
     // Deliberate shutdown of both nodes (Cease, routes flushed): no block left, so the

@@ -32,6 +32,7 @@ use crate::chunked::Sparse;
 use crate::intern::{AttrId, AttrStore, InternError};
 use crate::nexthop::{NextHopId, NextHopStore};
 use crate::path::DestId;
+use crate::peer::PeerCounts;
 use crate::table::Rib;
 
 /// Where a prefix is in the tables, from [`Rib::locate`]. Valid until the prefix may have
@@ -123,7 +124,8 @@ struct GroupTable {
     /// `multi` holds the paths.
     slots: Sparse<Sent>,
     multi: Multi,
-    paths: u64,
+    /// Paths advertised, per family.
+    paths: PeerCounts,
 }
 
 impl Default for GroupTable {
@@ -131,7 +133,7 @@ impl Default for GroupTable {
         GroupTable {
             slots: Sparse::new(EMPTY),
             multi: Multi::default(),
-            paths: 0,
+            paths: PeerCounts::default(),
         }
     }
 }
@@ -155,7 +157,7 @@ impl GroupTable {
 
     /// Records `new`; `None` when it was advertised exactly so already, else the path it
     /// replaced (`Some(None)` when it adds one).
-    fn upsert(&mut self, id: DestId, new: Sent) -> Option<Option<Sent>> {
+    fn upsert(&mut self, id: DestId, new: Sent, v6: bool) -> Option<Option<Sent>> {
         let old = *self.slots.get(id.index());
         match old.attrs {
             NOTHING => self.slots.set(id.index(), new),
@@ -181,12 +183,20 @@ impl GroupTable {
                 self.slots.set(id.index(), many(i));
             }
         }
-        self.paths += 1;
+        *self.count(v6) += 1;
         Some(None)
     }
 
     /// Removes the path advertised with `path_id`, returning it.
-    fn remove(&mut self, id: DestId, path_id: u32) -> Option<Sent> {
+    fn count(&mut self, v6: bool) -> &mut u64 {
+        if v6 {
+            &mut self.paths.ipv6
+        } else {
+            &mut self.paths.ipv4
+        }
+    }
+
+    fn remove(&mut self, id: DestId, path_id: u32, v6: bool) -> Option<Sent> {
         let old = *self.slots.get(id.index());
         let gone = match old.attrs {
             NOTHING => return None,
@@ -211,7 +221,7 @@ impl GroupTable {
             }
             _ => return None,
         };
-        self.paths -= 1;
+        *self.count(v6) -= 1;
         Some(gone)
     }
 }
@@ -402,7 +412,7 @@ impl Rib {
             attrs,
             next_hop,
         };
-        match t.upsert(id, new) {
+        match t.upsert(id, new, at.prefix.addr().is_ipv6()) {
             None => Advertise::Unchanged,
             Some(old) => {
                 core.attrs.retain(attrs);
@@ -433,7 +443,7 @@ impl Rib {
         let Some(Some(t)) = core.adj_out.tables.get_mut(usize::from(group.0)) else {
             return false;
         };
-        let Some(old) = t.remove(id, path_id) else {
+        let Some(old) = t.remove(id, path_id, prefix.addr().is_ipv6()) else {
             return false;
         };
         release(&mut core.attrs, &mut core.next_hops, &old);
@@ -457,7 +467,7 @@ impl Rib {
         let Some(Some(t)) = self.core.adj_out.tables.get(usize::from(group.0)) else {
             return Vec::new();
         };
-        let mut out = Vec::with_capacity(usize::try_from(t.paths).unwrap_or(0));
+        let mut out = Vec::with_capacity(usize::try_from(t.paths.ipv4 + t.paths.ipv6).unwrap_or(0));
         let v4 = self.v4.iter().map(|(p, id)| (IpNet::V4(p), *id));
         let v6 = self.v6.iter().map(|(p, id)| (IpNet::V6(p), *id));
         for (prefix, id) in v4.chain(v6) {
@@ -468,9 +478,15 @@ impl Rib {
 
     /// Paths `group` has advertised (all families).
     pub fn advertised_count(&self, group: GroupId) -> u64 {
+        let c = self.advertised_counts(group);
+        c.ipv4 + c.ipv6
+    }
+
+    /// Paths `group` has advertised, per family.
+    pub fn advertised_counts(&self, group: GroupId) -> PeerCounts {
         match self.core.adj_out.tables.get(usize::from(group.0)) {
             Some(Some(t)) => t.paths,
-            _ => 0,
+            _ => PeerCounts::default(),
         }
     }
 }
@@ -781,6 +797,11 @@ mod tests {
                     }
                     let n = out.keys().filter(|k| k.0 == g).count() as u64;
                     prop_assert_eq!(rib.advertised_count(gid), n);
+                    let v6 = out
+                        .keys()
+                        .filter(|k| k.0 == g && PREFIXES[k.1].contains(':'))
+                        .count() as u64;
+                    prop_assert_eq!(rib.advertised_counts(gid).ipv6, v6);
                 }
                 let shown: Vec<IpNet> = rib
                     .iter(Family::Ipv4Unicast)

@@ -43,13 +43,20 @@ impl PeerInfo {
     }
 }
 
-/// Paths a peer has in the tables, per family.
+/// Paths per family: a peer's in the tables, or a group's advertised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeerCounts {
     /// IPv4 unicast paths.
     pub ipv4: u64,
     /// IPv6 unicast paths.
     pub ipv6: u64,
+}
+
+impl PeerCounts {
+    /// Both families.
+    pub fn total(&self) -> u64 {
+        self.ipv4 + self.ipv6
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -221,12 +221,12 @@ impl Collector {
         match rx.await {
             Ok(RoutingReply::Counts(v)) => v
                 .into_iter()
-                .map(|(k, accepted, advertised, _)| {
+                .map(|(k, c)| {
                     (
                         k,
                         PeerStats {
-                            adj_rib_in: accepted,
-                            adj_rib_out: advertised,
+                            adj_rib_in: c.accepted.total(),
+                            adj_rib_out: c.advertised.total(),
                         },
                     )
                 })

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bgp_wire::notification::cease;
 use bgp_wire::Notification;
+use config::AddressFamily;
 use tokio::sync::oneshot;
 
 use crate::control::protocol::{
@@ -14,10 +15,10 @@ use crate::control::protocol::{
 use crate::daemon::Daemon;
 use crate::exchange::{PeerCommand, PeerKey};
 use crate::peer::PeerStatus;
-use crate::routing::{self, RibPath, RoutingInput, RoutingQuery, RoutingReply};
+use crate::routing::{self, RibPath, RoutingInput, RoutingQuery, RoutingReply, SessionCounts};
 
-/// Per peer: (accepted, advertised, held back).
-type Counts = HashMap<PeerKey, (u64, u64, usize)>;
+/// Per peer: its route counts.
+type Counts = HashMap<PeerKey, SessionCounts>;
 
 impl Daemon {
     /// Answers one control request.
@@ -157,16 +158,14 @@ impl Daemon {
 
     async fn counts(&self) -> Counts {
         match self.ask(RoutingQuery::Counts).await {
-            Some(RoutingReply::Counts(v)) => v
-                .into_iter()
-                .map(|(k, acc, adv, held)| (k, (acc, adv, held)))
-                .collect(),
+            Some(RoutingReply::Counts(v)) => v.into_iter().collect(),
             _ => HashMap::new(),
         }
     }
 
     fn summary(&self, key: PeerKey, s: &PeerStatus, counts: &Counts) -> NeighborSummary {
-        let (accepted, advertised, _) = counts.get(&key).copied().unwrap_or_default();
+        let c = counts.get(&key).copied().unwrap_or_default();
+        let (accepted, advertised) = (c.accepted.total(), c.advertised.total());
         let neighbor = self.config.neighbor(&s.name);
         NeighborSummary {
             name: s.name.clone(),
@@ -191,7 +190,8 @@ impl Daemon {
     fn detail(&self, key: PeerKey, s: &PeerStatus, counts: &Counts) -> NeighborDetail {
         let neighbor = self.config.neighbor(&s.name);
         let n = s.negotiated.as_ref();
-        let (_, advertised, held) = counts.get(&key).copied().unwrap_or_default();
+        let c = counts.get(&key).copied().unwrap_or_default();
+        let (advertised, held) = (c.advertised.total(), c.held_back);
         let mut capabilities = Vec::new();
         if let Some(n) = n {
             if n.four_octet_as {
@@ -261,7 +261,7 @@ impl Daemon {
     pub async fn update_metrics(&self, m: &crate::metrics::Metrics) {
         if let Some(RoutingReply::Stats(stats)) = self.ask(RoutingQuery::Stats).await {
             for (family, prefixes, paths) in &stats.families {
-                m.set_rib(&family.to_string().replace('-', "_"), *prefixes, *paths);
+                m.set_rib(&family.to_string(), *prefixes, *paths);
             }
             m.set_interned_attribute_sets(stats.attribute_sets);
             let names: Vec<String> = (0..stats.groups.len()).map(|i| i.to_string()).collect();
@@ -291,14 +291,31 @@ impl Daemon {
             );
             m.set_session(&labels, s.state.into(), s.counters.uptime(now));
             m.set_flaps(&labels, s.counters.flaps);
-            // Per-family counts are not split yet: every family under "all".
-            m.set_prefixes(
-                &labels,
-                "all",
-                summary.prefixes_received,
-                summary.prefixes_accepted,
-                summary.prefixes_advertised,
-            );
+            let c = counts.get(&key).copied().unwrap_or_default();
+            let configured = self.config.neighbor(&s.name).map(|n| n.families.as_slice());
+            let received_v4 = s.received.saturating_sub(s.received_ipv6);
+            for (family, received, accepted, advertised) in [
+                (
+                    AddressFamily::Ipv4Unicast,
+                    received_v4,
+                    c.accepted.ipv4,
+                    c.advertised.ipv4,
+                ),
+                (
+                    AddressFamily::Ipv6Unicast,
+                    s.received_ipv6,
+                    c.accepted.ipv6,
+                    c.advertised.ipv6,
+                ),
+            ] {
+                // A series per configured family (stable across flaps), and any other
+                // that has routes.
+                let shown = configured.is_some_and(|f| f.contains(&family))
+                    || received + accepted + advertised > 0;
+                if shown {
+                    m.set_prefixes(&labels, family.as_str(), received, accepted, advertised);
+                }
+            }
             m.set_advertised_limit(
                 &labels,
                 self.config
@@ -312,7 +329,7 @@ impl Daemon {
                 config
                     .and_then(|n| n.max_prefixes)
                     .map(|l| u64::from(l.limit)),
-                counts.get(&key).map_or(0, |c| c.2 as u64),
+                c.held_back as u64,
             );
             m.set_messages(
                 &labels,

@@ -134,6 +134,8 @@ pub struct Imported {
     pub end_of_rib: Option<Family>,
     /// Routes received in this UPDATE (announced, before any check).
     pub received: usize,
+    /// Of those, IPv6 routes.
+    pub received_ipv6: usize,
     /// Why routes were refused, for the log (one line per reason).
     pub refused: Vec<&'static str>,
 }

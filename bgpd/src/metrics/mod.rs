@@ -3,7 +3,7 @@
 //!
 //! Names follow Prometheus conventions: `bgp_` prefix, `_total` for counters, seconds for
 //! time. Per-neighbor series carry `neighbor`, `address` and `remote_as`; per-family ones add
-//! `afi_safi` (`ipv4_unicast`, `ipv6_unicast`); message counters add `type` (`open`,
+//! `afi_safi` (`ipv4-unicast`, `ipv6-unicast`, as the configuration writes them); message counters add `type` (`open`,
 //! `update`, `notification`, `keepalive`, `route_refresh`).
 //!
 //! | metric | type | labels |

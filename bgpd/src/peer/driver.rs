@@ -89,6 +89,7 @@ pub fn spawn(
         counters: session.counters().clone(),
         last_error: None,
         received: 0,
+        received_ipv6: 0,
         local_address: None,
     }));
     let handle = PeerHandle {

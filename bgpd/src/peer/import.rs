@@ -46,6 +46,10 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         let before = out.withdraw.len();
         out.withdraw.extend(update.announced_nlri().copied());
         out.received = out.withdraw.len() - before;
+        out.received_ipv6 = out.withdraw[before..]
+            .iter()
+            .filter(|n| n.prefix.addr().is_ipv6())
+            .count();
         if out.received > 0 {
             out.refused
                 .push("malformed attribute (RFC 7606 treat-as-withdraw)");
@@ -55,6 +59,10 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
     let announced: Vec<(Nlri, NextHop)> =
         update.announced().map(|a| (*a.nlri, a.next_hop)).collect();
     out.received = announced.len();
+    out.received_ipv6 = announced
+        .iter()
+        .filter(|(n, _)| n.prefix.addr().is_ipv6())
+        .count();
     if announced.is_empty() {
         return out;
     }
@@ -237,6 +245,7 @@ mod tests {
             }));
         let got = import(u, &ctx(false));
         assert_eq!(got.received, 4);
+        assert_eq!(got.received_ipv6, 2);
         assert_eq!(got.announce.len(), 2);
         assert!(got.announce.iter().all(|a| a.nlri.len() == 2));
         assert_eq!(got.announce[0].attrs, got.announce[1].attrs);

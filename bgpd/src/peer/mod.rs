@@ -42,6 +42,8 @@ pub struct PeerStatus {
     pub last_error: Option<String>,
     /// Routes received in UPDATEs since the session came up.
     pub received: u64,
+    /// Of those, IPv6 routes.
+    pub received_ipv6: u64,
     /// The local address of the current connection.
     pub local_address: Option<IpAddr>,
 }

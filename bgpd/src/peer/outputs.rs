@@ -60,6 +60,7 @@ impl Driver {
                     // Counted per session: a peer that is down has sent nothing (what a
                     // graceful restart keeps shows as accepted).
                     s.received = 0;
+                    s.received_ipv6 = 0;
                 }
                 if was_established && self.up {
                     self.up = false;
@@ -92,6 +93,7 @@ impl Driver {
                 let imported = import(*update, &self.import);
                 if let Ok(mut s) = self.status.lock() {
                     s.received += imported.received as u64;
+                    s.received_ipv6 += imported.received_ipv6 as u64;
                 }
                 for why in &imported.refused {
                     debug!(neighbor = %self.spec.name, reason = why, "routes refused");
@@ -150,6 +152,7 @@ impl Driver {
             s.established_at = Some(Instant::now());
             s.negotiated = Some(negotiated.clone());
             s.received = 0;
+            s.received_ipv6 = 0;
             s.last_error = None;
         }
         if self.spec.observers.is_watched() {

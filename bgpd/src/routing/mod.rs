@@ -40,7 +40,7 @@ use fib_feed::{FibFeed, FibResolver};
 use groups::Groups;
 pub use mrt::MrtDump;
 use originate::Originator;
-pub use query::{RestartStats, RibPath, RibView, RoutingQuery, RoutingReply, Stats};
+pub use query::{RestartStats, RibPath, RibView, RoutingQuery, RoutingReply, SessionCounts, Stats};
 use restart::Deferral;
 pub use restart::RestartPlan;
 

@@ -73,6 +73,7 @@ impl Routing {
             })
             .count();
         let (advertised, held_back) = self.groups.advertised(&self.rib, new);
+        let advertised = advertised.total();
         let withdrawn = told.len() - kept;
         let announced = advertised.saturating_sub(kept as u64);
         if lagging {

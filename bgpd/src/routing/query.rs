@@ -72,11 +72,22 @@ pub struct RibPath {
     pub reason: Option<String>,
 }
 
+/// One session's routes, per family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCounts {
+    /// Paths it sent that import policy accepted (its Adj-RIB-In as kept).
+    pub accepted: rib::PeerCounts,
+    /// Paths advertised to it (its group's Adj-RIB-Out).
+    pub advertised: rib::PeerCounts,
+    /// Prefixes `max_prefixes_out` holds back from it.
+    pub held_back: usize,
+}
+
 /// An answer.
 #[derive(Debug, Clone)]
 pub enum RoutingReply {
-    /// Per peer key: (accepted, advertised, held back by the limit).
-    Counts(Vec<(PeerKey, u64, u64, usize)>),
+    /// Per peer key: its route counts.
+    Counts(Vec<(PeerKey, SessionCounts)>),
     /// The sessions still waiting for their drained routes.
     DrainPending(Vec<PeerKey>),
     /// Routes.
@@ -132,12 +143,16 @@ impl Routing {
                 self.peers
                     .iter()
                     .map(|(key, p)| {
-                        let c = self.rib.peers().counts(p.id);
-                        let (adv, held) = p
+                        let (advertised, held_back) = p
                             .group
                             .map(|g| self.groups.advertised(&self.rib, g))
-                            .unwrap_or((0, 0));
-                        (*key, c.ipv4 + c.ipv6, adv, held)
+                            .unwrap_or_default();
+                        let counts = SessionCounts {
+                            accepted: self.rib.peers().counts(p.id),
+                            advertised,
+                            held_back,
+                        };
+                        (*key, counts)
                     })
                     .collect(),
             ),

@@ -219,11 +219,11 @@ impl Groups {
             .any(|g| g.rules.key.encode.add_path != bgp_wire::FamilySet::EMPTY)
     }
 
-    /// Advertised paths of the group a peer is in, and the prefixes held back.
-    pub fn advertised(&self, rib: &Rib, index: usize) -> (u64, usize) {
+    /// Advertised paths of the group a peer is in, per family, and the prefixes held back.
+    pub fn advertised(&self, rib: &Rib, index: usize) -> (rib::PeerCounts, usize) {
         match self.groups.get(index) {
-            Some(Some(g)) => (rib.advertised_count(g.gid), g.suppressed.len()),
-            _ => (0, 0),
+            Some(Some(g)) => (rib.advertised_counts(g.gid), g.suppressed.len()),
+            _ => (rib::PeerCounts::default(), 0),
         }
     }
 

@@ -292,6 +292,7 @@ impl Edge {
             withdraw: withdraw.iter().map(|p| Nlri::with_path_id(*p, 1)).collect(),
             end_of_rib: eor.then_some(Family::Ipv4Unicast),
             received: announce.len(),
+            received_ipv6: 0,
             refused: Vec::new(),
         };
         self.input(RoutingInput::Update {

@@ -26,6 +26,7 @@ fn announce(edge: &mut Edge, i: usize, prefix: IpNet, path_ids: &[u32]) {
         withdraw: Vec::new(),
         end_of_rib: Some(Family::Ipv4Unicast),
         received: path_ids.len(),
+        received_ipv6: 0,
         refused: Vec::new(),
     };
     edge.input(super::super::RoutingInput::Update {

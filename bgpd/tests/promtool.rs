@@ -113,8 +113,8 @@ fn a_live_scrape_passes_promtool_and_has_every_metric_deploy_uses() {
         .local_addr()
         .unwrap()
         .port();
-    // One neighbor with every limit and BFD, so that every per-neighbor series exists; the
-    // peer does not answer, which is fine for the names.
+    // One neighbor with every limit and BFD, and a BMP collector, so that every series
+    // exists; neither the peer nor the collector answers, which is fine for the names.
     let config = format!(
         r#"
 [global]
@@ -126,6 +126,8 @@ state_dir = "{{dir}}"
 socket = "{{socket}}"
 [metrics]
 listen = "127.0.0.1:{port}"
+[[bmp]]
+address = "127.0.0.61:11019"
 
 [[neighbor]]
 name = "vbr"
@@ -147,7 +149,10 @@ default = "accept"
     let mut body = String::new();
     for _ in 0..50 {
         body = scrape(port);
-        if body.contains("bgp_bfd_session_up{") && body.contains("bgp_prefixes_received_limit{") {
+        if body.contains("bgp_bfd_session_up{")
+            && body.contains("bgp_prefixes_received_limit{")
+            && body.contains("bgp_bmp_resyncs_total{")
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));

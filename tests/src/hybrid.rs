@@ -16,6 +16,7 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::daemons::{find, Bgpd, Bird, Frr, Route};
@@ -50,6 +51,10 @@ pub struct Options {
     /// Let the /26 blocks through to the cloud (export policy `198.18.0.0/16{16,26}`
     /// instead of the aggregate only), to exercise `max_prefixes_out`.
     pub leak_blocks: bool,
+    /// A BMP collector (`[[bmp]]`, RFC 7854) in every reflector's configuration, as its
+    /// namespace reaches it (e.g. `127.0.0.1:1790` on the reflector's own loopback), with a
+    /// Statistics Report every 5 s; the test runs the collector.
+    pub bmp: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -60,6 +65,7 @@ impl Default for Options {
             kernel: false,
             extra_blocks: 0,
             leak_blocks: false,
+            bmp: None,
         }
     }
 }
@@ -389,7 +395,14 @@ impl HybridLab {
 
         let mut rrs = Vec::new();
         for (role, ns, lan, uplink, vbr_addr) in &rr_plan {
-            let cfg = edge_config_with(lan, lan, uplink, vbr_addr, opts.kernel, opts.leak_blocks);
+            let mut cfg =
+                edge_config_with(lan, lan, uplink, vbr_addr, opts.kernel, opts.leak_blocks);
+            if let Some(collector) = opts.bmp {
+                let _ = write!(
+                    cfg,
+                    "\n[[bmp]]\naddress = \"{collector}\"\nstatistics_interval = 5\n"
+                );
+            }
             let bgpd = Bgpd::start(&mut lab, role, ns, &cfg)?;
             rrs.push(Reflector {
                 lan: lan.clone(),

@@ -47,6 +47,8 @@ pub enum Tool {
     Nft,
     /// `tcpdump` (what went on the wire).
     Tcpdump,
+    /// pmacct's BMP collector `pmbmpd`.
+    Pmbmpd,
 }
 
 impl Tool {
@@ -71,6 +73,7 @@ impl Tool {
             ],
             Tool::Nft => vec![p("/usr/sbin/nft")],
             Tool::Tcpdump => vec![p("/usr/bin/tcpdump")],
+            Tool::Pmbmpd => vec![p("/usr/sbin/pmbmpd")],
         }
     }
 }

@@ -326,11 +326,13 @@ fn messages(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 impl Observer for Monitor {
     fn observe(&self, event: &Observed<'_>) {
-        if !self.attached.load(Ordering::Acquire) && !matches!(event, Observed::PeerUp { .. }) {
-            // Nobody listens, but the session table is kept for the next collector.
-            if let Observed::PeerDown { key, .. } = event {
-                self.lock().peers.remove(key);
-            }
+        // Nobody listens: UPDATEs are not encoded (a collector that attaches asks for a
+        // route refresh). Peer Up and Down always take the lock: the session table is kept
+        // for the next collector, and a Peer Down racing an attach must not be lost after
+        // its Peer Up was queued.
+        if !self.attached.load(Ordering::Acquire)
+            && matches!(event, Observed::Received { .. } | Observed::Sent { .. })
+        {
             return;
         }
         match event {

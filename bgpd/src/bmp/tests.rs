@@ -210,3 +210,57 @@ fn what_was_sent_is_reported_only_to_adj_rib_out_collectors() {
         ]
     );
 }
+
+/// A session that goes down while a collector attaches: the collector must never get a
+/// second Peer Up for it without a Peer Down in between (its Peer Down lost).
+#[test]
+fn a_peer_down_during_attach_is_not_lost() {
+    let m = Arc::new(Monitor::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flapper = {
+        let (m, stop) = (m.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let a = peer(65093);
+            let mut flaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                up(&m, 1, &a);
+                m.observe(&Observed::PeerDown {
+                    key: 1,
+                    reason: &DownReason::ConnectionLost,
+                });
+                flaps += 1;
+            }
+            flaps
+        })
+    };
+    let start = std::time::Instant::now();
+    let mut broken = None;
+    let mut id = 100;
+    // Broken, it failed within 2-18 ms; a second of attaching keeps the suite fast.
+    while start.elapsed() < std::time::Duration::from_secs(1) && broken.is_none() {
+        id += 1;
+        let _ = attach(&m, id, 1 << 30);
+        for _ in 0..2000 {
+            std::hint::spin_loop();
+        }
+        let (kinds, _) = taken(&m, id);
+        m.detach(id);
+        let seq: Vec<u8> = kinds
+            .iter()
+            .map(|k| k.0)
+            .filter(|k| *k == kind::PEER_UP || *k == kind::PEER_DOWN)
+            .collect();
+        if seq.windows(2).any(|w| w[0] == w[1]) {
+            broken = Some((id - 100, seq));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let flaps = flapper.join().unwrap();
+    assert!(
+        broken.is_none(),
+        "after {:?} ({flaps} flaps), attach #{:?}: Peer Up/Down sequence {:?} (3 = Up, 2 = Down)",
+        start.elapsed(),
+        broken.as_ref().map(|b| b.0),
+        broken.as_ref().map(|b| &b.1[..b.1.len().min(12)])
+    );
+}

@@ -324,7 +324,8 @@ pub struct NeighborSummary {
     pub state: SessionState,
     /// Seconds since the session became Established; `None` while it is not.
     pub uptime_seconds: Option<u64>,
-    /// Prefixes in the Adj-RIB-In (before import policy).
+    /// Routes announced in UPDATEs since the session came up, before import policy (a
+    /// route sent again, e.g. after a route refresh, counts again).
     pub prefixes_received: u64,
     /// Prefixes accepted by import policy.
     pub prefixes_accepted: u64,
@@ -392,6 +393,10 @@ pub struct RibEntry {
     pub multipath: bool,
     /// Neighbor the path came from (or was sent to, for Adj-RIB-Out), `local` if originated.
     pub neighbor: String,
+    /// The address of the session it came from (a dynamic neighbor's sessions share a
+    /// name); `None` for local routes and the Adj-RIB-Out.
+    #[serde(default)]
+    pub neighbor_address: Option<IpAddr>,
     /// NEXT_HOP (or MP_REACH next hop); `None` for local routes without one.
     pub next_hop: Option<IpAddr>,
     /// AS_PATH as text (`64512 {65001 65002}`), empty for an empty path.

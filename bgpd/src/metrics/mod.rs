@@ -234,7 +234,7 @@ impl Metrics {
             session_flaps: counter_vec(&r, "bgp_session_flaps_total",
                 "Times the session left Established.", &PEER)?,
             prefixes_received: gauge_vec(&r, "bgp_prefixes_received",
-                "Prefixes in the Adj-RIB-In, before import policy.", &PEER_AFI)?,
+                "Routes announced in UPDATEs since the session came up, before import policy; a route sent again (a route refresh) counts again.", &PEER_AFI)?,
             prefixes_accepted: gauge_vec(&r, "bgp_prefixes_accepted",
                 "Prefixes accepted by import policy.", &PEER_AFI)?,
             prefixes_advertised: gauge_vec(&r, "bgp_prefixes_advertised",

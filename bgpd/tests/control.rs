@@ -94,6 +94,7 @@ fn route(best: bool, neighbor: &str, reason: Option<&str>) -> RibEntry {
         best,
         multipath: false,
         neighbor: neighbor.into(),
+        neighbor_address: None,
         next_hop: Some("192.168.0.21".parse().unwrap()),
         as_path: String::new(),
         origin: "igp".into(),

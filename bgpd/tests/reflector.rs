@@ -169,6 +169,41 @@ fn reflects_between_nodes_and_aggregates_towards_the_cloud() {
     );
     let out = rr.routes(&["show", "rib", "--neighbor", "vbr", "--out"]);
     assert_eq!(out.len(), 1, "{out:?}");
+    // The Loc-RIB of one neighbor: a fixed one, the dynamic range (both nodes, each named
+    // by its session's address), one node by address.
+    let from = |args: &[&str]| -> Vec<(String, String)> {
+        let mut all = vec!["show", "rib"];
+        all.extend_from_slice(args);
+        let v = rr.ctl(&all);
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let n = r["neighbor"].as_str().unwrap().to_owned();
+                (n, r["neighbor_address"].as_str().unwrap_or("").to_owned())
+            })
+            .collect()
+    };
+    let vbr_rows = from(&["--neighbor", "vbr"]);
+    assert!(!vbr_rows.is_empty());
+    assert!(
+        vbr_rows
+            .iter()
+            .all(|r| r == &("vbr".into(), "127.0.0.20".into())),
+        "{vbr_rows:?}"
+    );
+    let nodes = from(&["--neighbor", "calico"]);
+    let addresses: std::collections::BTreeSet<&str> = nodes.iter().map(|r| r.1.as_str()).collect();
+    assert!(nodes.iter().all(|r| r.0 == "calico"), "{nodes:?}");
+    assert_eq!(
+        addresses.into_iter().collect::<Vec<_>>(),
+        ["127.0.0.12", "127.0.0.13"]
+    );
+    let one = from(&["--neighbor", "127.0.0.13"]);
+    assert!(
+        !one.is_empty() && one.iter().all(|r| r.1 == "127.0.0.13"),
+        "{one:?}"
+    );
     // UPDATEs written by the export group count as sent.
     let sent = || rr.ctl(&["show", "neighbor", "vbr"])[0]["messages_out"]["update"].as_u64();
     assert!(eventually(t, || sent() >= Some(2)), "{:?}", sent());

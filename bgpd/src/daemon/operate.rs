@@ -54,13 +54,17 @@ impl Daemon {
                 neighbor,
                 view,
             } => {
-                let peer = match &neighbor {
-                    Some(n) => match self.find(n).first() {
-                        Some(k) => Some(*k),
-                        None => return Response::error(format!("no neighbor {n}")),
-                    },
-                    None => None,
-                };
+                let keys = neighbor.as_deref().map(|n| self.find(n));
+                if let (Some(n), Some([])) = (&neighbor, keys.as_deref()) {
+                    return Response::error(format!("no neighbor {n}"));
+                }
+                // A dynamic neighbor's name covers its sessions: the Loc-RIB is filtered
+                // by that name below; the Adj-RIBs take one session (its address).
+                let by_name = view == RibView::LocRib && keys.as_ref().is_some_and(|k| k.len() > 1);
+                let peer = keys
+                    .as_deref()
+                    .and_then(|k| k.first().copied())
+                    .filter(|_| !by_name);
                 let view = match (view, peer) {
                     (RibView::LocRib, _) => routing::RibView::LocRib,
                     (_, None) => return Response::error("--in and --out need --neighbor"),
@@ -74,9 +78,12 @@ impl Daemon {
                     view,
                 };
                 match self.ask(q).await {
-                    Some(RoutingReply::Rib(rows)) => {
-                        Response::Rib(rows.into_iter().map(rib_entry).collect())
-                    }
+                    Some(RoutingReply::Rib(rows)) => Response::Rib(
+                        rows.into_iter()
+                            .filter(|r| !by_name || Some(&r.neighbor) == neighbor.as_ref())
+                            .map(rib_entry)
+                            .collect(),
+                    ),
                     _ => Response::error("the routing task did not answer"),
                 }
             }
@@ -349,6 +356,7 @@ fn rib_entry(path: RibPath) -> RibEntry {
         attrs,
         next_hop,
         neighbor,
+        address,
         best,
         multipath,
         stale,
@@ -378,6 +386,7 @@ fn rib_entry(path: RibPath) -> RibEntry {
         multipath,
         stale,
         neighbor,
+        neighbor_address: address,
         next_hop: Some(next_hop.addr()).filter(|a| !a.is_unspecified()),
         as_path,
         origin: match attrs.origin() {

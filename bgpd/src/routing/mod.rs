@@ -145,6 +145,8 @@ pub struct RoutingConfig {
 struct Peer {
     id: PeerId,
     name: String,
+    /// The session's address (`show rib` names dynamic sessions by it).
+    address: IpAddr,
     kind: PeerKind,
     bgp_id: Ipv4Addr,
     /// The group it receives from, while up.

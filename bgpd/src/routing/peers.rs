@@ -147,6 +147,7 @@ impl Routing {
             Peer {
                 id,
                 name: up.name.clone(),
+                address: up.address,
                 kind,
                 bgp_id: up.negotiated.peer_id,
                 group: Some(group),

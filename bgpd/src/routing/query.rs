@@ -1,5 +1,7 @@
 //! Answers to `bgpctl` about the tables.
 
+use std::net::IpAddr;
+
 use bgp_wire::attr::{NextHop, PathAttributes};
 use bgp_wire::Family;
 use ipnet::IpNet;
@@ -62,6 +64,8 @@ pub struct RibPath {
     pub next_hop: NextHop,
     /// The neighbor it came from, `local` if originated; empty in an Adj-RIB-Out.
     pub neighbor: String,
+    /// The address of the session it came from (`None`: originated here, or Adj-RIB-Out).
+    pub address: Option<IpAddr>,
     /// Selected as best path.
     pub best: bool,
     /// Part of the multipath set.
@@ -221,6 +225,7 @@ impl Routing {
                         attrs,
                         next_hop: *self.rib.next_hops().get(sent.next_hop),
                         neighbor: String::new(),
+                        address: None,
                         best: false,
                         multipath: false,
                         stale: false,
@@ -234,22 +239,21 @@ impl Routing {
             let r = super::FibResolver::of(&self.fib);
             let explained = self.rib.explain(prefix, &r).unwrap_or_default();
             for (path, lost) in explained {
-                if view == RibView::AdjIn && Some(path.peer()) != peer_id {
+                // The Loc-RIB with a neighbor: its paths only, as for the Adj-RIB-In.
+                if peer.is_some() && Some(path.peer()) != peer_id {
                     continue;
                 }
                 let Ok(attrs) = self.rib.attrs().attributes(path.attrs()) else {
                     continue;
                 };
+                let from = self.by_id.get(&path.peer()).and_then(|k| self.peers.get(k));
                 rows.push(RibPath {
                     prefix,
                     path_id: path.path_id(),
                     attrs,
                     next_hop: *self.rib.next_hops().get(path.next_hop()),
-                    neighbor: self
-                        .by_id
-                        .get(&path.peer())
-                        .and_then(|k| self.peers.get(k))
-                        .map_or_else(|| "local".to_owned(), |p| p.name.clone()),
+                    neighbor: from.map_or_else(|| "local".to_owned(), |p| p.name.clone()),
+                    address: from.map(|p| p.address),
                     best: path.is_best(),
                     multipath: path.is_multipath(),
                     stale: path.is_stale(),

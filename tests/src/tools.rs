@@ -100,9 +100,14 @@ pub fn missing(tools: &[Tool]) -> Option<String> {
 }
 
 /// Prints why a test is skipped and returns true when it must be; use as
-/// `if lab_tests::skip("name", &[Tool::Frr]) { return; }`.
+/// `if lab_tests::skip("name", &[Tool::Frr]) { return; }`. Under CI (`CI` set) nothing is
+/// skipped: a missing tool fails the test, so a broken install cannot pass silently.
+#[allow(clippy::panic)] // the failure is the point
 pub fn skip(test: &str, tools: &[Tool]) -> bool {
     match missing(tools) {
+        Some(why) if std::env::var_os("CI").is_some() => {
+            panic!("{test}: {why}, and CI is set: scripts/install-deps must provide it")
+        }
         Some(why) => {
             eprintln!("SKIPPED {test}: {why}");
             true

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{Bgpd, Bird};
 use lab_tests::hybrid::{calico_node_config, HybridLab, Options, CALICO_AS, VBR_AS, VPC_ROUTES};
-use lab_tests::{err, missing, tail, wait_until, Lab, ProcId, Tool};
+use lab_tests::{err, skip, tail, wait_until, Lab, ProcId, Tool};
 use serde_json::Value;
 
 /// Where the collector listens: the edge namespace's own loopback.
@@ -300,21 +300,9 @@ fn wait_synced(
     }
 }
 
-fn cannot_run() -> bool {
-    let Some(why) = missing(&[Tool::Bird16, Tool::Frr, Tool::Pmbmpd]) else {
-        return false;
-    };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "bmp_lab cannot run in CI: {why}"
-    );
-    eprintln!("SKIPPED bmp_lab: {why}");
-    true
-}
-
 #[test]
 fn a_collector_sees_every_session_and_route_of_the_lab() {
-    if cannot_run() {
+    if skip("bmp_lab", &[Tool::Bird16, Tool::Frr, Tool::Pmbmpd]) {
         return;
     }
     let start = Instant::now();

@@ -50,6 +50,11 @@ pub struct Options {
     /// Let the /26 blocks through to the cloud (export policy `198.18.0.0/16{16,26}`
     /// instead of the aggregate only), to exercise `max_prefixes_out`.
     pub leak_blocks: bool,
+    /// Run the VBR's FRR with zebra, so that it installs its selected routes (the pod
+    /// aggregate via one edge or both) into its namespace's kernel: the way back from the
+    /// VPC follows its BGP choice. Off: FRR alone, no kernel routes (a test that pings adds
+    /// a static route back).
+    pub vbr_fib: bool,
 }
 
 impl Default for Options {
@@ -60,6 +65,7 @@ impl Default for Options {
             kernel: false,
             extra_blocks: 0,
             leak_blocks: false,
+            vbr_fib: false,
         }
     }
 }
@@ -385,7 +391,11 @@ impl HybridLab {
             .iter()
             .map(|(_, _, _, up, v)| (up.as_str(), v.as_str()))
             .collect();
-        let vbr = Frr::start(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?;
+        let vbr = if opts.vbr_fib {
+            Frr::start_with_zebra(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?
+        } else {
+            Frr::start(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?
+        };
 
         let mut rrs = Vec::new();
         for (role, ns, lan, uplink, vbr_addr) in &rr_plan {

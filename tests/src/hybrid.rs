@@ -55,6 +55,11 @@ pub struct Options {
     /// namespace reaches it (e.g. `127.0.0.1:1790` on the reflector's own loopback), with a
     /// Statistics Report every 5 s; the test runs the collector.
     pub bmp: Option<SocketAddr>,
+    /// Run the VBR's FRR with zebra, so that it installs its selected routes (the pod
+    /// aggregate via one edge or both) into its namespace's kernel: the way back from the
+    /// VPC follows its BGP choice. Off: FRR alone, no kernel routes (a test that pings adds
+    /// a static route back).
+    pub vbr_fib: bool,
 }
 
 impl Default for Options {
@@ -66,6 +71,7 @@ impl Default for Options {
             extra_blocks: 0,
             leak_blocks: false,
             bmp: None,
+            vbr_fib: false,
         }
     }
 }
@@ -391,7 +397,11 @@ impl HybridLab {
             .iter()
             .map(|(_, _, _, up, v)| (up.as_str(), v.as_str()))
             .collect();
-        let vbr = Frr::start(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?;
+        let vbr = if opts.vbr_fib {
+            Frr::start_with_zebra(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?
+        } else {
+            Frr::start(&mut lab, "vbr", &vbr_ns, &["0.0.0.0"], &vbr_config(&edges))?
+        };
 
         let mut rrs = Vec::new();
         for (role, ns, lan, uplink, vbr_addr) in &rr_plan {

@@ -43,6 +43,8 @@ pub enum Tool {
     Ping,
     /// FRR's zebra and bfdd beside bgpd (BFD).
     FrrBfd,
+    /// FRR's zebra beside bgpd (its routes in the kernel).
+    FrrZebra,
     /// `nft` (nftables: dropping a circuit's packets).
     Nft,
     /// `tcpdump` (what went on the wire).
@@ -71,6 +73,7 @@ impl Tool {
                 p("/usr/lib/frr/zebra"),
                 p("/usr/lib/frr/bfdd"),
             ],
+            Tool::FrrZebra => vec![p(FRR_BGPD), p("/usr/bin/vtysh"), p("/usr/lib/frr/zebra")],
             Tool::Nft => vec![p("/usr/sbin/nft")],
             Tool::Tcpdump => vec![p("/usr/bin/tcpdump")],
             Tool::Pmbmpd => vec![p("/usr/sbin/pmbmpd")],

@@ -152,15 +152,40 @@ impl Frr {
         bgpd_config: &str,
         bfdd_config: &str,
     ) -> io::Result<Frr> {
+        Frr::start_with_helpers(lab, name, ns, listen, bgpd_config, Some(bfdd_config))
+    }
+
+    /// Starts zebra and bgpd in `ns` (as [`Frr::start_with_bfd`], without bfdd): bgpd
+    /// installs its selected routes into the namespace's kernel through zebra, so that
+    /// traffic follows its BGP choice.
+    pub fn start_with_zebra(
+        lab: &mut Lab,
+        name: &str,
+        ns: &str,
+        listen: &[&str],
+        bgpd_config: &str,
+    ) -> io::Result<Frr> {
+        Frr::start_with_helpers(lab, name, ns, listen, bgpd_config, None)
+    }
+
+    fn start_with_helpers(
+        lab: &mut Lab,
+        name: &str,
+        ns: &str,
+        listen: &[&str],
+        bgpd_config: &str,
+        bfdd_config: Option<&str>,
+    ) -> io::Result<Frr> {
         let vty = lab.path(&format!("{name}.vty"));
         std::fs::create_dir_all(&vty)?;
         let p = |f: &str| vty.join(f).display().to_string();
         let (v, zserv) = (vty.display().to_string(), p("zserv.api"));
         let mut helpers = Vec::new();
-        for (daemon, config) in [
-            ("zebra", format!("hostname {name}\n")),
-            ("bfdd", bfdd_config.to_owned()),
-        ] {
+        let mut daemons = vec![("zebra", format!("hostname {name}\n"))];
+        if let Some(b) = bfdd_config {
+            daemons.push(("bfdd", b.to_owned()));
+        }
+        for (daemon, config) in daemons {
             let conf = lab
                 .write(&format!("{name}.{daemon}.conf"), &config)?
                 .display()

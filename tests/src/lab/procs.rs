@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Lab, Proc, ProcId};
@@ -106,6 +106,33 @@ impl Lab {
             p.child = None;
         }
         Ok(())
+    }
+
+    /// Waits (at most `limit`) for a process to exit by itself (a `bgpctl` run in the
+    /// background, a daemon told to shut down) and returns its exit status; the lab then
+    /// forgets it, so that [`Lab::check_alive`] does not report it. Still running at
+    /// `limit`: an error, and it is left running.
+    pub fn wait_exit(&mut self, id: ProcId, limit: Duration) -> io::Result<ExitStatus> {
+        let p = self
+            .procs
+            .get_mut(id.0)
+            .ok_or_else(|| err("no such process"))?;
+        let name = p.name.clone();
+        let child = p
+            .child
+            .as_mut()
+            .ok_or_else(|| err(format!("{name} was already stopped")))?;
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                p.child = None;
+                return Ok(status);
+            }
+            if start.elapsed() > limit {
+                return Err(err(format!("{name} still running after {limit:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Fails if a process exited (a daemon that died is reported with its log).

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `asn`, `router_id` | every session resets |
 //! | `address`/`range`, `remote_as`, `local_address`, password, `ttl_security`, `hold_time`, `keepalive`, `families`, `add_path`, `graceful_restart` | the neighbor's session resets |
-//! | `import` policy (name or contents) | re-import: route refresh / re-run over the Adj-RIB-In |
+//! | `import` policy (name or contents), `calico` pools | re-import: route refresh / re-run over the Adj-RIB-In |
 //! | `export` policy (name or contents), `next_hop_self`, `route_reflector_client`, `max_prefixes_out` | re-export to the neighbor |
 //! | `route_reflector_client`, `cluster_id` | also re-export to every other neighbor (reflection decisions change) |
 //! | `max_prefixes` (+ warning, restart), `description`, `passive`, `connect_retry`, `bfd` | applied in place (BFD timers through a Poll Sequence) |
@@ -229,6 +229,9 @@ fn neighbor(old_cfg: &Config, new_cfg: &Config, o: &Neighbor, n: &Neighbor) -> N
     reset(o.add_path != n.add_path, "add_path");
     reset(o.graceful_restart != n.graceful_restart, "graceful_restart");
 
+    if o.calico != n.calico {
+        c.reimport.push("calico pools changed".to_owned());
+    }
     if let Some(why) = policy_change(old_cfg, new_cfg, &o.import, &n.import, "import") {
         c.reimport.push(why);
     }

@@ -37,8 +37,8 @@ pub use community::{Community, LargeCommunity};
 pub use diagnostic::{Diagnostic, Severity};
 pub use diff::{diff, ConfigDiff, NeighborChange};
 pub use model::{
-    Bfd, BfdAuth, Bmp, Config, Control, Global, GracefulRestart, Kernel, Metrics, Neighbor,
-    Originate, Peer, PrefixLimit,
+    Bfd, BfdAuth, Bmp, Calico, Config, Control, Global, GracefulRestart, Kernel, Metrics, Neighbor,
+    Originate, Peer, PoolRoute, PrefixLimit,
 };
 pub use pattern::{PatternError, PrefixPattern};
 pub use policy::{AsPathMatch, Match, Policy, Prepend, Set, Term, TermAction, Verdict};

@@ -333,6 +333,58 @@ pub struct Neighbor {
     pub graceful_restart: GracefulRestart,
     /// BFD on the path to this neighbor; `None`: off. Fixed neighbors only.
     pub bfd: Option<Bfd>,
+    /// `calico`: the node range's pod pools; what the nodes may announce.
+    pub calico: Option<Calico>,
+}
+
+/// `calico = { pools, block_size, block_size_v6 }` on the nodes' range: Calico's IP pools
+/// and their block sizes. A node may announce a block of a pool (exactly the block size)
+/// or something more specific inside a pool (a borrowed address); anything else is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calico {
+    /// The IP pools (Calico `IPPool.spec.cidr`).
+    pub pools: Vec<ipnet::IpNet>,
+    /// Block size of the IPv4 pools (Calico's `blockSize`, default 26).
+    pub block_size: u8,
+    /// Block size of the IPv6 pools (default 122).
+    pub block_size_v6: u8,
+}
+
+/// What a node's announcement is, against the pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolRoute {
+    /// A block of a pool: exactly the block size.
+    Block,
+    /// More specific than a block, inside a pool (Calico announces /32s of borrowed
+    /// addresses).
+    Borrowed,
+    /// Inside a pool but shorter than a block.
+    TooShort,
+    /// Outside every pool.
+    Outside,
+}
+
+impl Calico {
+    /// The block size for `prefix`'s family.
+    pub fn block_size_of(&self, prefix: &ipnet::IpNet) -> u8 {
+        match prefix {
+            ipnet::IpNet::V4(_) => self.block_size,
+            ipnet::IpNet::V6(_) => self.block_size_v6,
+        }
+    }
+
+    /// Classifies a route a node announced.
+    pub fn classify(&self, prefix: &ipnet::IpNet) -> PoolRoute {
+        if !self.pools.iter().any(|p| p.contains(prefix)) {
+            return PoolRoute::Outside;
+        }
+        let block = self.block_size_of(prefix);
+        match prefix.prefix_len().cmp(&block) {
+            std::cmp::Ordering::Equal => PoolRoute::Block,
+            std::cmp::Ordering::Greater => PoolRoute::Borrowed,
+            std::cmp::Ordering::Less => PoolRoute::TooShort,
+        }
+    }
 }
 
 impl Neighbor {

@@ -101,6 +101,16 @@ pub(crate) struct NeighborSchema {
     pub add_path: Option<Spanned<BTreeMap<Str, Str>>>,
     pub graceful_restart: Option<Spanned<GracefulRestartSchema>>,
     pub bfd: Option<Spanned<BfdSchema>>,
+    pub calico: Option<Spanned<CalicoSchema>>,
+}
+
+/// `calico = { pools = [...], block_size = 26, block_size_v6 = 122 }` on a range neighbor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CalicoSchema {
+    pub pools: Spanned<Vec<Str>>,
+    pub block_size: Option<Int>,
+    pub block_size_v6: Option<Int>,
 }
 
 /// `bfd = true | false | { min_rx, min_tx, multiplier }` inside a neighbor.

@@ -547,7 +547,7 @@ fn every_error_at_once_across_and_within_pieces() {
              `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
              `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
-             `graceful_restart`, `bfd`",
+             `graceful_restart`, `bfd`, `calico`",
             "bgpd.toml:9:13: `hold_time` must be 0 or 3..=65535 seconds, not 1",
             "bgpd.toml:14:1: unknown key `ttl`, expected one of `name`, `description`, \
              `enabled`, `address`, `range`, `remote_as`, `local_address`, `passive`, \
@@ -555,7 +555,7 @@ fn every_error_at_once_across_and_within_pieces() {
              `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
              `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
-             `graceful_restart`, `bfd`",
+             `graceful_restart`, `bfd`, `calico`",
         ]
     );
 }

@@ -66,6 +66,16 @@ fn tables() -> Vec<Table> {
             "`[[neighbor]]`",
         ),
         t(
+            format!("{NEIGHBOR}calico = {{ pools = [\"10.0.0.0/8\"], {p} = 1 }}\n"),
+            "[[neighbor]] calico",
+            "`[[neighbor]]`",
+        ),
+        t(
+            format!("[[bmp]]\naddress = \"192.0.2.9\"\n{p} = 1\n"),
+            "[[bmp]]",
+            "`[[bmp]]`",
+        ),
+        t(
             format!("[policy.p]\n{p} = 1\n"),
             "[policy.NAME]",
             "`[policy.NAME]`",
@@ -248,6 +258,8 @@ fn each_probe_reaches_its_table() {
         ("[[neighbor]]", "remote_as"),
         ("[[neighbor]] graceful_restart", "long_lived_stale_time"),
         ("[[neighbor]] bfd", "multiplier"),
+        ("[[neighbor]] calico", "block_size_v6"),
+        ("[[bmp]]", "adj_rib_out"),
         ("[policy.NAME]", "term"),
         ("[[policy.NAME.term]]", "large_communities"),
         ("term as_path", "min_length"),

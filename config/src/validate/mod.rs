@@ -8,6 +8,7 @@
 
 mod bfd;
 mod bmp;
+mod calico;
 mod capabilities;
 mod helpers;
 mod neighbor;

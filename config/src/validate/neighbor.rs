@@ -11,6 +11,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::bfd::bfd;
+use super::calico::calico;
 use super::capabilities::{add_path, families, graceful_restart};
 use super::helpers::Checker;
 use super::{describe_as, secret};
@@ -224,6 +225,10 @@ fn neighbor(ck: &mut Checker<'_, '_>, s: &NeighborSchema, whole: Range<usize>) -
             graceful_restart(ck, g.get_ref())
         });
     let bfd = s.bfd.as_ref().map_or(Some(None), |b| bfd(ck, b, peer));
+    let calico = s
+        .calico
+        .as_ref()
+        .map_or(Some(None), |c| calico(ck, c, peer));
     Some(Neighbor {
         name: s.name.get_ref().clone(),
         description: s.description.as_ref().map(|d| d.get_ref().clone()),
@@ -248,6 +253,7 @@ fn neighbor(ck: &mut Checker<'_, '_>, s: &NeighborSchema, whole: Range<usize>) -
         add_path: add_path?,
         graceful_restart: graceful_restart?,
         bfd: bfd?,
+        calico: calico?,
     })
 }
 

@@ -200,6 +200,8 @@ fn requests() -> Vec<Request> {
     let _every_kind_seeded = |r: &Request| match r {
         Request::ShowSummary
         | Request::ShowBfd
+        | Request::ShowNodes
+        | Request::ShowCalicoConflicts
         | Request::ShowNeighbor { .. }
         | Request::ShowRib { .. }
         | Request::NeighborDown { .. }
@@ -215,6 +217,8 @@ fn requests() -> Vec<Request> {
     let mut all = vec![
         Request::ShowSummary,
         Request::ShowBfd,
+        Request::ShowNodes,
+        Request::ShowCalicoConflicts,
         Request::ShowNeighbor { neighbor: None },
         Request::ShowNeighbor {
             neighbor: Some("vbr".into()),
@@ -286,6 +290,8 @@ fn responses() -> Vec<Response> {
     let _every_kind_seeded = |r: &Response| match r {
         Response::Summary(_)
         | Response::Bfd(_)
+        | Response::Nodes(_)
+        | Response::CalicoConflicts(_)
         | Response::Neighbors(_)
         | Response::Rib(_)
         | Response::Done { .. }
@@ -381,6 +387,33 @@ fn responses() -> Vec<Response> {
         Response::Neighbors(vec![]),
         Response::Rib(vec![]),
         Response::done("neighbor vbr: down"),
+        Response::Nodes(vec![]),
+        Response::Nodes(vec![bgpd::control::calico::NodeRow {
+            address: "192.0.2.11".parse().unwrap(),
+            neighbor: "calico".into(),
+            state: SessionState::Established,
+            uptime_seconds: Some(60),
+            graceful_restart: "none".into(),
+            blocks: vec!["198.18.1.0/26".parse().unwrap()],
+            borrowed: vec!["198.18.2.7/32".parse().unwrap()],
+            refused: vec![bgpd::control::calico::Refused {
+                prefix: "0.0.0.0/0".parse().unwrap(),
+                reason: "outside the Calico pools".into(),
+            }],
+        }]),
+        Response::CalicoConflicts(vec![bgpd::control::calico::CalicoConflict {
+            block: "198.18.1.0/26".parse().unwrap(),
+            nodes: vec![
+                bgpd::control::calico::ConflictNode {
+                    address: "192.0.2.11".parse().unwrap(),
+                    stale: false,
+                },
+                bgpd::control::calico::ConflictNode {
+                    address: "192.0.2.12".parse().unwrap(),
+                    stale: true,
+                },
+            ],
+        }]),
         Response::Drain {
             delivered: vec!["vbr 10.10.0.1".into()],
             waiting: vec![],

@@ -23,6 +23,8 @@ Examples:
   bgpctl show neighbor vbr
   bgpctl show rib 10.100.0.0/16 --longer
   bgpctl show rib --neighbor vbr --out
+  bgpctl show nodes
+  bgpctl show calico conflicts
   bgpctl --json show summary | jq '.[] | select(.state != \"established\")'
   bgpctl neighbor vbr down --message \"maintenance until 14:00\"
   bgpctl neighbor vbr up
@@ -142,6 +144,18 @@ enum Show {
     Rib(RibArgs),
     /// BFD sessions: state, intervals, detection time, discriminators, flaps, diagnostic.
     Bfd,
+    /// Calico nodes (sessions of a range with `calico`): state, graceful restart, blocks,
+    /// borrowed addresses, routes the pool guard refuses. One line per node, by address.
+    Nodes,
+    /// The Calico view by block.
+    #[command(subcommand)]
+    Calico(CalicoShow),
+}
+
+#[derive(Debug, Subcommand)]
+enum CalicoShow {
+    /// Blocks announced by more than one node (IPAM conflicts), with the nodes.
+    Conflicts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,6 +250,8 @@ fn to_action(command: Command) -> Action {
         Command::GenerateMan => return Action::ManPage,
         Command::Show(Show::Summary) => Request::ShowSummary,
         Command::Show(Show::Bfd) => Request::ShowBfd,
+        Command::Show(Show::Nodes) => Request::ShowNodes,
+        Command::Show(Show::Calico(CalicoShow::Conflicts)) => Request::ShowCalicoConflicts,
         Command::Show(Show::Neighbor { neighbor }) => Request::ShowNeighbor { neighbor },
         Command::Show(Show::Rib(r)) => Request::ShowRib {
             prefix: r.prefix,

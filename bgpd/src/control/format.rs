@@ -347,6 +347,8 @@ pub fn human(response: &Response) -> String {
         Response::Neighbors(rows) => neighbors(rows),
         Response::Rib(rows) => rib(rows),
         Response::Bfd(rows) => bfd(rows),
+        Response::Nodes(rows) => super::calico::nodes(rows),
+        Response::CalicoConflicts(rows) => super::calico::conflicts(rows),
         Response::Drain { delivered, waiting } => format!(
             "drained: {}\nwaiting: {}\n",
             delivered.join(", "),

@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+pub mod calico;
 pub mod client;
 pub mod drain;
 pub mod format;

@@ -59,6 +59,10 @@ pub enum Request {
     },
     /// `bgpctl show bfd`: one [`BfdSession`] per neighbor with `bfd`.
     ShowBfd,
+    /// `bgpctl show nodes`: one [`super::calico::NodeRow`] per Calico node session.
+    ShowNodes,
+    /// `bgpctl show calico conflicts`: blocks announced by more than one node.
+    ShowCalicoConflicts,
     /// `bgpctl dump rib FILE [--neighbor X]`: write the Loc-RIB (or one neighbor's
     /// Adj-RIB-In) as an MRT TABLE_DUMP_V2 file (RFC 6396); answered with [`Response::Done`].
     DumpRib {
@@ -148,6 +152,10 @@ pub enum Response {
     Rib(Vec<RibEntry>),
     /// Answer to [`Request::ShowBfd`].
     Bfd(Vec<BfdSession>),
+    /// Answer to [`Request::ShowNodes`].
+    Nodes(Vec<super::calico::NodeRow>),
+    /// Answer to [`Request::ShowCalicoConflicts`].
+    CalicoConflicts(Vec<super::calico::CalicoConflict>),
     /// Answer to [`Request::DrainStatus`]: sessions by `name address`.
     Drain {
         /// Established and drained, the drained routes written to them.

@@ -6,6 +6,7 @@
 //! answers `bgpctl`.
 
 mod bfd;
+mod calico;
 mod drain;
 mod dump;
 mod operate;

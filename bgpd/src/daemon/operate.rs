@@ -115,6 +115,8 @@ impl Daemon {
             }
             Request::Reload { dry_run } => self.reload(dry_run).await,
             Request::ShowBfd => self.show_bfd().await,
+            Request::ShowNodes => self.show_nodes().await,
+            Request::ShowCalicoConflicts => self.show_calico_conflicts().await,
             Request::DumpRib { file, neighbor } => self.dump_rib(file, neighbor).await,
             Request::Shutdown { message } => {
                 let message = message.unwrap_or_else(|| "shutdown".to_owned());
@@ -286,6 +288,7 @@ impl Daemon {
             if let Some(f) = stats.fib {
                 m.set_fib(f.wanted as u64, f.installs, f.removes, f.errors, f.resyncs);
             }
+            m.set_calico_conflicts(stats.calico_conflicts);
         }
         let counts = self.counts().await;
         let now = Instant::now();
@@ -344,6 +347,9 @@ impl Daemon {
                 s.counters.messages_out.by_name(),
             );
             m.set_last_error(&labels, s.last_error.as_deref());
+            if config.is_some_and(|n| n.calico.is_some()) {
+                m.set_calico_refused(&labels, s.pool_refused.len());
+            }
         }
     }
 }

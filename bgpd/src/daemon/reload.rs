@@ -194,5 +194,6 @@ fn reconfigure(
         export: ExportSettings::of(config, n),
         reimport,
         reexport,
+        calico: n.calico.clone().map(std::sync::Arc::new),
     }
 }

@@ -140,6 +140,7 @@ impl Daemon {
                 ebgp: !n.is_ibgp(g.asn),
                 four_octet_as: true,
                 policy: policy(&self.config, n.import.as_deref()),
+                calico: n.calico.clone().map(std::sync::Arc::new),
             },
             export: ExportSettings {
                 graceful_shutdown: self.drained.covers(&n.name, address),

@@ -67,8 +67,11 @@ pub struct Reconfigure {
     pub import_policy: Option<std::sync::Arc<config::Policy>>,
     /// Export settings.
     pub export: ExportSettings,
-    /// The import policy changed: ask the peer for its routes again (RFC 2918).
+    /// The import policy or the Calico pools changed: ask the peer for its routes again
+    /// (RFC 2918).
     pub reimport: bool,
+    /// The Calico pools the peer's routes must be in (a node range's `calico`).
+    pub calico: Option<Arc<config::Calico>>,
     /// Export changed: regroup in the routing task.
     pub reexport: bool,
 }
@@ -138,4 +141,7 @@ pub struct Imported {
     pub received_ipv6: usize,
     /// Why routes were refused, for the log (one line per reason).
     pub refused: Vec<&'static str>,
+    /// Routes the Calico guard refused (outside the pools, or shorter than a block), with
+    /// why; they are in `withdraw` too.
+    pub pool_refused: Vec<(ipnet::IpNet, &'static str)>,
 }

@@ -33,6 +33,8 @@
 //! | `bgp_bfd_session_state` | gauge: RFC 5880 state, admin-down=0 down=1 init=2 up=3 | bfd |
 //! | `bgp_bfd_state_changes_total` | counter | bfd |
 //! | `bgp_bfd_detect_time_seconds` | gauge: silence that takes the session down; 0 until heard | bfd |
+//! | `bgp_calico_block_conflicts` | gauge: Calico blocks announced by more than one node | |
+//! | `bgp_calico_refused_prefixes` | gauge: a node's routes the pool guard refuses now | neighbor |
 //! | `bgp_bmp_collector_up` | gauge: 1 while connected | collector |
 //! | `bgp_bmp_messages_total` | counter: BMP messages written | collector |
 //! | `bgp_bmp_dropped_messages_total` | counter: dropped because the queue was full | collector |
@@ -151,6 +153,8 @@ pub struct Metrics {
     seen: Mutex<HashMap<NeighborLabels, Seen>>,
     bfd_seen: Mutex<BTreeSet<[String; 2]>>,
     bmp: bmp::BmpMetrics,
+    calico_conflicts: IntGauge,
+    calico_refused: IntGaugeVec,
 }
 
 fn gauge_vec(
@@ -297,6 +301,10 @@ impl Metrics {
                 g
             },
             bmp: bmp::BmpMetrics::new(&r)?,
+            calico_conflicts: gauge(&r, "bgp_calico_block_conflicts",
+                "Calico blocks announced by more than one node (IPAM conflicts).")?,
+            calico_refused: gauge_vec(&r, "bgp_calico_refused_prefixes",
+                "Routes of a Calico node the pool guard refuses now (outside the pools or shorter than a block).", &PEER)?,
             update_processing,
             registry: r,
             seen: Mutex::new(HashMap::new()),
@@ -343,6 +351,19 @@ impl Metrics {
             let _ = self.bfd_detect.remove_label_values(&labels);
         }
         *seen = now;
+    }
+
+    /// Calico blocks in conflict.
+    pub fn set_calico_conflicts(&self, blocks: usize) {
+        self.calico_conflicts.set(int(blocks as u64));
+    }
+
+    /// A Calico node's refused routes.
+    pub fn set_calico_refused(&self, n: &NeighborLabels, refused: usize) {
+        self.seen(n, |_| ());
+        self.calico_refused
+            .with_label_values(&n.values())
+            .set(int(refused as u64));
     }
 
     /// Every BMP collector's numbers.
@@ -468,6 +489,7 @@ impl Metrics {
             &self.prefixes_advertised_limit,
             &self.prefixes_held_back,
             &self.prefixes_received_limit,
+            &self.calico_refused,
         ] {
             let _ = vec.remove_label_values(&v);
         }

@@ -23,7 +23,7 @@ use super::outputs::{act_extra, attach};
 use super::writer::WriterHandle;
 use super::{PeerHandle, PeerStatus};
 use crate::exchange::commands::{self, CommandReceiver, CommandSender};
-use crate::exchange::{ExportSettings, PeerCommand, PeerKey, Reconfigure};
+use crate::exchange::{ExportSettings, PeerCommand, PeerKey};
 use crate::observe::Observers;
 use crate::routing::RoutingInput;
 use crate::session::collision::Rival;
@@ -90,6 +90,7 @@ pub fn spawn(
         last_error: None,
         received: 0,
         received_ipv6: 0,
+        pool_refused: Default::default(),
         local_address: None,
     }));
     let handle = PeerHandle {
@@ -109,6 +110,7 @@ pub fn spawn(
         routing,
         status,
         self_commands: commands,
+        refused_logged: Default::default(),
         up: false,
         restart_after_stop: false,
         peer_restart_time: Duration::ZERO,
@@ -131,6 +133,8 @@ pub(super) struct Driver {
     pub(super) routing: mpsc::Sender<RoutingInput>,
     pub(super) status: Arc<Mutex<PeerStatus>>,
     pub(super) self_commands: CommandSender,
+    /// Prefixes the Calico guard refused and logged, once each for the task's life.
+    pub(super) refused_logged: std::collections::HashSet<ipnet::IpNet>,
     /// The routing task knows the session as up.
     pub(super) up: bool,
     /// `Clear`: start again once stopped.
@@ -363,77 +367,6 @@ impl Driver {
             PeerCommand::Incoming(stream) => self.incoming(*stream, now),
             PeerCommand::Reconfigure(r) => self.reconfigure(*r).await,
             PeerCommand::Drain(on) => self.drain(on).await,
-        }
-    }
-
-    /// Starts or stops draining (RFC 8326): the routing task moves the session to an
-    /// export group whose routes carry GRACEFUL_SHUTDOWN and sends them again. A session
-    /// that is down gets the setting with its next PeerUp.
-    async fn drain(&mut self, on: bool) {
-        if self.spec.export.graceful_shutdown == on {
-            return;
-        }
-        self.spec.export.graceful_shutdown = on;
-        info!(neighbor = %self.spec.name, draining = on, "graceful shutdown (RFC 8326)");
-        if !self.up {
-            return;
-        }
-        let regroup = RoutingInput::Regroup {
-            key: self.spec.key,
-            export: self.spec.export.clone(),
-        };
-        if self.routing.send(regroup).await.is_err() {
-            warn!(neighbor = %self.spec.name, "the routing task is gone: drain not applied");
-        }
-    }
-
-    /// A reload changed this neighbor's settings. The new export settings reach the
-    /// routing task with the next PeerUp, or now (Regroup) if the session is up; the
-    /// routing task must get them, so this waits for room in its queue like an UPDATE.
-    async fn reconfigure(&mut self, r: Reconfigure) {
-        let now = Instant::now();
-        self.import.policy = r.import_policy.clone();
-        self.spec.import.policy = r.import_policy;
-        // Draining is this task's state, set by `Drain` only: a reload keeps it.
-        let draining = self.spec.export.graceful_shutdown;
-        self.spec.export = r.export.clone();
-        self.spec.export.graceful_shutdown = draining;
-        if !self.up {
-            debug!(neighbor = %self.spec.name, "reload: not established; the new settings apply when the session comes up");
-            return;
-        }
-        if r.reimport {
-            let families = self
-                .main
-                .session
-                .negotiated()
-                .filter(|n| n.route_refresh)
-                .map(|n| n.families.clone());
-            match families {
-                Some(families) => {
-                    for family in families {
-                        let msg = Message::RouteRefresh(RouteRefresh::request(family));
-                        if let Err(e) = self.main.session.send_message(now, &msg) {
-                            warn!(neighbor = %self.spec.name, error = %e, "cannot send ROUTE-REFRESH");
-                        }
-                    }
-                }
-                None => warn!(
-                    neighbor = %self.spec.name,
-                    "the peer does not support route refresh: the new import policy applies to routes it sends from now on; `bgpctl neighbor X clear` re-imports everything"
-                ),
-            }
-        }
-        if r.reexport {
-            // Sent after this session's PeerUp and before its PeerDown (one queue, one
-            // sender): the routing task has the session when it arrives.
-            let regroup = RoutingInput::Regroup {
-                key: self.spec.key,
-                export: self.spec.export.clone(),
-            };
-            if self.routing.send(regroup).await.is_err() {
-                warn!(neighbor = %self.spec.name, "reload: the routing task is gone: new export settings not applied");
-            }
         }
     }
 

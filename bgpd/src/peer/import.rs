@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bgp_wire::attr::{code, AttrValue, Community, NextHop, PathAttributes};
 use bgp_wire::{Nlri, Update};
-use config::Policy;
+use config::{Policy, PoolRoute};
 
 use crate::exchange::{Announce, Imported};
 use crate::policy::{evaluate, Outcome};
@@ -30,6 +30,8 @@ pub struct ImportContext {
     pub four_octet_as: bool,
     /// The import policy; `None` accepts everything on iBGP and nothing on eBGP (RFC 8212).
     pub policy: Option<Arc<Policy>>,
+    /// A Calico node range's pools: only blocks and borrowed addresses inside them pass.
+    pub calico: Option<Arc<config::Calico>>,
 }
 
 /// Applies the checks and the import policy to one UPDATE.
@@ -56,13 +58,16 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         }
         return out;
     }
-    let announced: Vec<(Nlri, NextHop)> =
+    let mut announced: Vec<(Nlri, NextHop)> =
         update.announced().map(|a| (*a.nlri, a.next_hop)).collect();
     out.received = announced.len();
     out.received_ipv6 = announced
         .iter()
         .filter(|(n, _)| n.prefix.addr().is_ipv6())
         .count();
+    if let Some(pools) = &ctx.calico {
+        calico_guard(pools, &mut announced, &mut out);
+    }
     if announced.is_empty() {
         return out;
     }
@@ -111,6 +116,26 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         }
     }
     out
+}
+
+/// The Calico guard: a node may announce a block of a pool or a borrowed address inside
+/// one; anything else (a default route, the node subnet, the VPC range, a route shorter
+/// than a block) is refused, per route, like a policy reject.
+fn calico_guard(pools: &config::Calico, announced: &mut Vec<(Nlri, NextHop)>, out: &mut Imported) {
+    announced.retain(|(n, _)| {
+        let why = match pools.classify(&n.prefix) {
+            PoolRoute::Block | PoolRoute::Borrowed => return true,
+            PoolRoute::TooShort => "shorter than a Calico block",
+            PoolRoute::Outside => "outside the Calico pools",
+        };
+        out.withdraw.push(*n);
+        out.pool_refused.push((n.prefix, why));
+        false
+    });
+    if !out.pool_refused.is_empty() {
+        out.refused
+            .push("outside the Calico pools or shorter than a block");
+    }
 }
 
 /// Routes of one UPDATE without an import policy: they all have the same set, so a new
@@ -198,6 +223,7 @@ mod tests {
             ebgp,
             four_octet_as: true,
             policy: None,
+            calico: None,
         }
     }
 
@@ -251,6 +277,53 @@ mod tests {
         assert_eq!(got.announce[0].attrs, got.announce[1].attrs);
         assert_ne!(got.announce[0].next_hop, got.announce[1].next_hop);
         assert_eq!(got.announce[0].attrs.next_hop(), None);
+    }
+
+    #[test]
+    fn the_calico_guard_passes_blocks_and_borrowed_addresses_only() {
+        let mut c = ctx(false);
+        c.calico = Some(Arc::new(config::Calico {
+            pools: vec!["198.18.0.0/16".parse().unwrap()],
+            block_size: 26,
+            block_size_v6: 122,
+        }));
+        let mut u = update(&[], vec![]);
+        for p in [
+            "198.18.1.0/26",
+            "198.18.1.7/32",
+            "0.0.0.0/0",
+            "198.18.0.0/16",
+            "10.0.0.0/26",
+        ] {
+            u.nlri.push(Nlri::new(p.parse::<IpNet>().unwrap()));
+        }
+        let got = import(u, &c);
+        let kept: Vec<String> = got.announce[0]
+            .nlri
+            .iter()
+            .map(|n| n.prefix.to_string())
+            .collect();
+        // update() brings 198.18.0.0/26, a block too.
+        assert_eq!(kept, ["198.18.0.0/26", "198.18.1.0/26", "198.18.1.7/32"]);
+        let refused: Vec<(String, &str)> = got
+            .pool_refused
+            .iter()
+            .map(|(p, w)| (p.to_string(), *w))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("0.0.0.0/0".to_owned(), "outside the Calico pools"),
+                ("198.18.0.0/16".to_owned(), "shorter than a Calico block"),
+                ("10.0.0.0/26".to_owned(), "outside the Calico pools"),
+            ]
+        );
+        assert_eq!(
+            got.withdraw.len(),
+            3,
+            "refused routes replace earlier accepted ones"
+        );
+        assert_eq!(got.received, 6);
     }
 
     #[test]

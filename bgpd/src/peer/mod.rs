@@ -10,6 +10,7 @@
 mod driver;
 pub mod import;
 mod outputs;
+mod settings;
 pub mod writer;
 
 use std::net::IpAddr;
@@ -44,9 +45,16 @@ pub struct PeerStatus {
     pub received: u64,
     /// Of those, IPv6 routes.
     pub received_ipv6: u64,
+    /// Routes the Calico guard refuses now (announced and not withdrawn since), with why;
+    /// at most [`REFUSED_KEPT`].
+    pub pool_refused: std::collections::BTreeMap<ipnet::IpNet, &'static str>,
     /// The local address of the current connection.
     pub local_address: Option<IpAddr>,
 }
+
+/// How many refused routes a session's status keeps (a node that leaks a full table
+/// must not make its status grow without bound).
+pub const REFUSED_KEPT: usize = 1000;
 
 /// A handle on a running peer task.
 #[derive(Debug, Clone)]

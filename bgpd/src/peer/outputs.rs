@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::driver::{Conn, Driver, PeerSpec, Slot, CONNECT_TIMEOUT};
 use super::import::import;
@@ -61,6 +61,7 @@ impl Driver {
                     // graceful restart keeps shows as accepted).
                     s.received = 0;
                     s.received_ipv6 = 0;
+                    s.pool_refused.clear();
                 }
                 if was_established && self.up {
                     self.up = false;
@@ -94,6 +95,10 @@ impl Driver {
                 if let Ok(mut s) = self.status.lock() {
                     s.received += imported.received as u64;
                     s.received_ipv6 += imported.received_ipv6 as u64;
+                    if !imported.pool_refused.is_empty() || !s.pool_refused.is_empty() {
+                        let who = (self.spec.name.as_str(), self.spec.remote.ip());
+                        track_refused(&mut self.refused_logged, who, &mut s, &imported);
+                    }
                 }
                 for why in &imported.refused {
                     debug!(neighbor = %self.spec.name, reason = why, "routes refused");
@@ -153,6 +158,7 @@ impl Driver {
             s.negotiated = Some(negotiated.clone());
             s.received = 0;
             s.received_ipv6 = 0;
+            s.pool_refused.clear();
             s.last_error = None;
         }
         if self.spec.observers.is_watched() {
@@ -178,6 +184,7 @@ impl Driver {
             export: self.spec.export.clone(),
             updates: conn.writer.updates(),
             commands: self.self_commands.clone(),
+            calico: self.import.calico.clone(),
         };
         self.up = true;
         let _ = self.routing.send(RoutingInput::PeerUp(Box::new(up))).await;
@@ -206,5 +213,28 @@ pub(super) fn act_extra(slot: &mut Slot, out: Output) {
         }
         Output::CloseConnection => slot.conn = None,
         _ => {}
+    }
+}
+
+/// The Calico guard's refusals: logged once per prefix for the session's task, kept in the
+/// status until the node withdraws them.
+fn track_refused(
+    logged: &mut std::collections::HashSet<ipnet::IpNet>,
+    (name, address): (&str, std::net::IpAddr),
+    s: &mut super::PeerStatus,
+    imported: &crate::exchange::Imported,
+) {
+    for n in &imported.withdraw {
+        if !imported.pool_refused.iter().any(|(p, _)| *p == n.prefix) {
+            s.pool_refused.remove(&n.prefix);
+        }
+    }
+    for (prefix, why) in &imported.pool_refused {
+        if logged.insert(*prefix) {
+            warn!(neighbor = %name, %address, %prefix, reason = why, "Calico guard: route refused");
+        }
+        if s.pool_refused.len() < super::REFUSED_KEPT || s.pool_refused.contains_key(prefix) {
+            s.pool_refused.insert(*prefix, why);
+        }
     }
 }

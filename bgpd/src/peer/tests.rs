@@ -82,6 +82,7 @@ fn spec(
             ebgp: false,
             four_octet_as: true,
             policy: None,
+            calico: None,
         },
         export: ExportSettings {
             export_policy: None,

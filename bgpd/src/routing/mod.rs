@@ -9,6 +9,7 @@
 //!                                                  members' writer queues (never waited on)
 //! ```
 
+mod calico;
 mod dirty;
 pub mod export;
 mod fib_feed;
@@ -34,6 +35,7 @@ use tracing::info;
 
 use crate::exchange::{ExportSettings, Imported, PeerKey};
 use crate::session::Negotiated;
+pub use calico::{NodeRoutes, Owner};
 use dirty::Dirty;
 use export::{Local, PeerKind};
 use fib_feed::{FibFeed, FibResolver};
@@ -63,6 +65,9 @@ pub struct PeerUp {
     pub updates: crate::exchange::updates::UpdateSender,
     /// Commands back to the peer task.
     pub commands: crate::exchange::commands::CommandSender,
+    /// A Calico node's pools (its range has `calico`): its blocks are checked for
+    /// conflicts with other nodes'.
+    pub calico: Option<std::sync::Arc<config::Calico>>,
 }
 
 /// What peers and the daemon tell the routing task.
@@ -147,6 +152,8 @@ struct Peer {
     name: String,
     /// The session's address (`show rib` names dynamic sessions by it).
     address: IpAddr,
+    /// A Calico node's pools.
+    calico: Option<std::sync::Arc<config::Calico>>,
     kind: PeerKind,
     bgp_id: Ipv4Addr,
     /// The group it receives from, while up.
@@ -174,6 +181,8 @@ pub struct Routing {
     originator: Originator,
     /// Prefixes whose selection changed since the last export.
     dirty: Dirty,
+    /// Calico blocks announced by more than one node.
+    conflicts: calico::Conflicts,
     /// The kernel FIB, when configured.
     fib: Option<FibFeed>,
     /// Time to apply and export each batch, collected for the metrics (bounded).
@@ -246,6 +255,7 @@ impl Routing {
             groups: Groups::default(),
             originator,
             dirty: Dirty::default(),
+            conflicts: calico::Conflicts::default(),
             fib,
             batch_times: Vec::new(),
             deferral: config.restart.as_ref().map(|plan| {
@@ -276,6 +286,8 @@ impl Routing {
         let deadline_passed = self.next_deadline().is_some_and(|d| d <= now);
         self.now = now;
         self.sweep_expired(now);
+        // Known conflicts may have ended (a withdraw, a session down, stale routes swept).
+        self.calico_check(&[]);
         self.check_deferral(now);
         self.originate();
         let interval_over = self.last_export.is_none_or(|t| now >= t + EXPORT_INTERVAL);
@@ -346,7 +358,11 @@ impl Routing {
                 stale_for,
                 llgr_for,
             } => self.peer_down(now, key, stale_for, llgr_for),
-            RoutingInput::Update { key, imported } => self.update(key, imported),
+            RoutingInput::Update { key, imported } => {
+                let blocks = self.calico_blocks(key, &imported);
+                self.update(key, imported);
+                self.calico_check(&blocks);
+            }
             RoutingInput::RefreshRequest {
                 key,
                 family,

@@ -148,6 +148,7 @@ impl Routing {
                 id,
                 name: up.name.clone(),
                 address: up.address,
+                calico: up.calico.clone(),
                 kind,
                 bgp_id: up.negotiated.peer_id,
                 group: Some(group),

@@ -25,6 +25,10 @@ pub enum RibView {
 pub enum RoutingQuery {
     /// Per peer: routes accepted and advertised.
     Counts,
+    /// Calico blocks announced by more than one node.
+    CalicoConflicts,
+    /// Every Calico node session's blocks and borrowed addresses.
+    CalicoNodes,
     /// Which of these sessions have not yet been handed their drained routes (RFC 8326):
     /// up, and not yet in a graceful-shutdown group with everything written.
     DrainPending(Vec<PeerKey>),
@@ -94,6 +98,10 @@ pub enum RoutingReply {
     Counts(Vec<(PeerKey, SessionCounts)>),
     /// The sessions still waiting for their drained routes.
     DrainPending(Vec<PeerKey>),
+    /// Blocks in conflict, each with its nodes.
+    CalicoConflicts(Vec<(IpNet, Vec<super::Owner>)>),
+    /// Per Calico node session, its routes in the pools.
+    CalicoNodes(Vec<(PeerKey, super::NodeRoutes)>),
     /// Routes.
     Rib(Vec<RibPath>),
     /// Table sizes (boxed: the largest answer by far, and the rarest).
@@ -117,6 +125,8 @@ pub struct Stats {
     pub restart: RestartStats,
     /// The kernel FIB's counters, when `[kernel]` is configured.
     pub fib: Option<crate::fib::FibStats>,
+    /// Calico blocks announced by more than one node.
+    pub calico_conflicts: usize,
 }
 
 /// The restarting speaker's selection deferral (RFC 4724 section 4.1), for the metrics.
@@ -133,6 +143,8 @@ pub struct RestartStats {
 impl Routing {
     pub(super) fn query(&mut self, q: RoutingQuery) -> RoutingReply {
         match q {
+            RoutingQuery::CalicoConflicts => RoutingReply::CalicoConflicts(self.calico_conflicts()),
+            RoutingQuery::CalicoNodes => RoutingReply::CalicoNodes(self.calico_nodes()),
             RoutingQuery::DrainPending(keys) => RoutingReply::DrainPending(
                 keys.into_iter()
                     .filter(|k| {
@@ -170,6 +182,7 @@ impl Routing {
                 batch_times: std::mem::take(&mut self.batch_times),
                 restart: self.restart_stats,
                 fib: self.fib.as_ref().map(|f| f.stats()),
+                calico_conflicts: self.conflicts.blocks.len(),
             })),
             RoutingQuery::Rib {
                 prefix,

@@ -31,6 +31,7 @@ fn up(key: PeerKey, tx: UpdateSender) -> PeerUp {
         },
         updates: tx,
         commands,
+        calico: None,
     }
 }
 

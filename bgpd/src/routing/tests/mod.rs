@@ -217,6 +217,7 @@ impl Edge {
             export: to_cloud_export(pattern),
             updates: self.vbr.queue.clone(),
             commands,
+            calico: None,
         })));
     }
 
@@ -251,6 +252,12 @@ impl Edge {
             },
             updates,
             commands,
+            // Every node is a Calico node of the pool 198.18.0.0/16 (blocks /26).
+            calico: Some(std::sync::Arc::new(config::Calico {
+                pools: vec!["198.18.0.0/16".parse().unwrap()],
+                block_size: 26,
+                block_size_v6: 122,
+            })),
         })));
     }
 
@@ -294,6 +301,7 @@ impl Edge {
             received: announce.len(),
             received_ipv6: 0,
             refused: Vec::new(),
+            pool_refused: Vec::new(),
         };
         self.input(RoutingInput::Update {
             key: self.nodes[i].key,
@@ -505,6 +513,7 @@ fn second_vbr(edge: &mut Edge) -> Remote {
         export: to_cloud_export(NARROW),
         updates: remote.queue.clone(),
         commands,
+        calico: None,
     })));
     remote
 }
@@ -692,5 +701,6 @@ fn a_deferral_waiting_for_a_node_that_never_comes_ends_with_its_timer() {
     assert_eq!(edge.routing.restart_stats.timer_expired, 1);
 }
 
+mod calico;
 mod model;
 mod mrt;

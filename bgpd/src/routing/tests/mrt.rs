@@ -28,6 +28,7 @@ fn announce(edge: &mut Edge, i: usize, prefix: IpNet, path_ids: &[u32]) {
         received: path_ids.len(),
         received_ipv6: 0,
         refused: Vec::new(),
+        pool_refused: Vec::new(),
     };
     edge.input(super::super::RoutingInput::Update {
         key: edge.nodes[i].key,

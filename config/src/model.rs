@@ -355,11 +355,14 @@ pub struct Calico {
 pub enum PoolRoute {
     /// A block of a pool: exactly the block size.
     Block,
-    /// More specific than a block, inside a pool (Calico announces /32s of borrowed
-    /// addresses).
+    /// A host route inside a pool (/32, /128): Calico announces one for an address a node
+    /// borrowed from another node's block.
     Borrowed,
     /// Inside a pool but shorter than a block.
     TooShort,
+    /// Inside a pool, longer than a block but not a host route: nothing Calico announces,
+    /// and it would take part of a block's traffic by longest match.
+    Partial,
     /// Outside every pool.
     Outside,
 }
@@ -381,7 +384,10 @@ impl Calico {
         let block = self.block_size_of(prefix);
         match prefix.prefix_len().cmp(&block) {
             std::cmp::Ordering::Equal => PoolRoute::Block,
-            std::cmp::Ordering::Greater => PoolRoute::Borrowed,
+            std::cmp::Ordering::Greater if prefix.prefix_len() == prefix.max_prefix_len() => {
+                PoolRoute::Borrowed
+            }
+            std::cmp::Ordering::Greater => PoolRoute::Partial,
             std::cmp::Ordering::Less => PoolRoute::TooShort,
         }
     }

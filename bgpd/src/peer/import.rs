@@ -126,6 +126,7 @@ fn calico_guard(pools: &config::Calico, announced: &mut Vec<(Nlri, NextHop)>, ou
         let why = match pools.classify(&n.prefix) {
             PoolRoute::Block | PoolRoute::Borrowed => return true,
             PoolRoute::TooShort => "shorter than a Calico block",
+            PoolRoute::Partial => "neither a Calico block nor a host route",
             PoolRoute::Outside => "outside the Calico pools",
         };
         out.withdraw.push(*n);
@@ -294,6 +295,7 @@ mod tests {
             "0.0.0.0/0",
             "198.18.0.0/16",
             "10.0.0.0/26",
+            "198.18.1.0/28",
         ] {
             u.nlri.push(Nlri::new(p.parse::<IpNet>().unwrap()));
         }
@@ -316,14 +318,18 @@ mod tests {
                 ("0.0.0.0/0".to_owned(), "outside the Calico pools"),
                 ("198.18.0.0/16".to_owned(), "shorter than a Calico block"),
                 ("10.0.0.0/26".to_owned(), "outside the Calico pools"),
+                (
+                    "198.18.1.0/28".to_owned(),
+                    "neither a Calico block nor a host route"
+                ),
             ]
         );
         assert_eq!(
             got.withdraw.len(),
-            3,
+            4,
             "refused routes replace earlier accepted ones"
         );
-        assert_eq!(got.received, 6);
+        assert_eq!(got.received, 7);
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl Driver {
                     s.received = 0;
                     s.received_ipv6 = 0;
                     s.pool_refused.clear();
+                    self.refused_logged.clear();
                 }
                 if was_established && self.up {
                     self.up = false;
@@ -216,22 +217,35 @@ pub(super) fn act_extra(slot: &mut Slot, out: Output) {
     }
 }
 
-/// The Calico guard's refusals: logged once per prefix for the session's task, kept in the
-/// status until the node withdraws them.
+/// How many refused prefixes a session's task logs one by one; after that one line says
+/// the rest are not logged (a node leaking a full table must not flood the journal).
+const REFUSED_LOGGED: usize = 100;
+
+/// The Calico guard's refusals: logged once per prefix for the session (the first
+/// [`REFUSED_LOGGED`]), kept in the status while refused: until the node withdraws the
+/// prefix or announces it again and it is accepted (the pools changed).
 fn track_refused(
     logged: &mut std::collections::HashSet<ipnet::IpNet>,
     (name, address): (&str, std::net::IpAddr),
     s: &mut super::PeerStatus,
     imported: &crate::exchange::Imported,
 ) {
-    for n in &imported.withdraw {
-        if !imported.pool_refused.iter().any(|(p, _)| *p == n.prefix) {
-            s.pool_refused.remove(&n.prefix);
+    if !s.pool_refused.is_empty() {
+        let refused: std::collections::HashSet<ipnet::IpNet> =
+            imported.pool_refused.iter().map(|(p, _)| *p).collect();
+        let accepted = imported.announce.iter().flat_map(|a| a.nlri.iter());
+        for n in imported.withdraw.iter().chain(accepted) {
+            if !refused.contains(&n.prefix) {
+                s.pool_refused.remove(&n.prefix);
+            }
         }
     }
     for (prefix, why) in &imported.pool_refused {
-        if logged.insert(*prefix) {
+        if logged.len() < REFUSED_LOGGED && logged.insert(*prefix) {
             warn!(neighbor = %name, %address, %prefix, reason = why, "Calico guard: route refused");
+            if logged.len() == REFUSED_LOGGED {
+                warn!(neighbor = %name, %address, "Calico guard: more routes refused than are logged one by one; `bgpctl show nodes` lists them");
+            }
         }
         if s.pool_refused.len() < super::REFUSED_KEPT || s.pool_refused.contains_key(prefix) {
             s.pool_refused.insert(*prefix, why);

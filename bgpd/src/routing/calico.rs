@@ -145,7 +145,7 @@ impl Routing {
                     match pools.classify(&dest.prefix) {
                         PoolRoute::Block => n.blocks.push(dest.prefix),
                         PoolRoute::Borrowed => n.borrowed.push(dest.prefix),
-                        PoolRoute::TooShort | PoolRoute::Outside => {}
+                        PoolRoute::TooShort | PoolRoute::Partial | PoolRoute::Outside => {}
                     }
                     n.stale += usize::from(path.is_stale());
                 }

@@ -35,7 +35,12 @@ pub fn reflect_encoded(
 ) -> Option<Reflected> {
     let reflecting =
         |k: Option<PeerKind>| matches!(k, Some(PeerKind::IbgpClient | PeerKind::IbgpNonClient));
-    if rules.policy.is_some() || !reflecting(Some(rules.key.kind)) || !reflecting(source.kind) {
+    // A drained group (RFC 8326) rewrites LOCAL_PREF and COMMUNITIES: `prepare` does.
+    if rules.policy.is_some()
+        || rules.key.graceful_shutdown
+        || !reflecting(Some(rules.key.kind))
+        || !reflecting(source.kind)
+    {
         return None;
     }
     // RFC 4456 section 6, on the session kinds alone (communities are checked below).
@@ -283,6 +288,7 @@ mod tests {
             source_kind in kind(),
             group in prop_oneof![Just(PeerKind::IbgpClient), Just(PeerKind::IbgpNonClient), Just(PeerKind::Ebgp(45104))],
             policy in proptest::bool::weighted(0.1),
+            drained in proptest::bool::weighted(0.1),
             bgp_id in any::<u32>(),
         ) {
             // Stored the way a received set is: decoded from the wire first (which, for
@@ -293,13 +299,15 @@ mod tests {
             let id = store.intern(&attrs).unwrap();
             let local = Local { asn: 64512, cluster_id: "192.0.2.1".parse().unwrap() };
             let source = Source { kind: source_kind, neighbor: None, bgp_id: Ipv4Addr::from(bgp_id) };
-            let rules = rules(group, policy);
+            let mut rules = rules(group, policy);
+            rules.key.graceful_shutdown = drained;
             let nh = NextHop::V4("198.18.0.2".parse().unwrap());
             let prefix: IpNet = "198.18.0.0/26".parse().unwrap();
             let mut fast = BytesMut::new();
             let got = reflect_encoded(&rules, &local, &source, store.wire(id), &mut fast);
             let slow = prepare(&rules, &local, &prefix, &source, store.attributes(id).unwrap(), nh);
             let reflection = !policy
+                && !drained
                 && matches!(group, PeerKind::IbgpClient | PeerKind::IbgpNonClient)
                 && matches!(source_kind, Some(PeerKind::IbgpClient | PeerKind::IbgpNonClient));
             let known = attrs.list.iter().all(|a| !matches!(a.value, AttrValue::Unknown { .. }));

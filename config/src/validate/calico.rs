@@ -73,6 +73,7 @@ mod tests {
         assert_eq!(class("10.100.3.64/26"), PoolRoute::Block);
         assert_eq!(class("10.100.3.70/32"), PoolRoute::Borrowed);
         assert_eq!(class("10.100.0.0/16"), PoolRoute::TooShort);
+        assert_eq!(class("10.100.3.64/28"), PoolRoute::Partial);
         assert_eq!(class("0.0.0.0/0"), PoolRoute::Outside);
         assert_eq!(class("172.16.0.0/26"), PoolRoute::Outside);
         assert_eq!(class("2001:db8:100::40/122"), PoolRoute::Block);

@@ -46,17 +46,17 @@ fn receiver(n: u8, asn: u32, remote_as: u32) -> String {
         n,
         &format!(
             r#"
+[[originate]]
+prefix = "203.0.113.{n}/32"
 [[neighbor]]
 name = "drained"
 address = "127.0.0.94"
 local_address = "127.0.0.{n}"
 remote_as = {remote_as}
 import = "all"
-export = "none"
+export = "all"
 [policy.all]
 default = "accept"
-[policy.none]
-default = "reject"
 "#
         ),
     )
@@ -134,6 +134,12 @@ fn drain_moves_the_peers_away_then_shuts_down() {
     ebgp.wait_for(t, "the drained route, honoured", |d| {
         route(d).is_some_and(|r| r.local_pref == Some(0) && drained(&r))
     });
+    // Section 4.1: what we learn over the drained session loses LOCAL_PREF as well (asked
+    // for again with a route refresh).
+    let from_ebgp = |d: &Bgpd| d.rib().into_iter().find(|r| r.prefix == "203.0.113.96/32");
+    a.wait_for(t, "the drained session's route at LOCAL_PREF 0", |d| {
+        from_ebgp(d).is_some_and(|r| r.local_pref == Some(0))
+    });
     assert!(a.established(&["ibgp", "ebgp"]));
 
     // Undrained: advertised normally again.
@@ -146,6 +152,9 @@ fn drain_moves_the_peers_away_then_shuts_down() {
     });
     ebgp.wait_for(t, "the route back to normal", |d| {
         route(d).is_some_and(|r| r.local_pref != Some(0) && !drained(&r))
+    });
+    a.wait_for(t, "the learned route back to normal", |d| {
+        from_ebgp(d).is_some_and(|r| r.local_pref != Some(0))
     });
 
     // The whole router: every session is drained, then bgpd shuts down.

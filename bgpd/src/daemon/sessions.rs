@@ -141,6 +141,7 @@ impl Daemon {
                 four_octet_as: true,
                 policy: policy(&self.config, n.import.as_deref()),
                 calico: n.calico.clone().map(std::sync::Arc::new),
+                drained: self.drained.covers(&n.name, address),
             },
             export: ExportSettings {
                 graceful_shutdown: self.drained.covers(&n.name, address),

@@ -32,6 +32,8 @@ pub struct ImportContext {
     pub policy: Option<Arc<Policy>>,
     /// A Calico node range's pools: only blocks and borrowed addresses inside them pass.
     pub calico: Option<Arc<config::Calico>>,
+    /// The session is drained (RFC 8326): its routes get LOCAL_PREF 0.
+    pub drained: bool,
 }
 
 /// Applies the checks and the import policy to one UPDATE.
@@ -86,11 +88,12 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         refuse(&mut out, why);
         return out;
     }
-    // RFC 8326 section 4.2: a route its sender is draining loses to any other path (the
-    // import policy may still say otherwise).
-    if attrs
-        .communities()
-        .is_some_and(|c| c.contains(&Community::GRACEFUL_SHUTDOWN))
+    // RFC 8326: a route its sender is draining (section 4.2), or learned over a session
+    // we drain (4.1), loses to any other path (the import policy may still say otherwise).
+    if ctx.drained
+        || attrs
+            .communities()
+            .is_some_and(|c| c.contains(&Community::GRACEFUL_SHUTDOWN))
     {
         attrs.set(AttrValue::LocalPref(0));
     }
@@ -225,6 +228,7 @@ mod tests {
             four_octet_as: true,
             policy: None,
             calico: None,
+            drained: false,
         }
     }
 

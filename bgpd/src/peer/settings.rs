@@ -11,6 +11,30 @@ use crate::exchange::Reconfigure;
 use crate::routing::RoutingInput;
 
 impl Driver {
+    /// Asks the peer for its routes again (RFC 2918), to import them under new settings.
+    fn reimport(&mut self, now: Instant) {
+        let families = self
+            .main
+            .session
+            .negotiated()
+            .filter(|n| n.route_refresh)
+            .map(|n| n.families.clone());
+        match families {
+            Some(families) => {
+                for family in families {
+                    let msg = Message::RouteRefresh(RouteRefresh::request(family));
+                    if let Err(e) = self.main.session.send_message(now, &msg) {
+                        warn!(neighbor = %self.spec.name, error = %e, "cannot send ROUTE-REFRESH");
+                    }
+                }
+            }
+            None => warn!(
+                neighbor = %self.spec.name,
+                "the peer does not support route refresh: new import settings apply to routes it sends from now on; `bgpctl neighbor X clear` re-imports everything"
+            ),
+        }
+    }
+
     /// A reload changed this neighbor's settings. The new export settings reach the
     /// routing task with the next PeerUp, or now (Regroup) if the session is up; the
     /// routing task must get them, so this waits for room in its queue like an UPDATE.
@@ -29,26 +53,7 @@ impl Driver {
             return;
         }
         if r.reimport {
-            let families = self
-                .main
-                .session
-                .negotiated()
-                .filter(|n| n.route_refresh)
-                .map(|n| n.families.clone());
-            match families {
-                Some(families) => {
-                    for family in families {
-                        let msg = Message::RouteRefresh(RouteRefresh::request(family));
-                        if let Err(e) = self.main.session.send_message(now, &msg) {
-                            warn!(neighbor = %self.spec.name, error = %e, "cannot send ROUTE-REFRESH");
-                        }
-                    }
-                }
-                None => warn!(
-                    neighbor = %self.spec.name,
-                    "the peer does not support route refresh: the new import policy applies to routes it sends from now on; `bgpctl neighbor X clear` re-imports everything"
-                ),
-            }
+            self.reimport(now);
         }
         if r.reexport {
             // Sent after this session's PeerUp and before its PeerDown (one queue, one
@@ -71,10 +76,15 @@ impl Driver {
             return;
         }
         self.spec.export.graceful_shutdown = on;
+        // RFC 8326 section 4.1: the paths learned over the session lose LOCAL_PREF too, so
+        // that our own traffic leaves it before it goes down.
+        self.import.drained = on;
+        self.spec.import.drained = on;
         info!(neighbor = %self.spec.name, draining = on, "graceful shutdown (RFC 8326)");
         if !self.up {
             return;
         }
+        self.reimport(Instant::now());
         let regroup = RoutingInput::Regroup {
             key: self.spec.key,
             export: self.spec.export.clone(),

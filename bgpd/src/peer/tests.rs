@@ -83,6 +83,7 @@ fn spec(
             four_octet_as: true,
             policy: None,
             calico: None,
+            drained: false,
         },
         export: ExportSettings {
             export_policy: None,

@@ -28,6 +28,13 @@ const LAST_RETRY: Duration = Duration::from_secs(30);
 const STABLE: Duration = Duration::from_secs(60);
 /// Writes are batched up to this size.
 const BATCH: usize = 256 * 1024;
+/// A collector that takes no bytes for this long has stopped reading: start it over.
+const WRITE_STALL: Duration = Duration::from_secs(30);
+/// The sessions are asked for their routes once a connection has lasted this long: a
+/// collector that accepts and closes at once does not make every peer resend its table.
+const REFRESH_DELAY: Duration = Duration::from_secs(2);
+/// After an overflow the collector waits at least this long: it was too slow.
+const AFTER_OVERFLOW: Duration = Duration::from_secs(10);
 
 /// Why a collector task stops for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +45,8 @@ pub(super) enum Stop {
     Shutdown,
     /// The collector was removed from the configuration: "permanently closed".
     Removed,
+    /// Its settings changed: closed, and started again at once.
+    Restart,
 }
 
 /// What the task needs.
@@ -107,6 +116,7 @@ impl Collector {
                 }
                 Ended::Overflowed => {
                     self.counters.resyncs.fetch_add(1, Ordering::Relaxed);
+                    retry = retry.max(AFTER_OVERFLOW);
                     warn!(collector = %address, limit_bytes = self.queue_limit, "BMP collector too slow: its queue overflowed; starting it over");
                 }
                 Ended::Lost(e) => {
@@ -138,10 +148,11 @@ impl Collector {
             counters: self.counters.clone(),
         });
         self.counters.up.store(true, Ordering::Relaxed);
-        // The Adj-RIB-In before policy is not kept: each session sends it again.
-        for commands in &refresh {
-            let _ = commands.try_send(PeerCommand::Refresh);
-        }
+        // The Adj-RIB-In before policy is not kept: each session sends it again, once the
+        // connection has lasted REFRESH_DELAY.
+        let mut refresh = Some(refresh);
+        let refresh_at = tokio::time::sleep(REFRESH_DELAY);
+        tokio::pin!(refresh_at);
         if cannot > 0 {
             warn!(collector = %self.config.address, sessions = cannot, "sessions without route refresh: the collector sees their routes from their next UPDATE on");
         }
@@ -160,17 +171,17 @@ impl Collector {
                         let _ = terminate(&mut writer, bmp::termination::OUT_OF_RESOURCES, "queue overflowed; resynchronising").await;
                         return Ended::Overflowed;
                     }
-                    let written = tokio::select! {
-                        r = write_batched(&mut writer, &taken.messages) => r,
-                        _ = stop.changed() => {
-                            let why = *stop.borrow();
-                            return self.stopped(&mut writer, why).await;
-                        }
-                    };
-                    if let Err(e) = written {
+                    // Never cut a batch short (a message half written breaks the framing);
+                    // a stop is seen after it, a stalled collector by WRITE_STALL.
+                    if let Err(e) = write_batched(&mut writer, &taken.messages).await {
                         return Ended::Lost(e);
                     }
                     self.counters.messages.fetch_add(taken.messages.len() as u64, Ordering::Relaxed);
+                }
+                () = &mut refresh_at, if refresh.is_some() => {
+                    for commands in refresh.take().unwrap_or_default() {
+                        let _ = commands.try_send(PeerCommand::Refresh);
+                    }
                 }
                 _ = tick(&mut stats) => {
                     let counts = self.counts().await;
@@ -196,6 +207,10 @@ impl Collector {
             Stop::Removed => (
                 bmp::termination::PERMANENTLY_CLOSED,
                 "collector removed from the configuration",
+            ),
+            Stop::Restart => (
+                bmp::termination::ADMINISTRATIVELY_CLOSED,
+                "collector settings changed: reconnecting",
             ),
             _ => (bmp::termination::ADMINISTRATIVELY_CLOSED, "bgpd stopping"),
         };
@@ -249,19 +264,30 @@ async fn write_batched(writer: &mut OwnedWriteHalf, messages: &[bytes::Bytes]) -
     let mut batch = BytesMut::with_capacity(BATCH);
     for m in messages {
         if batch.len() + m.len() > BATCH && !batch.is_empty() {
-            writer.write_all(&batch).await?;
+            write_some(writer, &batch).await?;
             batch.clear();
         }
         if m.len() >= BATCH {
-            writer.write_all(m).await?;
+            write_some(writer, m).await?;
         } else {
             batch.extend_from_slice(m);
         }
     }
     if !batch.is_empty() {
-        writer.write_all(&batch).await?;
+        write_some(writer, &batch).await?;
     }
     Ok(())
+}
+
+/// One write, failed when the collector takes nothing for WRITE_STALL.
+async fn write_some(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(WRITE_STALL, writer.write_all(bytes)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the collector has read nothing for 30 s",
+        )),
+    }
 }
 
 async fn terminate(writer: &mut OwnedWriteHalf, reason: u16, text: &str) -> io::Result<()> {

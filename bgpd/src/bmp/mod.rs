@@ -113,15 +113,25 @@ impl Bmp {
     /// Starts the collectors in `wanted` that are not running, stops the others; a
     /// collector whose settings changed is started over.
     pub fn configure(&mut self, wanted: &[config::Bmp]) {
-        let gone: Vec<SocketAddr> = self
+        let gone: Vec<(SocketAddr, Stop)> = self
             .running
             .iter()
             .filter(|(a, r)| !wanted.iter().any(|w| w.address == **a && *w == r.config))
-            .map(|(a, _)| *a)
+            .map(|(a, _)| {
+                let changed = wanted.iter().any(|w| w.address == *a);
+                (
+                    *a,
+                    if changed {
+                        Stop::Restart
+                    } else {
+                        Stop::Removed
+                    },
+                )
+            })
             .collect();
-        for a in gone {
+        for (a, why) in gone {
             if let Some(r) = self.running.remove(&a) {
-                let _ = r.stop.send(Stop::Removed);
+                let _ = r.stop.send(why);
             }
         }
         for w in wanted {

@@ -42,8 +42,9 @@ impl Driver {
         let now = Instant::now();
         self.import.policy = r.import_policy.clone();
         self.spec.import.policy = r.import_policy;
+        let pools_changed = self.import.calico != r.calico;
         self.import.calico = r.calico.clone();
-        self.spec.import.calico = r.calico;
+        self.spec.import.calico = r.calico.clone();
         // Draining is this task's state, set by `Drain` only: a reload keeps it.
         let draining = self.spec.export.graceful_shutdown;
         self.spec.export = r.export.clone();
@@ -51,6 +52,17 @@ impl Driver {
         if !self.up {
             debug!(neighbor = %self.spec.name, "reload: not established; the new settings apply when the session comes up");
             return;
+        }
+        if pools_changed {
+            // The routing task classifies the node's blocks with them (conflicts, show
+            // nodes); what the new pools refuse or accept comes with the re-import.
+            let input = RoutingInput::CalicoPools {
+                key: self.spec.key,
+                pools: r.calico,
+            };
+            if self.routing.send(input).await.is_err() {
+                warn!(neighbor = %self.spec.name, "the routing task is gone: new pools not applied");
+            }
         }
         if r.reimport {
             self.reimport(now);

@@ -62,6 +62,25 @@ impl Routing {
             .collect()
     }
 
+    /// A reload changed a node's pools: its blocks are classified and checked again.
+    pub(super) fn calico_pools(
+        &mut self,
+        key: PeerKey,
+        pools: Option<std::sync::Arc<config::Calico>>,
+    ) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.calico = pools;
+        let blocks: Vec<IpNet> = self
+            .calico_nodes()
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .flat_map(|(_, n)| n.blocks)
+            .collect();
+        self.calico_check(&blocks);
+    }
+
     /// Checks `blocks`, and every block already in conflict.
     pub(super) fn calico_check(&mut self, blocks: &[IpNet]) {
         if blocks.is_empty() && self.conflicts.blocks.is_empty() {

@@ -111,6 +111,13 @@ pub enum RoutingInput {
         /// The new export settings.
         export: ExportSettings,
     },
+    /// A reload changed a Calico node's pools (or added or removed `calico`).
+    CalicoPools {
+        /// The node's session.
+        key: PeerKey,
+        /// The new pools.
+        pools: Option<std::sync::Arc<config::Calico>>,
+    },
     /// A graceful stop (SIGTERM): let go of the kernel FIB, leaving its routes for the next
     /// run to adopt (RFC 4724: forwarding continues across the restart); the sessions
     /// closing afterwards must not remove them.
@@ -372,6 +379,7 @@ impl Routing {
                 let _ = reply.send(self.query(q));
             }
             RoutingInput::Regroup { key, export } => self.regroup(key, export),
+            RoutingInput::CalicoPools { key, pools } => self.calico_pools(key, pools),
             RoutingInput::NextHopsChanged => {
                 self.next_hops_changed();
                 // The kernel's view changed: export at the next poll, not paced.

@@ -72,3 +72,37 @@ fn the_same_block_from_two_nodes_is_a_conflict_until_one_lets_go() {
     );
     assert_eq!(n1_routes.borrowed, [borrowed]);
 }
+
+#[test]
+fn a_reload_that_changes_the_pools_reclassifies_the_blocks() {
+    let mut edge = Edge::new();
+    edge.node_up(0);
+    edge.node_up(1);
+    let block: IpNet = "198.18.1.0/26".parse().unwrap();
+    edge.node_update(0, &[block], &[], true);
+    edge.node_update(1, &[block], &[], true);
+    edge.tick();
+    assert_eq!(conflicts(&edge).len(), 1);
+    // `calico` removed from the range: no Calico nodes, no conflict.
+    for i in 0..2 {
+        let key = edge.nodes[i].key;
+        edge.input(super::super::RoutingInput::CalicoPools { key, pools: None });
+    }
+    edge.tick();
+    assert!(conflicts(&edge).is_empty());
+    assert!(edge.routing.calico_nodes().is_empty());
+    // Added again: the conflict is found without any new UPDATE.
+    let pools = std::sync::Arc::new(config::Calico {
+        pools: vec!["198.18.0.0/16".parse().unwrap()],
+        block_size: 26,
+        block_size_v6: 122,
+    });
+    for i in 0..2 {
+        let key = edge.nodes[i].key;
+        edge.input(super::super::RoutingInput::CalicoPools {
+            key,
+            pools: Some(pools.clone()),
+        });
+    }
+    assert_eq!(conflicts(&edge).len(), 1);
+}

@@ -37,7 +37,15 @@ impl Daemon {
                     return Response::error(format!("no neighbor {n}"));
                 }
                 if undo {
+                    // By whichever of its names it was drained: the neighbor's name, or
+                    // a session's address.
                     self.drained.named.remove(n);
+                    for k in &keys {
+                        if let Some((name, address)) = self.identity(*k) {
+                            self.drained.named.remove(&name);
+                            self.drained.named.remove(&address.to_string());
+                        }
+                    }
                 } else {
                     self.drained.named.insert(n.clone());
                 }
@@ -59,8 +67,20 @@ impl Daemon {
             }
         }
         let what = neighbor.as_deref().unwrap_or("every neighbor");
+        if undo && self.drained.all {
+            return Response::done(format!(
+                "{what} stays drained: every neighbor is (`bgpctl undrain` ends that)"
+            ));
+        }
         let verb = if undo { "stopped draining" } else { "draining" };
         Response::done(format!("{verb} {what}: {} session(s)", keys.len()))
+    }
+
+    /// A session's neighbor name and address.
+    fn identity(&self, key: PeerKey) -> Option<(String, IpAddr)> {
+        let h = self.peers.get(&key)?;
+        let s = h.status.lock().ok()?;
+        Some((s.name.clone(), s.address))
     }
 
     /// The neighbors drained by name or address.
@@ -70,9 +90,7 @@ impl Daemon {
 
     /// Whether session `key` is drained by what is remembered.
     fn covered(&self, key: PeerKey) -> bool {
-        self.peers
-            .get(&key)
-            .and_then(|h| h.status.lock().ok().map(|s| (s.name.clone(), s.address)))
+        self.identity(key)
             .is_some_and(|(name, address)| self.drained.covers(&name, address))
     }
 

@@ -99,8 +99,8 @@ impl Daemon {
                 .await
             }
             Request::NeighborUp { neighbor } => {
-                // Back from maintenance: no longer drained.
-                if self.drained_names().contains(&neighbor) {
+                // Back from maintenance: no longer drained (unless everything is).
+                if !self.drained_names().is_empty() {
                     let _ = self.drain(Some(neighbor.clone()), true).await;
                 }
                 self.command(&neighbor, || PeerCommand::Start).await

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use bgpd::control::client::{Client, ClientError};
 use bgpd::control::protocol::{
-    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, SessionState,
+    FamilyCounts, NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry,
+    SessionState,
 };
 use bgpd::control::server::{serve, ControlCommand, ControlServer};
 use tokio::sync::mpsc;
@@ -44,6 +45,20 @@ fn vbr() -> NeighborSummary {
         prefixes_accepted: 10,
         prefixes_advertised: 1,
         dynamic_group: None,
+        families: vec![
+            FamilyCounts {
+                family: "ipv4-unicast".into(),
+                received: 9,
+                accepted: 8,
+                advertised: 1,
+            },
+            FamilyCounts {
+                family: "ipv6-unicast".into(),
+                received: 3,
+                accepted: 2,
+                advertised: 0,
+            },
+        ],
     }
 }
 
@@ -58,6 +73,7 @@ fn calico_node() -> NeighborSummary {
         prefixes_accepted: 0,
         prefixes_advertised: 0,
         dynamic_group: Some("calico".into()),
+        families: vec![],
     }
 }
 
@@ -353,6 +369,7 @@ async fn bgpctl_json_has_the_stable_keys() {
         "prefixes_accepted",
         "prefixes_advertised",
         "dynamic_group",
+        "families",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);
@@ -407,12 +424,12 @@ async fn bgpctl_prints_aligned_tables() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(lines[0].starts_with("Neighbor"), "{out}");
     // Left-aligned columns start where their header starts; right-aligned ones end there.
     let state = lines[0].find("State").unwrap();
     assert_eq!(lines[1].find("Established"), Some(state), "{out}");
-    assert_eq!(lines[2].find("Active"), Some(state), "{out}");
+    assert_eq!(lines[3].find("Active"), Some(state), "{out}");
     let as_end = lines[0].find("AS").unwrap() + 2;
     assert_eq!(lines[1].find("45104").map(|i| i + 5), Some(as_end), "{out}");
     assert!(lines[1].contains("01:02:03"), "{out}");
@@ -509,7 +526,14 @@ async fn bgpctl_reads_the_socket_from_the_environment() {
         .await
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("vbr"));
+    let out = stdout(&o);
+    // One line per family; the second leaves the neighbor's columns empty.
+    let lines: Vec<&str> = out.lines().collect();
+    let v4 = lines.iter().position(|l| l.starts_with("vbr ")).unwrap();
+    assert!(lines[v4].contains("ipv4-unicast"), "{out}");
+    let v6: Vec<&str> = lines[v4 + 1].split_whitespace().collect();
+    assert_eq!(v6, ["ipv6-unicast", "3", "2", "0"], "{out}");
+    assert!(lines[v4 + 1].starts_with(' '), "{out}");
 }
 
 #[test]

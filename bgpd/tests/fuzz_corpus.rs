@@ -309,6 +309,12 @@ fn responses() -> Vec<Response> {
         prefixes_accepted: 10,
         prefixes_advertised: u64::MAX,
         dynamic_group: Some("calico".into()),
+        families: vec![bgpd::control::protocol::FamilyCounts {
+            family: "ipv4-unicast".into(),
+            received: 12,
+            accepted: 10,
+            advertised: u64::MAX,
+        }],
     };
     let detail = NeighborDetail {
         summary: summary("vbr", SessionState::Established, Some(700_000)),

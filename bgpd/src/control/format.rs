@@ -67,7 +67,8 @@ pub fn duration(seconds: Option<u64>) -> String {
     }
 }
 
-/// `bgpctl show summary`.
+/// `bgpctl show summary`: one line per neighbor and address family (a second family's
+/// line leaves the neighbor's columns empty).
 pub fn summary(rows: &[NeighborSummary]) -> String {
     if rows.is_empty() {
         return "no neighbors\n".to_string();
@@ -78,25 +79,45 @@ pub fn summary(rows: &[NeighborSummary]) -> String {
         ("AS", Align::Right),
         ("State", Align::Left),
         ("Up/Down", Align::Right),
+        ("Family", Align::Left),
         ("Rcvd", Align::Right),
         ("Accepted", Align::Right),
         ("Advertised", Align::Right),
     ];
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|n| {
-            vec![
-                n.name.clone(),
-                n.address.clone(),
-                n.remote_as.to_string(),
-                n.state.to_string(),
-                duration(n.uptime_seconds),
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    for n in rows {
+        let mut first = vec![
+            n.name.clone(),
+            n.address.clone(),
+            n.remote_as.to_string(),
+            n.state.to_string(),
+            duration(n.uptime_seconds),
+        ];
+        if n.families.is_empty() {
+            first.extend([
+                "-".to_owned(),
                 n.prefixes_received.to_string(),
                 n.prefixes_accepted.to_string(),
                 n.prefixes_advertised.to_string(),
-            ]
-        })
-        .collect();
+            ]);
+            cells.push(first);
+            continue;
+        }
+        for (i, f) in n.families.iter().enumerate() {
+            let mut row = if i == 0 {
+                std::mem::take(&mut first)
+            } else {
+                vec![String::new(); 5]
+            };
+            row.extend([
+                f.family.clone(),
+                f.received.to_string(),
+                f.accepted.to_string(),
+                f.advertised.to_string(),
+            ]);
+            cells.push(row);
+        }
+    }
     table(&headers, &cells)
 }
 

@@ -341,6 +341,23 @@ pub struct NeighborSummary {
     pub prefixes_advertised: u64,
     /// For a session accepted through a `range` neighbor, that group's name.
     pub dynamic_group: Option<String>,
+    /// The same counts per address family: each family the neighbor is configured for,
+    /// and any other it has routes in.
+    #[serde(default)]
+    pub families: Vec<FamilyCounts>,
+}
+
+/// One address family's prefix counts of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyCounts {
+    /// `ipv4-unicast` or `ipv6-unicast`.
+    pub family: String,
+    /// As [`NeighborSummary::prefixes_received`], for this family.
+    pub received: u64,
+    /// Accepted by import policy.
+    pub accepted: u64,
+    /// Advertised to the peer.
+    pub advertised: u64,
 }
 
 /// Outbound prefix limit state (`max_prefixes_out`).

@@ -10,7 +10,7 @@ use config::AddressFamily;
 use tokio::sync::oneshot;
 
 use crate::control::protocol::{
-    NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, RibView,
+    FamilyCounts, NeighborDetail, NeighborSummary, OutLimit, Request, Response, RibEntry, RibView,
 };
 use crate::daemon::Daemon;
 use crate::exchange::{PeerCommand, PeerKey};
@@ -193,7 +193,40 @@ impl Daemon {
             prefixes_accepted: accepted,
             prefixes_advertised: advertised,
             dynamic_group: neighbor.filter(|n| n.is_dynamic()).map(|n| n.name.clone()),
+            families: self.family_counts(s, &c),
         }
+    }
+
+    /// Per family: each the neighbor is configured for (stable across flaps), and any
+    /// other it has routes in.
+    fn family_counts(&self, s: &PeerStatus, c: &SessionCounts) -> Vec<FamilyCounts> {
+        let configured = self.config.neighbor(&s.name).map(|n| n.families.as_slice());
+        let received_v4 = s.received.saturating_sub(s.received_ipv6);
+        [
+            (
+                AddressFamily::Ipv4Unicast,
+                received_v4,
+                c.accepted.ipv4,
+                c.advertised.ipv4,
+            ),
+            (
+                AddressFamily::Ipv6Unicast,
+                s.received_ipv6,
+                c.accepted.ipv6,
+                c.advertised.ipv6,
+            ),
+        ]
+        .into_iter()
+        .filter(|(family, rx, acc, adv)| {
+            configured.is_some_and(|f| f.contains(family)) || rx + acc + adv > 0
+        })
+        .map(|(family, received, accepted, advertised)| FamilyCounts {
+            family: family.as_str().to_owned(),
+            received,
+            accepted,
+            advertised,
+        })
+        .collect()
     }
 
     fn detail(&self, key: PeerKey, s: &PeerStatus, counts: &Counts) -> NeighborDetail {
@@ -302,29 +335,8 @@ impl Daemon {
             m.set_session(&labels, s.state.into(), s.counters.uptime(now));
             m.set_flaps(&labels, s.counters.flaps);
             let c = counts.get(&key).copied().unwrap_or_default();
-            let configured = self.config.neighbor(&s.name).map(|n| n.families.as_slice());
-            let received_v4 = s.received.saturating_sub(s.received_ipv6);
-            for (family, received, accepted, advertised) in [
-                (
-                    AddressFamily::Ipv4Unicast,
-                    received_v4,
-                    c.accepted.ipv4,
-                    c.advertised.ipv4,
-                ),
-                (
-                    AddressFamily::Ipv6Unicast,
-                    s.received_ipv6,
-                    c.accepted.ipv6,
-                    c.advertised.ipv6,
-                ),
-            ] {
-                // A series per configured family (stable across flaps), and any other
-                // that has routes.
-                let shown = configured.is_some_and(|f| f.contains(&family))
-                    || received + accepted + advertised > 0;
-                if shown {
-                    m.set_prefixes(&labels, family.as_str(), received, accepted, advertised);
-                }
+            for f in &summary.families {
+                m.set_prefixes(&labels, &f.family, f.received, f.accepted, f.advertised);
             }
             m.set_advertised_limit(
                 &labels,

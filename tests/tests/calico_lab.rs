@@ -737,15 +737,11 @@ const NEW_POOL_BLOCK: &str = "198.18.200.0/26";
 /// and reflected, so it must leave the refused lists, appear in both nodes' blocks and be a
 /// conflict.
 ///
-/// Fails: the reload's pools reach the session tasks (the guard) but not the routing task,
-/// which takes a session's pools at PeerUp only (routing/peers.rs, `calico: up.calico`;
-/// `Regroup` does not carry them): `show nodes` classifies with the old pools (the block is
-/// in neither node's blocks) and `calico_check` never sees the conflict, until the sessions
-/// reset. And the refusals stay listed and counted although the routes were accepted:
-/// peer/outputs.rs `track_refused` forgets a refusal only when the prefix is withdrawn, not
-/// when it is announced again and accepted.
+/// A pool added by `bgpctl reload`: the refused block is accepted, the routing task
+/// classifies the nodes' blocks with the new pools (the conflict is found, `show nodes`
+/// lists the block) and the refusals are cleared, without any session reset. (Before the
+/// fix the routing task kept the pools of PeerUp and the refusals stayed listed.)
 #[test]
-#[ignore = "bgpd bug: pools changed by reload: routing task keeps the old pools (no blocks, no conflict) and accepted routes stay listed as refused"]
 fn a_pool_added_by_reload() {
     if skip("calico_lab_reload", &[Tool::Bird16, Tool::Frr]) {
         return;

@@ -7,7 +7,8 @@
 //!   queues, imported routes, export settings).
 //! - [`policy`]: import and export policy evaluation, for peers, groups and the kernel.
 //! - [`routing`]: the task that owns the tables, originates, and exports per group.
-//! - [`transport`]: listeners and connections with TCP-MD5 and GTSM.
+//! - [`transport`]: listeners and connections with TCP-MD5 and GTSM; [`interfaces`]: our
+//!   link-local addresses (RFC 2545 next hops).
 //! - [`bfd`]: BFD sessions watching the forwarding path to neighbors (RFC 5880, 5881).
 //! - [`daemon`]: start-up, accepting connections, dynamic neighbors, signals, reload, and
 //!   the answers to `bgpctl`.
@@ -23,6 +24,7 @@ pub mod control;
 pub mod daemon;
 pub mod exchange;
 pub mod fib;
+pub mod interfaces;
 pub mod manpage;
 pub mod metrics;
 pub mod notify;

@@ -112,6 +112,7 @@ fn route(best: bool, neighbor: &str, reason: Option<&str>) -> RibEntry {
         neighbor: neighbor.into(),
         neighbor_address: None,
         next_hop: Some("192.168.0.21".parse().unwrap()),
+        next_hop_link_local: None,
         as_path: String::new(),
         origin: "igp".into(),
         local_pref: Some(100),

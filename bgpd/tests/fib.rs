@@ -182,7 +182,7 @@ fn ip(s: &str) -> IpAddr {
 fn unicast(prefix: &str, hops: &[&str]) -> FibRoute {
     FibRoute::Unicast {
         prefix: net(prefix),
-        next_hops: hops.iter().map(|h| ip(h)).collect(),
+        next_hops: hops.iter().map(|h| ip(h).into()).collect(),
     }
 }
 
@@ -385,7 +385,7 @@ fn bench_install_one_million_routes() {
             let a = std::net::Ipv4Addr::from(0x1000_0000u32 + (i << 8));
             fib.replace(FibRoute::Unicast {
                 prefix: IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap()),
-                next_hops: vec![ip("192.0.2.2")],
+                next_hops: vec![ip("192.0.2.2").into()],
             });
         }
         let stats = fib.flush().await.unwrap();

@@ -343,6 +343,7 @@ fn responses() -> Vec<Response> {
         neighbor: "calico".into(),
         neighbor_address: Some("192.168.0.21".parse().unwrap()),
         next_hop: next_hop.map(|n| n.parse().unwrap()),
+        next_hop_link_local: None,
         as_path: "64512 {65001 65002}".into(),
         origin: "incomplete".into(),
         local_pref: Some(100),

@@ -9,7 +9,7 @@
 //! | change | effect |
 //! |---|---|
 //! | `asn`, `router_id` | every session resets |
-//! | `address`/`range`, `remote_as`, `local_address`, password, `ttl_security`, `hold_time`, `keepalive`, `families`, `add_path`, `graceful_restart` | the neighbor's session resets |
+//! | `address`/`range`, `remote_as`, `local_address`, password, `ttl_security`, `link_local_next_hop`, `hold_time`, `keepalive`, `families`, `add_path`, `graceful_restart` | the neighbor's session resets |
 //! | `import` policy (name or contents), `calico` pools | re-import: route refresh / re-run over the Adj-RIB-In |
 //! | `export` policy (name or contents), `next_hop_self`, `route_reflector_client`, `max_prefixes_out` | re-export to the neighbor |
 //! | `route_reflector_client`, `cluster_id` | also re-export to every other neighbor (reflection decisions change) |
@@ -223,6 +223,10 @@ fn neighbor(old_cfg: &Config, new_cfg: &Config, o: &Neighbor, n: &Neighbor) -> N
     reset(o.local_address != n.local_address, "local_address");
     reset(o.password != n.password, "password");
     reset(o.ttl_security != n.ttl_security, "ttl_security");
+    reset(
+        o.link_local_next_hop != n.link_local_next_hop,
+        "link_local_next_hop",
+    );
     reset(o.hold_time != n.hold_time, "hold_time");
     reset(o.keepalive != n.keepalive, "keepalive");
     reset(o.families != n.families, "families");

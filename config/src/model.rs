@@ -300,6 +300,9 @@ pub struct Neighbor {
     /// Rewrite the next hop of eBGP-learned routes to ourselves when advertising to this
     /// neighbor; reflected iBGP routes keep their next hop.
     pub next_hop_self: bool,
+    /// Send our link-local address beside an IPv6 next hop of ours when the peer shares our
+    /// subnet (RFC 2545 section 3); eBGP only; default on.
+    pub link_local_next_hop: bool,
     /// Hold time we offer; default 90 s.
     pub hold_time: HoldTime,
     /// Keepalive interval in seconds; default `hold_time / 3`; always < hold time, 0 iff the

@@ -84,6 +84,7 @@ pub(crate) struct NeighborSchema {
     pub passive: Option<Bool>,
     pub route_reflector_client: Option<Bool>,
     pub next_hop_self: Option<Bool>,
+    pub link_local_next_hop: Option<Bool>,
     pub hold_time: Option<Int>,
     pub keepalive: Option<Int>,
     pub connect_retry: Option<Int>,

@@ -90,6 +90,19 @@ fn capability_and_timer_changes_reset() {
 }
 
 #[test]
+fn link_local_next_hop_change_resets_that_session() {
+    let d = diff_after(
+        "hold_time = 9",
+        "hold_time = 9\nlink_local_next_hop = false",
+    );
+    assert_eq!(
+        d.to_string(),
+        "neighbor vbr: session resets (link_local_next_hop)\nsessions reset: vbr\n"
+    );
+    assert!(load(BASE).neighbors.iter().all(|n| n.link_local_next_hop));
+}
+
+#[test]
 fn policy_contents_re_export_without_reset() {
     let d = diff_after(
         "prefixes = [\"198.18.0.0/16\"]",

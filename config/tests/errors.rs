@@ -543,17 +543,17 @@ fn every_error_at_once_across_and_within_pieces() {
             "bgpd.toml:7:13: `remote_as` must be an AS number in 1..=4294967295, not 0",
             "bgpd.toml:8:1: unknown key `hostname`, expected one of `name`, `description`, \
              `enabled`, `address`, `range`, `remote_as`, `local_address`, `passive`, \
-             `route_reflector_client`, `next_hop_self`, `hold_time`, `keepalive`, \
-             `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
-             `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
+             `route_reflector_client`, `next_hop_self`, `link_local_next_hop`, `hold_time`, \
+             `keepalive`, `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, \
+             `export`, `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
              `graceful_restart`, `bfd`, `calico`",
             "bgpd.toml:9:13: `hold_time` must be 0 or 3..=65535 seconds, not 1",
             "bgpd.toml:14:1: unknown key `ttl`, expected one of `name`, `description`, \
              `enabled`, `address`, `range`, `remote_as`, `local_address`, `passive`, \
-             `route_reflector_client`, `next_hop_self`, `hold_time`, `keepalive`, \
-             `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, `export`, \
-             `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
+             `route_reflector_client`, `next_hop_self`, `link_local_next_hop`, `hold_time`, \
+             `keepalive`, `connect_retry`, `password`, `password_file`, `ttl_security`, `import`, \
+             `export`, `max_prefixes`, `max_prefixes_warning`, `max_prefixes_restart`, \
              `max_prefixes_out`, `max_prefixes_out_warning`, `families`, `add_path`, \
              `graceful_restart`, `bfd`, `calico`",
         ]

@@ -350,8 +350,12 @@ impl Peer {
             Kind::Bird2 => {
                 Peer::Bird(Bird::start(lab, "peer", ns, false, &bird2_config(c)).unwrap())
             }
+            // With zebra, as FRR runs: without it bgpd knows no interfaces and treats an
+            // IPv6 next hop with a link-local address (RFC 2545, which we send on this
+            // directly connected eBGP session) as withdrawn ("sent a v6 LL next-hop and
+            // there's no peer interface information").
             Kind::Frr => Peer::Frr(
-                Frr::start(
+                Frr::start_with_zebra(
                     lab,
                     "peer",
                     ns,
@@ -594,7 +598,17 @@ fn run(c: Case) {
         assert_eq!(r.originator_id, None, "{name}: {r:?}");
     }
     let r = one(&theirs, OUR_V6, &name);
-    assert!(r.next_hop.starts_with("2001:db8:5100::1"), "{name}: {r:?}");
+    if c.kind == Kind::ExaBgp && !c.ibgp {
+        // ExaBGP 4.2 reports an IPv6 next hop with a link-local address (RFC 2545) by the
+        // link-local one: it must be ours.
+        let ll = link_local_of(&lab, &lab.ns("rr"), "eth0");
+        assert!(
+            r.next_hop.starts_with("2001:db8:5100::1") || r.next_hop == ll,
+            "{name}: {r:?}, our link-local {ll}"
+        );
+    } else {
+        assert!(r.next_hop.starts_with("2001:db8:5100::1"), "{name}: {r:?}");
+    }
     assert_eq!(
         r.as_path,
         if c.ibgp {
@@ -604,6 +618,9 @@ fn run(c: Case) {
         },
         "{name}: {r:?}"
     );
+    if !c.ibgp {
+        check_link_local(&name, c, &lab, &peer, &rr);
+    }
     if c.ibgp {
         // Reflected from the other client: next hop, LOCAL_PREF untouched, RFC 4456
         // attributes set.
@@ -692,6 +709,78 @@ fn run(c: Case) {
     assert!(counter(&rr, "peer", "messages_out", "route_refresh") >= 1);
     assert_eq!(rr.established(&["peer"]).unwrap(), 1, "{name}");
     check_no_resets(&name, &rr, &lab);
+}
+
+/// The link-local address of `dev` in namespace `ns` (`ip -6 addr`).
+fn link_local_of(lab: &Lab, ns: &str, dev: &str) -> String {
+    let out = lab
+        .run(
+            ns,
+            "ip",
+            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
+        )
+        .unwrap();
+    let text = out.stdout.clone();
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("fe80:").map(|_| w))
+        .and_then(|w| w.split('/').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {text}"))
+}
+
+/// RFC 2545 section 3 on a directly connected eBGP session over IPv6: each side sends its
+/// global address and its link-local one, and each side sees the other's, checked in
+/// bgpd's `show rib` and through the peer's own CLI (BIRD 2 logs "Missing link-local
+/// address" and FRR shows no link-local next hop when it is left out).
+fn check_link_local(name: &str, c: Case, lab: &Lab, peer: &Peer, rr: &Bgpd) {
+    if !matches!(c.kind, Kind::Bird2 | Kind::Frr) {
+        return;
+    }
+    let ours = link_local_of(lab, &lab.ns("rr"), "eth0");
+    let theirs = link_local_of(lab, &lab.ns("peer"), "eth0");
+    let rib = rr.ctl(&["show", "rib", PEER_V6]).unwrap();
+    let rows = rib.as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.iter()
+            .any(|r| r["next_hop_link_local"].as_str() == Some(theirs.as_str())),
+        "{name}: bgpd did not keep the peer's link-local next hop {theirs}: {rib:#}"
+    );
+    match peer {
+        Peer::Bird(b) => {
+            let out = b.birdc(&["show", "route", "for", OUR_V6, "all"]).unwrap();
+            let nh = out
+                .lines()
+                .find(|l| l.trim_start().starts_with("BGP.next_hop:"))
+                .unwrap_or_default();
+            assert!(
+                nh.contains(&ours),
+                "{name}: BIRD 2 sees {nh:?}, want {ours}\n{out}"
+            );
+            let log = lab.log_tail("peer.log", 500);
+            assert!(
+                !log.contains("Missing link-local"),
+                "{name}: BIRD 2 complains:\n{log}"
+            );
+        }
+        Peer::Frr(f) => {
+            let v = f
+                .vtysh(&format!("show bgp ipv6 unicast {OUR_V6} json"))
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+            let hops: Vec<&serde_json::Value> = v["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["nexthops"].as_array().into_iter().flatten())
+                .collect();
+            assert!(
+                hops.iter()
+                    .any(|h| h["scope"] == "link-local" && h["ip"] == ours.as_str()),
+                "{name}: FRR's next hops {hops:?}, want link-local {ours}"
+            );
+        }
+        _ => {}
+    }
 }
 
 /// No session reset along the way (a peer that dislikes what we send resets), UPDATEs sent

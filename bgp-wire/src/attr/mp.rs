@@ -29,6 +29,19 @@ pub enum NextHop {
     },
 }
 
+impl From<IpAddr> for NextHop {
+    /// An IPv4 next hop, or an IPv6 global one without link-local address.
+    fn from(a: IpAddr) -> Self {
+        match a {
+            IpAddr::V4(a) => NextHop::V4(a),
+            IpAddr::V6(global) => NextHop::V6 {
+                global,
+                link_local: None,
+            },
+        }
+    }
+}
+
 impl NextHop {
     /// The address to resolve: the IPv4 address or the IPv6 global address.
     pub fn addr(&self) -> IpAddr {

@@ -281,8 +281,10 @@ pub fn rib(rows: &[RibEntry]) -> String {
                 row.push(r.path_id.to_string());
             }
             row.extend([
-                r.next_hop
-                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                match (r.next_hop, r.next_hop_link_local) {
+                    (Some(n), Some(ll)) => format!("{n} ({ll})"),
+                    (n, _) => n.map_or_else(|| "-".to_string(), |n| n.to_string()),
+                },
                 r.neighbor.clone(),
                 opt(r.local_pref),
                 opt(r.med),

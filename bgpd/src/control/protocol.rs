@@ -424,6 +424,9 @@ pub struct RibEntry {
     pub neighbor_address: Option<IpAddr>,
     /// NEXT_HOP (or MP_REACH next hop); `None` for local routes without one.
     pub next_hop: Option<IpAddr>,
+    /// The link-local address sent beside an IPv6 global next hop (RFC 2545).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop_link_local: Option<std::net::Ipv6Addr>,
     /// AS_PATH as text (`64512 {65001 65002}`), empty for an empty path.
     pub as_path: String,
     /// ORIGIN: `igp`, `egp` or `incomplete`.

@@ -406,6 +406,10 @@ fn rib_entry(path: RibPath) -> RibEntry {
         neighbor,
         neighbor_address: address,
         next_hop: Some(next_hop.addr()).filter(|a| !a.is_unspecified()),
+        next_hop_link_local: match next_hop {
+            bgp_wire::attr::NextHop::V6 { link_local, .. } => link_local,
+            bgp_wire::attr::NextHop::V4(_) => None,
+        },
         as_path,
         origin: match attrs.origin() {
             Some(bgp_wire::attr::Origin::Igp) => "igp",

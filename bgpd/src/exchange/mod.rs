@@ -85,6 +85,8 @@ pub struct ExportSettings {
     pub rr_client: bool,
     /// Next hop self.
     pub next_hop_self: bool,
+    /// Our link-local address beside our IPv6 next hop on a shared link (RFC 2545).
+    pub link_local_next_hop: bool,
     /// Received-route limit.
     pub max_prefixes: Option<PrefixLimit>,
     /// Advertised-route limit.
@@ -101,6 +103,7 @@ impl ExportSettings {
             export_policy: policy(config, n.export.as_deref()),
             rr_client: n.route_reflector_client,
             next_hop_self: n.next_hop_self,
+            link_local_next_hop: n.link_local_next_hop,
             max_prefixes: n.max_prefixes,
             max_prefixes_out: n.max_prefixes_out,
             graceful_shutdown: false,

@@ -33,7 +33,6 @@ pub mod nexthop;
 mod reconcile;
 
 use std::io;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -94,8 +93,9 @@ pub enum FibRoute {
     Unicast {
         /// Destination (host bits are ignored).
         prefix: IpNet,
-        /// BGP next hops; each is resolved to gateway(s) on connected networks.
-        next_hops: Vec<IpAddr>,
+        /// BGP next hops; each is resolved to gateway(s) on connected networks (an IPv6
+        /// one with a link-local address is forwarded to over that address).
+        next_hops: Vec<bgp_wire::attr::NextHop>,
     },
     /// Drop: a locally originated aggregate (only with [`FibConfig::blackhole_local`]).
     Blackhole {

@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use bgp_wire::attr::NextHop;
+
 use ipnet::IpNet;
 
 use super::nexthop::{Gateway, Resolved};
@@ -112,7 +114,7 @@ impl Want {
 
 #[derive(Debug)]
 struct SetSlot {
-    hops: Box<[IpAddr]>,
+    hops: Box<[NextHop]>,
     refs: u32,
     gateways: Vec<Gateway>,
 }
@@ -121,16 +123,30 @@ struct SetSlot {
 #[derive(Debug, Default)]
 struct Sets {
     slots: Vec<SetSlot>,
-    index: HashMap<Box<[IpAddr]>, u32>,
+    index: HashMap<Box<[NextHop]>, u32>,
     free: Vec<u32>,
 }
 
 /// The gateways of a set: every resolvable next hop's gateways, in the set's order,
 /// without duplicates.
-fn resolve_set(hops: &[IpAddr], resolve: &dyn Fn(IpAddr) -> Option<Resolved>) -> Vec<Gateway> {
+///
+/// An IPv6 next hop with a link-local address (RFC 2545 section 3) on a connected network
+/// is forwarded to over that link-local address on the interface the global one resolves
+/// to, as BIRD and FRR do: the peer sent it because we share that link.
+fn resolve_set(hops: &[NextHop], resolve: &dyn Fn(IpAddr) -> Option<Resolved>) -> Vec<Gateway> {
     let mut out: Vec<Gateway> = Vec::with_capacity(hops.len());
     for nh in hops {
-        for g in resolve(*nh).map(|r| r.gateways).unwrap_or_default() {
+        let global = nh.addr();
+        for mut g in resolve(global).map(|r| r.gateways).unwrap_or_default() {
+            if let NextHop::V6 {
+                link_local: Some(ll),
+                ..
+            } = nh
+            {
+                if g.addr == global {
+                    g.addr = IpAddr::V6(*ll);
+                }
+            }
             if !out.contains(&g) {
                 out.push(g);
             }
@@ -140,7 +156,7 @@ fn resolve_set(hops: &[IpAddr], resolve: &dyn Fn(IpAddr) -> Option<Resolved>) ->
 }
 
 impl Sets {
-    fn intern(&mut self, hops: Vec<IpAddr>, resolve: &dyn Fn(IpAddr) -> Option<Resolved>) -> u32 {
+    fn intern(&mut self, hops: Vec<NextHop>, resolve: &dyn Fn(IpAddr) -> Option<Resolved>) -> u32 {
         let hops = hops.into_boxed_slice();
         if let Some(&id) = self.index.get(&hops) {
             if let Some(slot) = self.slots.get_mut(id as usize) {
@@ -453,10 +469,17 @@ mod tests {
         }
     }
 
-    /// Connected 192.0.2.0/24 on ifindex 2; 198.51.100.0/24 via 192.0.2.2.
+    /// Connected 192.0.2.0/24 and 2001:db8:113::/126 on ifindex 2; 198.51.100.0/24 via
+    /// 192.0.2.2, 2001:db8:5::/48 via 2001:db8:113::2.
     fn resolver(nh: IpAddr) -> Option<Resolved> {
         let s = nh.to_string();
-        if s.starts_with("192.0.2.") {
+        if s.starts_with("2001:db8:5:") {
+            return Some(Resolved {
+                cost: 11,
+                gateways: vec![gw("2001:db8:113::2")],
+            });
+        }
+        if s.starts_with("192.0.2.") || s.starts_with("2001:db8:113::") {
             Some(Resolved {
                 cost: 0,
                 gateways: vec![Gateway {
@@ -477,7 +500,7 @@ mod tests {
     fn unicast(prefix: &str, hops: &[&str]) -> Op {
         Op::Replace(FibRoute::Unicast {
             prefix: net(prefix),
-            next_hops: hops.iter().map(|h| ip(h)).collect(),
+            next_hops: hops.iter().map(|h| ip(h).into()).collect(),
         })
     }
 
@@ -506,16 +529,16 @@ mod tests {
         let mut c = Coalescer::default();
         c.replace(FibRoute::Unicast {
             prefix: net("198.18.0.0/26"),
-            next_hops: vec![ip("192.0.2.2")],
+            next_hops: vec![ip("192.0.2.2").into()],
         });
         c.delete(net("198.18.0.0/26"));
         c.replace(FibRoute::Unicast {
             prefix: net("198.18.0.64/26"),
-            next_hops: vec![ip("192.0.2.2")],
+            next_hops: vec![ip("192.0.2.2").into()],
         });
         c.replace(FibRoute::Unicast {
             prefix: net("198.18.0.64/26"),
-            next_hops: vec![ip("192.0.2.3")],
+            next_hops: vec![ip("192.0.2.3").into()],
         });
         // Host bits are dropped: the same prefix.
         c.delete(net("198.18.0.129/25"));
@@ -606,6 +629,46 @@ mod tests {
             vec![install("198.18.1.0/26", &["192.0.2.2", "192.0.2.3"])]
         );
         assert_eq!(r.counts().next_hop_sets, 1);
+    }
+
+    #[test]
+    fn a_link_local_next_hop_on_a_connected_network_is_the_gateway() {
+        // RFC 2545: the VBR sends its global address and its link-local one; the route goes
+        // via the link-local address on the global's interface. A global that resolves
+        // recursively keeps its gateway (the link-local is not valid off its link).
+        let with_ll = |global: &str| NextHop::V6 {
+            global: global.parse().unwrap(),
+            link_local: Some("fe80::2".parse().unwrap()),
+        };
+        let mut r = Reconciler::new(20, false);
+        let out = run(
+            &mut r,
+            "2001:db8:19::/48",
+            Op::Replace(FibRoute::Unicast {
+                prefix: net("2001:db8:19::/48"),
+                next_hops: vec![with_ll("2001:db8:113::2")],
+            }),
+        );
+        assert_eq!(out, vec![install("2001:db8:19::/48", &["fe80::2"])]);
+        let out = run(
+            &mut r,
+            "2001:db8:20::/48",
+            Op::Replace(FibRoute::Unicast {
+                prefix: net("2001:db8:20::/48"),
+                next_hops: vec![with_ll("2001:db8:5::9")],
+            }),
+        );
+        assert_eq!(out, vec![install("2001:db8:20::/48", &["2001:db8:113::2"])]);
+        // An IPv4 route with that next hop (RFC 8950) goes via the link-local too.
+        let out = run(
+            &mut r,
+            "198.19.0.0/16",
+            Op::Replace(FibRoute::Unicast {
+                prefix: net("198.19.0.0/16"),
+                next_hops: vec![with_ll("2001:db8:113::2")],
+            }),
+        );
+        assert_eq!(out, vec![install("198.19.0.0/16", &["fe80::2"])]);
     }
 
     #[test]

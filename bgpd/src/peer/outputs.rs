@@ -176,11 +176,20 @@ impl Driver {
                 });
             }
         }
+        // RFC 2545 section 3: a directly connected eBGP peer gets our link-local address
+        // beside the global one. iBGP next hops stay global: they are resolved recursively.
+        let link_local = match conn.local {
+            Some(local) if negotiated.ebgp && self.spec.export.link_local_next_hop => {
+                crate::interfaces::link_local_towards(local, self.spec.remote.ip())
+            }
+            _ => None,
+        };
         let up = PeerUp {
             key: self.spec.key,
             name: self.spec.name.clone(),
             address: self.spec.remote.ip(),
             local_address: conn.local,
+            link_local,
             negotiated,
             export: self.spec.export.clone(),
             updates: conn.writer.updates(),

@@ -89,6 +89,7 @@ fn spec(
             export_policy: None,
             rr_client: false,
             next_hop_self: false,
+            link_local_next_hop: true,
             max_prefixes: None,
             max_prefixes_out: None,
             graceful_shutdown: false,

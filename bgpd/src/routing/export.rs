@@ -2,7 +2,7 @@
 //! the eBGP rules (RFC 4271 section 5.1), well-known communities (RFC 1997), RFC 8212 and
 //! the export policy. One function decides eligibility, one rewrites attributes.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use bgp_wire::attr::{code, flags, AttrValue, Community, NextHop, PathAttributes};
@@ -49,6 +49,9 @@ pub struct GroupKey {
     pub families: Vec<Family>,
     /// Our address on these sessions: the next hop when we set ourselves.
     pub local_address: Option<IpAddr>,
+    /// Our link-local address on the link to these peers, sent beside an IPv6 next hop of
+    /// ours (RFC 2545 section 3).
+    pub link_local: Option<Ipv6Addr>,
     /// `next_hop_self` configured.
     pub next_hop_self: bool,
     /// Limit on advertised routes (kept per group: a limited peer gets its own group).
@@ -142,7 +145,7 @@ pub fn prepare(
         }
         _ => true,
     });
-    let self_hop = self_next_hop(key.local_address, prefix);
+    let self_hop = self_next_hop(key.local_address, key.link_local, prefix);
     let mut next_hop = next_hop;
     match key.kind {
         PeerKind::Ebgp(_) => {
@@ -196,6 +199,9 @@ pub fn prepare(
             if next_hop_self {
                 next_hop = self_hop?;
             }
+            if Some(next_hop) != self_hop {
+                next_hop = without_link_local(next_hop);
+            }
             if key.graceful_shutdown {
                 graceful_shutdown(key.kind, &mut attrs);
             }
@@ -220,19 +226,35 @@ fn graceful_shutdown(kind: PeerKind, attrs: &mut PathAttributes) {
 
 /// Our address as next hop for `prefix`: only when the session's address family matches
 /// the prefix's (an IPv6 route over an IPv4 session needs an IPv6 address we do not know).
-fn self_next_hop(local: Option<IpAddr>, prefix: &IpNet) -> Option<NextHop> {
+/// An IPv6 next hop carries our link-local address too where the group has one (RFC 2545
+/// section 3).
+fn self_next_hop(
+    local: Option<IpAddr>,
+    link_local: Option<Ipv6Addr>,
+    prefix: &IpNet,
+) -> Option<NextHop> {
     match (local?, prefix) {
         (IpAddr::V4(a), IpNet::V4(_)) => Some(NextHop::V4(a)),
-        (IpAddr::V6(a), IpNet::V6(_)) => Some(NextHop::V6 {
+        // RFC 8950 for an IPv4 route: our IPv6 address as next hop.
+        (IpAddr::V6(a), _) => Some(NextHop::V6 {
             global: a,
-            link_local: None,
-        }),
-        // RFC 8950: an IPv4 route with our IPv6 address as next hop.
-        (IpAddr::V6(a), IpNet::V4(_)) => Some(NextHop::V6 {
-            global: a,
-            link_local: None,
+            link_local,
         }),
         (IpAddr::V4(_), IpNet::V6(_)) => None,
+    }
+}
+
+/// A next hop that is not ours, passed on unchanged (reflection, `next_hop_self` off), loses
+/// its link-local address: that address is only valid on the link it was learned over, and
+/// RFC 2545 section 3 sends one only where the receiver shares that link with the global
+/// address's owner, which we cannot know. The global address stays and resolves as usual.
+fn without_link_local(next_hop: NextHop) -> NextHop {
+    match next_hop {
+        NextHop::V6 { global, .. } => NextHop::V6 {
+            global,
+            link_local: None,
+        },
+        v4 => v4,
     }
 }
 
@@ -250,6 +272,7 @@ pub(super) mod fixtures {
                 encode: Context::four_octet(),
                 families: vec![Family::Ipv4Unicast],
                 local_address: Some("203.0.113.1".parse().unwrap()),
+                link_local: None,
                 next_hop_self: false,
                 limit: None,
                 llgr: false,
@@ -291,6 +314,53 @@ mod tests {
             PathAttributes::from_values([AttrValue::Communities(vec![Community::NO_EXPORT])]);
         assert!(!eligible(None, Ebgp(1), &no_export));
         assert!(eligible(None, IbgpClient, &no_export));
+    }
+
+    #[test]
+    fn link_local_next_hops_are_ours_only() {
+        // RFC 2545 section 3: our link-local address goes beside our global one to a group
+        // that has one; a link-local learned from another peer is never passed on.
+        let local = Local {
+            asn: 64512,
+            cluster_id: "192.0.2.1".parse().unwrap(),
+        };
+        let attrs = PathAttributes::from_values([
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::AsPath(AsPath::default()),
+        ]);
+        let v6 = |g: &str, ll: Option<&str>| NextHop::V6 {
+            global: g.parse().unwrap(),
+            link_local: ll.map(|l| l.parse().unwrap()),
+        };
+        let from_vbr = Source {
+            kind: Some(Ebgp(45104)),
+            neighbor: Some("vbr6"),
+            bgp_id: "203.0.113.2".parse().unwrap(),
+        };
+        let from_node = Source {
+            kind: Some(IbgpClient),
+            neighbor: Some("calico6"),
+            bgp_id: "192.0.2.11".parse().unwrap(),
+        };
+        let vpc: IpNet = "2001:db8:19::/48".parse().unwrap();
+        let block: IpNet = "2001:db8:18::40/122".parse().unwrap();
+        let learned = v6("2001:db8:113::2", Some("fe80::2"));
+
+        let mut ebgp = rules(Ebgp(45104), accept_all());
+        ebgp.key.local_address = Some("2001:db8:113::1".parse().unwrap());
+        ebgp.key.link_local = Some("fe80::1".parse().unwrap());
+        let (_, nh) = prepare(&ebgp, &local, &block, &from_node, attrs.clone(), learned).unwrap();
+        assert_eq!(nh, v6("2001:db8:113::1", Some("fe80::1")));
+
+        // Reflected to a client unchanged: the VBR's link-local is dropped.
+        let mut clients = rules(IbgpClient, accept_all());
+        clients.key.local_address = Some("2001:db8:0:2::1".parse().unwrap());
+        let (_, nh) = prepare(&clients, &local, &vpc, &from_vbr, attrs.clone(), learned).unwrap();
+        assert_eq!(nh, v6("2001:db8:113::2", None));
+        // With next_hop_self: ours, and this group has no link-local.
+        clients.key.next_hop_self = true;
+        let (_, nh) = prepare(&clients, &local, &vpc, &from_vbr, attrs.clone(), learned).unwrap();
+        assert_eq!(nh, v6("2001:db8:0:2::1", None));
     }
 
     #[test]

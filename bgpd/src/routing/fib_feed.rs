@@ -2,7 +2,6 @@
 //! selections (best path and its ECMP set) go to the FIB task, filtered by the `[kernel]`
 //! export policy; next-hop reachability from the kernel comes back as a resolver.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::dirty::Dirty;
@@ -104,10 +103,10 @@ impl FibFeed {
                 return None;
             }
         }
-        let next_hops: Vec<IpAddr> = selected
+        let next_hops: Vec<NextHop> = selected
             .all()
-            .map(|r| rib.next_hops().get(r.next_hop).addr())
-            .filter(|a| !a.is_unspecified())
+            .map(|r| *rib.next_hops().get(r.next_hop))
+            .filter(|nh| !nh.addr().is_unspecified())
             .collect();
         (!next_hops.is_empty()).then_some(FibRoute::Unicast { prefix, next_hops })
     }

@@ -57,6 +57,9 @@ pub struct PeerUp {
     pub address: IpAddr,
     /// Our address on the session.
     pub local_address: Option<IpAddr>,
+    /// Our link-local address on the session's link, sent beside an IPv6 next hop of ours
+    /// (RFC 2545 section 3): set for a directly connected eBGP peer.
+    pub link_local: Option<std::net::Ipv6Addr>,
     /// What the OPEN exchange settled.
     pub negotiated: Negotiated,
     /// How routes are exported to it.

@@ -239,6 +239,7 @@ fn neighbor(ck: &mut Checker<'_, '_>, s: &NeighborSchema, whole: Range<usize>) -
         passive,
         route_reflector_client: rr_client,
         next_hop_self: flag(&s.next_hop_self, false),
+        link_local_next_hop: flag(&s.link_local_next_hop, true),
         hold_time: hold_time?,
         keepalive: keepalive?,
         connect_retry: connect_retry?,

@@ -22,12 +22,17 @@ impl Lab {
         }
     }
 
-    /// Creates namespace `role` with its loopback up; returns its full name.
+    /// Creates namespace `role` with its loopback up; returns its full name. Its interfaces
+    /// skip IPv6 duplicate address detection, so that their link-local addresses are usable
+    /// the moment a link is up: BIRD ignores a tentative one and then sends no link-local
+    /// next hop on a direct session (it logs "Missing link-local address").
     pub fn netns(&mut self, role: &str) -> io::Result<String> {
         let ns = self.ns(role);
         self.ip(&["netns", "add", &ns])?;
         self.namespaces.push(ns.clone());
         self.ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        self.sysctl(&ns, "net.ipv6.conf.default.accept_dad=0")?;
+        self.sysctl(&ns, "net.ipv6.conf.all.accept_dad=0")?;
         Ok(ns)
     }
 

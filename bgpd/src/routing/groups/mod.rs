@@ -129,6 +129,7 @@ impl Groups {
             encode: up.negotiated.encode,
             families: up.negotiated.families.clone(),
             local_address: up.local_address,
+            link_local: up.link_local,
             next_hop_self: up.export.next_hop_self,
             limit: up
                 .export

@@ -20,11 +20,13 @@ fn up(key: PeerKey, tx: UpdateSender) -> PeerUp {
         name: "n".into(),
         address: "192.0.2.2".parse().unwrap(),
         local_address: Some("192.0.2.1".parse().unwrap()),
+        link_local: None,
         negotiated,
         export: ExportSettings {
             export_policy: None,
             rr_client: true,
             next_hop_self: false,
+            link_local_next_hop: true,
             max_prefixes: None,
             max_prefixes_out: None,
             graceful_shutdown: false,

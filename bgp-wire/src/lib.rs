@@ -46,7 +46,7 @@ mod update;
 
 pub use context::{Context, HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
 pub use error::{DecodeError, EncodeError, ErrorHandling, Reason};
-pub use family::{Family, FamilySet};
+pub use family::{Family, FamilySet, AFI_IPV4, AFI_IPV6, SAFI_UNICAST};
 pub use framer::Framer;
 pub use message::{decode, encode, encode_to_bytes, encode_update, kind, kind_name, Message};
 pub use nlri::Nlri;

@@ -248,6 +248,9 @@ impl Daemon {
             if n.extended_message {
                 capabilities.push("extended-message".to_owned());
             }
+            if n.extended_next_hop {
+                capabilities.push("extended-next-hop ipv4-unicast".to_owned());
+            }
             if let Some(gr) = &n.peer_graceful_restart {
                 capabilities.push(format!("graceful-restart({}s)", gr.restart_time));
             }

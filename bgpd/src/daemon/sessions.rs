@@ -46,6 +46,8 @@ pub fn session_config(
     s.hold_time = n.hold_time.get();
     s.keepalive = Some(n.keepalive);
     s.families = n.families.iter().copied().map(family).collect();
+    // RFC 8950: IPv4 routes over an IPv6 session need an IPv6 next hop.
+    s.extended_next_hop = address.is_ipv6();
     s.add_path = n
         .add_path
         .iter()

@@ -52,6 +52,8 @@ pub struct GroupKey {
     /// Our link-local address on the link to these peers, sent beside an IPv6 next hop of
     /// ours (RFC 2545 section 3).
     pub link_local: Option<Ipv6Addr>,
+    /// The peers take IPv4 routes with IPv6 next hops (RFC 8950 negotiated).
+    pub extended_next_hop: bool,
     /// `next_hop_self` configured.
     pub next_hop_self: bool,
     /// Limit on advertised routes (kept per group: a limited peer gets its own group).
@@ -145,7 +147,7 @@ pub fn prepare(
         }
         _ => true,
     });
-    let self_hop = self_next_hop(key.local_address, key.link_local, prefix);
+    let self_hop = self_next_hop(key, prefix);
     let mut next_hop = next_hop;
     match key.kind {
         PeerKind::Ebgp(_) => {
@@ -225,22 +227,21 @@ fn graceful_shutdown(kind: PeerKind, attrs: &mut PathAttributes) {
 }
 
 /// Our address as next hop for `prefix`: only when the session's address family matches
-/// the prefix's (an IPv6 route over an IPv4 session needs an IPv6 address we do not know).
-/// An IPv6 next hop carries our link-local address too where the group has one (RFC 2545
-/// section 3).
-fn self_next_hop(
-    local: Option<IpAddr>,
-    link_local: Option<Ipv6Addr>,
-    prefix: &IpNet,
-) -> Option<NextHop> {
-    match (local?, prefix) {
+/// the prefix's (an IPv6 route over an IPv4 session needs an IPv6 address we do not know),
+/// or for an IPv4 route over IPv6 where the peers negotiated RFC 8950. An IPv6 next hop
+/// carries our link-local address too where the group has one (RFC 2545 section 3).
+fn self_next_hop(key: &GroupKey, prefix: &IpNet) -> Option<NextHop> {
+    match (key.local_address?, prefix) {
         (IpAddr::V4(a), IpNet::V4(_)) => Some(NextHop::V4(a)),
-        // RFC 8950 for an IPv4 route: our IPv6 address as next hop.
-        (IpAddr::V6(a), _) => Some(NextHop::V6 {
+        (IpAddr::V6(a), IpNet::V6(_)) => Some(NextHop::V6 {
             global: a,
-            link_local,
+            link_local: key.link_local,
         }),
-        (IpAddr::V4(_), IpNet::V6(_)) => None,
+        (IpAddr::V6(a), IpNet::V4(_)) if key.extended_next_hop => Some(NextHop::V6 {
+            global: a,
+            link_local: key.link_local,
+        }),
+        _ => None,
     }
 }
 
@@ -273,6 +274,7 @@ pub(super) mod fixtures {
                 families: vec![Family::Ipv4Unicast],
                 local_address: Some("203.0.113.1".parse().unwrap()),
                 link_local: None,
+                extended_next_hop: false,
                 next_hop_self: false,
                 limit: None,
                 llgr: false,
@@ -361,6 +363,14 @@ mod tests {
         clients.key.next_hop_self = true;
         let (_, nh) = prepare(&clients, &local, &vpc, &from_vbr, attrs.clone(), learned).unwrap();
         assert_eq!(nh, v6("2001:db8:0:2::1", None));
+
+        // RFC 8950: an IPv4 route to the IPv6 eBGP group only where it was negotiated.
+        let v4: IpNet = "198.18.0.0/16".parse().unwrap();
+        let v4_hop = NextHop::V4("192.0.2.11".parse().unwrap());
+        assert!(prepare(&ebgp, &local, &v4, &from_node, attrs.clone(), v4_hop).is_none());
+        ebgp.key.extended_next_hop = true;
+        let (_, nh) = prepare(&ebgp, &local, &v4, &from_node, attrs, v4_hop).unwrap();
+        assert_eq!(nh, v6("2001:db8:113::1", Some("fe80::1")));
     }
 
     #[test]

@@ -117,6 +117,9 @@ pub struct SessionConfig {
     pub add_path: Vec<(Family, AddPathMode)>,
     /// Offer extended messages (RFC 8654).
     pub extended_message: bool,
+    /// Offer IPv4 unicast routes with IPv6 next hops (RFC 8950), when IPv4 unicast is
+    /// among `families`: set for sessions over IPv6.
+    pub extended_next_hop: bool,
     /// Offer graceful restart (RFC 4724).
     pub graceful_restart: Option<GracefulRestartConfig>,
     /// Offer long-lived graceful restart for these families (RFC 9494).
@@ -158,6 +161,7 @@ impl SessionConfig {
             four_octet_as: true,
             add_path: Vec::new(),
             extended_message: false,
+            extended_next_hop: false,
             graceful_restart: None,
             llgr: Vec::new(),
             hostname: None,
@@ -197,6 +201,12 @@ impl SessionConfig {
         }
         if self.extended_message {
             caps.push(Capability::ExtendedMessage);
+        }
+        if self.extended_next_hop && self.families.contains(&Family::Ipv4Unicast) {
+            caps.push(Capability::ExtendedNextHop(vec![(
+                Family::Ipv4Unicast,
+                bgp_wire::AFI_IPV6,
+            )]));
         }
         if let Some(gr) = &self.graceful_restart {
             let mut flags = 0;

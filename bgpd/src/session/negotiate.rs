@@ -78,6 +78,9 @@ pub struct Negotiated {
     pub add_path_send: FamilySet,
     /// Both sides announced extended messages (RFC 8654).
     pub extended_message: bool,
+    /// Both sides announced IPv4 unicast with IPv6 next hops (RFC 8950): our IPv4 routes
+    /// may go to this peer with our IPv6 address as next hop.
+    pub extended_next_hop: bool,
     /// The peer accepts ROUTE-REFRESH (RFC 2918).
     pub route_refresh: bool,
     /// Both sides announced enhanced route refresh (RFC 7313).
@@ -228,6 +231,7 @@ pub fn negotiate(
         add_path_receive,
         add_path_send,
         extended_message,
+        extended_next_hop: ipv4_over_ipv6(local) && ipv4_over_ipv6(remote),
         route_refresh: remote.has(code::ROUTE_REFRESH),
         enhanced_route_refresh: local.has(code::ENHANCED_ROUTE_REFRESH)
             && remote.has(code::ENHANCED_ROUTE_REFRESH),
@@ -291,6 +295,14 @@ fn check_required(config: &SessionConfig, remote: &Open) -> Result<(), OpenRejec
         encode_capabilities(missing),
         format!("peer lacks required capabilities: {}", names.join(", ")),
     ))
+}
+
+/// Whether an OPEN announces IPv4 unicast routes with IPv6 next hops (RFC 8950 section 3).
+fn ipv4_over_ipv6(open: &Open) -> bool {
+    open.capabilities().any(|c| {
+        matches!(c, Capability::ExtendedNextHop(e)
+            if e.contains(&(Family::Ipv4Unicast, bgp_wire::AFI_IPV6)))
+    })
 }
 
 fn describe(c: &Capability) -> String {

@@ -130,6 +130,7 @@ impl Groups {
             families: up.negotiated.families.clone(),
             local_address: up.local_address,
             link_local: up.link_local,
+            extended_next_hop: up.negotiated.extended_next_hop,
             next_hop_self: up.export.next_hop_self,
             limit: up
                 .export

@@ -143,6 +143,26 @@ fn extended_message_and_route_refresh() {
 }
 
 #[test]
+fn extended_next_hop_needs_both_sides_and_ipv4_unicast() {
+    // RFC 8950 section 3: (IPv4 unicast, next hop AFI 2) in both OPENs.
+    let enh = Capability::ExtendedNextHop(vec![(Family::Ipv4Unicast, bgp_wire::AFI_IPV6)]);
+    let mut cfg = config();
+    cfg.extended_next_hop = true;
+    assert!(cfg.capabilities().contains(&enh));
+    assert!(run(&cfg, &peer(90, vec![enh.clone()])).extended_next_hop);
+    assert!(!run(&cfg, &peer(90, vec![])).extended_next_hop);
+    // Another next-hop AFI or family is not this one.
+    let other = Capability::ExtendedNextHop(vec![(Family::Ipv6Unicast, bgp_wire::AFI_IPV4)]);
+    assert!(!run(&cfg, &peer(90, vec![other])).extended_next_hop);
+    // Not offered without IPv4 unicast, nor when not configured.
+    cfg.families = vec![Family::Ipv6Unicast];
+    assert!(!cfg.capabilities().contains(&enh));
+    let mut off = config();
+    off.extended_next_hop = false;
+    assert!(!run(&off, &peer(90, vec![enh])).extended_next_hop);
+}
+
+#[test]
 fn ebgp_and_ibgp_set_the_decode_context() {
     let n = run(&config(), &peer(90, vec![]));
     assert!(n.ebgp && n.decode.ebgp);

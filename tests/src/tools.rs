@@ -29,6 +29,8 @@ pub fn is_root() -> bool {
 pub enum Tool {
     /// BIRD 1.6 (`/opt/bird1.6`).
     Bird16,
+    /// BIRD 1.6's IPv6 daemon (`bird6`, `birdc6` in `/opt/bird1.6`), for dual stack.
+    Bird16v6,
     /// BIRD 2 (`bird`, `birdc`).
     Bird2,
     /// FRR's bgpd and vtysh.
@@ -60,6 +62,10 @@ impl Tool {
             Tool::Bird16 => vec![
                 Path::new(BIRD16_DIR).join("bird"),
                 Path::new(BIRD16_DIR).join("birdc"),
+            ],
+            Tool::Bird16v6 => vec![
+                Path::new(BIRD16_DIR).join("bird6"),
+                Path::new(BIRD16_DIR).join("birdc6"),
             ],
             Tool::Bird2 => vec![p("/usr/sbin/bird"), p("/usr/sbin/birdc")],
             Tool::Frr => vec![p(FRR_BGPD), p("/usr/bin/vtysh")],

@@ -1,8 +1,9 @@
 //! `lab`: the seed lab for people (`scripts/demo`) and the raw misbehaving peer for tests.
 //!
 //! ```text
-//! lab demo [--keep] [--nodes N]   build the seed lab, show it working, tear it down (or keep it)
-//! lab up [--nodes N] [--reflectors 1|2]   build it and leave it running
+//! lab demo [--keep] [--nodes N] [--dual-stack]   build the seed lab, show it working, tear it
+//!                                 down (or keep it); --dual-stack: IPv6 beside IPv4
+//! lab up [--nodes N] [--reflectors 1|2] [--dual-stack]   build it and leave it running
 //! lab down                        tear down what `up` / `demo --keep` left running
 //! lab raw-peer PEER LOCAL ASN [ibgp]   (tests) a hand-made BGP speaker driven from stdin
 //! ```
@@ -14,14 +15,14 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use lab_tests::hybrid::{HybridLab, Options, VPC_HOST};
+use lab_tests::hybrid::{HybridLab, Options, POD_CIDR_V6, VPC_HOST, VPC_HOST_V6};
 use lab_tests::{err, missing, teardown_by_id, wait_until, Lab, Tool};
 
 const DEMO: &str = "demo";
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: lab demo [--keep] [--nodes N]\n       lab up [--nodes N] [--reflectors 1|2]\n       lab down\n       lab raw-peer PEER LOCAL ASN [ibgp]"
+        "usage: lab demo [--keep] [--nodes N] [--dual-stack]\n       lab up [--nodes N] [--reflectors 1|2] [--dual-stack]\n       lab down\n       lab raw-peer PEER LOCAL ASN [ibgp]"
     );
     ExitCode::from(2)
 }
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
                 nodes: flag_value(&args, "--nodes").unwrap_or(3),
                 reflectors: flag_value(&args, "--reflectors").unwrap_or(1),
                 kernel: true,
+                dual_stack: args.iter().any(|a| a == "--dual-stack"),
                 ..Options::default()
             };
             let keep = cmd == "up" || args.iter().any(|a| a == "--keep");
@@ -96,14 +98,21 @@ fn banner(s: &str) {
 }
 
 fn demo(opts: Options, keep: bool, show: bool) -> io::Result<()> {
-    if let Some(why) = missing(&[Tool::Bird16, Tool::Frr]) {
+    let mut tools = vec![Tool::Bird16, Tool::Frr];
+    if opts.dual_stack {
+        tools.push(Tool::Bird16v6);
+    }
+    if let Some(why) = missing(&tools) {
         return Err(err(format!("cannot build the lab: {why}")));
     }
     let start = Instant::now();
     let lab = Lab::named(DEMO)?;
     banner(&format!(
-        "building the seed lab: {} Calico node(s) (BIRD 1.6), {} bgpd reflector(s), FRR as the VBR",
-        opts.nodes, opts.reflectors
+        "building the seed lab{}: {} Calico node(s) (BIRD 1.6{}), {} bgpd reflector(s), FRR as the VBR",
+        if opts.dual_stack { " in dual stack" } else { "" },
+        opts.nodes,
+        if opts.dual_stack { ": bird and bird6" } else { "" },
+        opts.reflectors
     ));
     let mut seed = HybridLab::up(lab, opts)?;
     if keep {
@@ -129,6 +138,24 @@ fn demo(opts: Options, keep: bool, show: bool) -> io::Result<()> {
             n1.addr
         ));
         print!("{}", n1.bird.birdc(&["show", "route"])?);
+        if let Some(n1v6) = &n1.v6 {
+            banner(&format!(
+                "vtysh -c 'show bgp ipv6 unicast'   (on the VBR: only the IPv6 pod aggregate {POD_CIDR_V6} from us)"
+            ));
+            print!("{}", seed.vbr.vtysh("show bgp ipv6 unicast")?);
+            banner(&format!(
+                "birdc6 show route   (bird6 on Calico node {} — VPC via the edge, /122 blocks via their nodes)",
+                n1v6.addr
+            ));
+            print!("{}", n1v6.bird.birdc(&["show", "route"])?);
+            banner("ip -6 route show proto bgp   (the edge's IPv6 FIB, installed by bgpd)");
+            let o = seed.lab.run(
+                &seed.lab.ns("edge"),
+                "ip",
+                &["-6", "route", "show", "proto", "bgp"],
+            )?;
+            print!("{}", o.stdout);
+        }
     }
 
     banner(&format!(
@@ -153,6 +180,19 @@ fn demo(opts: Options, keep: bool, show: bool) -> io::Result<()> {
         println!("  vtysh --vty_socket {dir}/vbr.vty -c 'show bgp ipv4 unicast'");
         println!("  ip netns exec {edge} ip route          # the edge's FIB");
         println!("  ip netns exec {} ping {VPC_HOST}", seed.lab.ns("n1"));
+        if let Some(n1v6) = &seed.nodes[0].v6 {
+            println!(
+                "  {}/birdc6 -s {dir}/n1-v6.ctl show route all",
+                lab_tests::BIRD16_DIR
+            );
+            println!("  vtysh --vty_socket {dir}/vbr.vty -c 'show bgp ipv6 unicast'");
+            println!("  ip netns exec {edge} ip -6 route       # the edge's IPv6 FIB");
+            println!(
+                "  ip netns exec {} ping -6 -I {} {VPC_HOST_V6}",
+                seed.lab.ns("n1"),
+                n1v6.pod
+            );
+        }
         println!("  logs and configuration: {dir}");
         println!("and tear it down with: scripts/demo --down");
     } else {
@@ -167,16 +207,8 @@ fn data_plane(seed: &HybridLab) -> io::Result<()> {
     let lab = &seed.lab;
     let edge = lab.ns("edge");
     // The cloud side's FIB is not under test: FRR runs without zebra, so give the VBR its
-    // route back to the pods by hand.
-    lab.ip(&[
-        "-n",
-        &seed.vbr_ns,
-        "route",
-        "add",
-        "198.18.0.0/16",
-        "via",
-        "203.0.113.1",
-    ])?;
+    // route back to the pods by hand (both families with dual stack).
+    seed.add_vbr_routes_back()?;
     let installed = wait_until(
         Duration::from_secs(10),
         "VPC route in the edge's FIB",
@@ -203,10 +235,46 @@ fn data_plane(seed: &HybridLab) -> io::Result<()> {
         &["-c", "3", "-i", "0.2", "-W", "2", "-I", &n1.pod, VPC_HOST],
     )?;
     print!("{}", o.stdout);
+    if !o.ok() {
+        return Err(err(format!("ping failed: {}", o.stderr.trim())));
+    }
+    println!("pod -> VPC reachable through the edge");
+    let Some(n1v6) = &n1.v6 else {
+        return Ok(());
+    };
+    banner(&format!(
+        "data plane, IPv6: ping6 from pod {} to VPC host {VPC_HOST_V6}",
+        n1v6.pod
+    ));
+    wait_until(
+        Duration::from_secs(10),
+        "IPv6 VPC route in the edge's FIB",
+        || {
+            let o = lab.run(&edge, "ip", &["-6", "route", "show", "2001:db8:19:24::/64"])?;
+            Ok(o.stdout.contains("dev up0"))
+        },
+    )?;
+    let o = lab.run(
+        &n1.ns,
+        "ping",
+        &[
+            "-6",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-I",
+            &n1v6.pod,
+            VPC_HOST_V6,
+        ],
+    )?;
+    print!("{}", o.stdout);
     if o.ok() {
-        println!("pod -> VPC reachable through the edge");
+        println!("pod -> VPC reachable through the edge over IPv6");
         Ok(())
     } else {
-        Err(err(format!("ping failed: {}", o.stderr.trim())))
+        Err(err(format!("ping6 failed: {}", o.stderr.trim())))
     }
 }

@@ -16,6 +16,9 @@ pub struct Bird {
     pub name: String,
     /// BIRD 1.6 rather than 2.
     pub v16: bool,
+    /// BIRD 1.6's IPv6 daemon `bird6` (asked with `birdc6`) rather than `bird`: BIRD 1.6
+    /// runs one daemon per address family, as Calico does on a dual-stack node.
+    pub ipv6: bool,
     /// Control socket.
     pub socket: PathBuf,
     /// The process.
@@ -25,13 +28,30 @@ pub struct Bird {
 impl Bird {
     /// Writes `config` as `<name>.conf` and starts BIRD in the foreground in `ns`.
     pub fn start(lab: &mut Lab, name: &str, ns: &str, v16: bool, config: &str) -> io::Result<Bird> {
+        Bird::spawn(lab, name, ns, v16, false, config)
+    }
+
+    /// Writes `config` as `<name>.conf` and starts BIRD 1.6's `bird6` in the foreground in
+    /// `ns`, with its own control socket `<name>.ctl` (asked through `birdc6`).
+    pub fn start6(lab: &mut Lab, name: &str, ns: &str, config: &str) -> io::Result<Bird> {
+        Bird::spawn(lab, name, ns, true, true, config)
+    }
+
+    fn spawn(
+        lab: &mut Lab,
+        name: &str,
+        ns: &str,
+        v16: bool,
+        ipv6: bool,
+        config: &str,
+    ) -> io::Result<Bird> {
         let conf = lab.write(&format!("{name}.conf"), config)?;
         let socket = lab.path(&format!("{name}.ctl"));
         let pid = lab.path(&format!("{name}.pid"));
-        let bin = if v16 {
-            Path::new(BIRD16_DIR).join("bird")
-        } else {
-            PathBuf::from("/usr/sbin/bird")
+        let bin = match (v16, ipv6) {
+            (true, false) => Path::new(BIRD16_DIR).join("bird"),
+            (true, true) => Path::new(BIRD16_DIR).join("bird6"),
+            (false, _) => PathBuf::from("/usr/sbin/bird"),
         };
         let (c, s, p) = (
             conf.display().to_string(),
@@ -43,15 +63,16 @@ impl Bird {
         Ok(Bird {
             name: name.to_owned(),
             v16,
+            ipv6: v16 && ipv6,
             socket,
             proc,
         })
     }
 
-    /// `birdc -s SOCKET ARGS`.
+    /// `birdc -s SOCKET ARGS` (`birdc6` for BIRD 1.6's `bird6`).
     pub fn birdc(&self, args: &[&str]) -> io::Result<String> {
         let bin = if self.v16 {
-            Path::new(BIRD16_DIR).join("birdc")
+            Path::new(BIRD16_DIR).join(if self.ipv6 { "birdc6" } else { "birdc" })
         } else {
             PathBuf::from("/usr/sbin/birdc")
         };

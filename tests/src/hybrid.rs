@@ -148,6 +148,17 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// Whether the VBR's FRR runs with zebra: with [`Options::vbr_fib`], and always in dual
+    /// stack, since FRR's bgpd without zebra knows no interfaces and treats an IPv6 next hop
+    /// with a link-local address (RFC 2545, which the edge sends on its direct IPv6 eBGP
+    /// session) as a withdrawal. With zebra FRR installs its selected routes in its
+    /// namespace.
+    pub fn vbr_zebra(&self) -> bool {
+        self.vbr_fib || self.dual_stack
+    }
+}
+
 /// A Calico node.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -725,7 +736,7 @@ impl HybridLab {
         } else {
             &["0.0.0.0"]
         };
-        let vbr = if opts.vbr_fib {
+        let vbr = if opts.vbr_zebra() {
             Frr::start_with_zebra(&mut lab, "vbr", &vbr_ns, listen, &vbr_conf)?
         } else {
             Frr::start(&mut lab, "vbr", &vbr_ns, listen, &vbr_conf)?
@@ -930,9 +941,12 @@ impl HybridLab {
     }
 
     /// The VBR's routes back to the pods, added by hand via the first reflector (the pod
-    /// aggregate; with dual stack the IPv6 one too), for a lab whose FRR runs without zebra
-    /// (not [`Options::vbr_fib`]): the cloud side's FIB is not under test.
+    /// aggregate), for a lab whose FRR runs without zebra (see [`Options::vbr_zebra`]): the
+    /// cloud side's FIB is not under test. With zebra FRR installs them itself.
     pub fn add_vbr_routes_back(&self) -> io::Result<()> {
+        if self.opts.vbr_zebra() {
+            return Ok(());
+        }
         let rr = &self.rrs[0];
         let vbr = self.vbr_ns.as_str();
         self.lab

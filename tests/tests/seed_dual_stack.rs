@@ -159,8 +159,27 @@ fn check(seed: &HybridLab) {
     }
 }
 
+/// The link-local address of `dev` in namespace `ns`.
+fn link_local_of(seed: &HybridLab, ns: &str, dev: &str) -> String {
+    let o = seed
+        .lab
+        .run(
+            ns,
+            "ip",
+            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
+        )
+        .unwrap();
+    o.stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("fe80:"))
+        .and_then(|w| w.split('/').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {}", o.stdout))
+}
+
 /// The VBR learns exactly the pod aggregate of the family from us, with our AS path and the
-/// edge's address on the link as next hop, and no block.
+/// edge's address on the link as next hop (for IPv6 with the edge's link-local address
+/// beside it, RFC 2545), and no block.
 fn vbr_view(seed: &HybridLab, f: &Family<'_>) {
     let vr = seed.vbr.routes(f.afi).unwrap();
     let ours: Vec<&Route> = vr
@@ -171,6 +190,21 @@ fn vbr_view(seed: &HybridLab, f: &Family<'_>) {
     assert_eq!(ours[0].prefix, f.aggregate);
     assert_eq!(ours[0].as_path, "64512", "{}: {:?}", f.afi, ours[0]);
     assert_eq!(ours[0].next_hop, f.edge_uplink, "{}: {:?}", f.afi, ours[0]);
+    if f.afi == "ipv6" {
+        let ll = link_local_of(seed, &seed.lab.ns("edge"), "up0");
+        let detail = seed
+            .vbr
+            .vtysh(&format!("show bgp ipv6 unicast {} json", f.aggregate))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&detail).unwrap();
+        let has_ll = v["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["nexthops"].as_array().into_iter().flatten())
+            .any(|h| h["scope"] == "link-local" && h["ip"] == ll.as_str());
+        assert!(has_ll, "VBR: no link-local next hop {ll}: {detail}");
+    }
     for p in f.vpc {
         assert_eq!(
             find(&vr, p).len(),
@@ -363,12 +397,11 @@ fn bgpd_view(rr: &Bgpd, summary: &Value, loc_rib: &[Route], f: &Family<'_>) {
     };
     check_counts(f.vbr_addr, 3, &[1]);
     for &(_, addr, _, _, _) in &f.nodes {
-        // Each node announces its block and its pod address, and is sent the rest. bgpd (as
-        // built) counts as advertised to a node what its update group advertises, which
-        // includes the node's own two routes, never sent to it (reported, issue 19): accept
-        // either count until that is settled.
+        // Each node announces its block and its pod address, and is sent the rest. As the
+        // contract says, `advertised` counts the update group's Adj-RIB-Out, which holds the
+        // node's own two routes although they are never sent back to it.
         let sent = rr.rib(&["--neighbor", addr, "--out"]).unwrap().len() as u64;
-        check_counts(addr, 2, &[sent, sent + 2]);
+        check_counts(addr, 2, &[sent + 2]);
     }
 }
 
@@ -398,16 +431,21 @@ fn kernel_view(seed: &HybridLab, f: &Family<'_>) {
             f.afi
         );
     }
-    // The VPC routes' next hop: the VBR's global address, or its link-local one (RFC 2545),
-    // on the uplink.
+    // The VPC routes' next hop: the VBR's address on the uplink; for IPv6 the link-local
+    // one FRR sends beside its global address on this direct link (RFC 2545 section 3).
+    let gateway = if f.afi == "ipv6" {
+        link_local_of(seed, &seed.vbr_ns, "eth0")
+    } else {
+        f.vbr_addr.to_owned()
+    };
     for p in f.vpc {
         let line = last
             .lines()
             .find(|l| l.starts_with(&format!("{p} ")))
             .unwrap();
         assert!(
-            line.contains(&format!("via {} ", f.vbr_addr)) || line.contains("via fe80:"),
-            "{}: edge: {line}",
+            line.contains(&format!("via {gateway} dev up0")),
+            "{}: edge: {line}, want via {gateway}",
             f.afi
         );
     }

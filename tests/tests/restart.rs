@@ -17,7 +17,10 @@
 use std::time::{Duration, Instant};
 
 use lab_tests::daemons::{find, Bgpd};
-use lab_tests::hybrid::{edge_config, HybridLab, Options, POD_CIDR, VPC_HOST, VPC_ROUTES};
+use lab_tests::hybrid::{
+    edge_config, EdgeSpec, HybridLab, Options, POD_CIDR, POD_CIDR_V6, VPC_HOST, VPC_HOST_V6,
+    VPC_ROUTES, VPC_ROUTES_V6,
+};
 use lab_tests::watch::{FibWatch, Ping, Poller};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
@@ -139,14 +142,20 @@ fn edge(kernel: bool) -> String {
     )
 }
 
-/// Reads the VBR's table every 100 ms: a miss whenever the pod aggregate is not in it.
+/// Reads the VBR's table every 100 ms: a miss whenever the pod aggregate is not in it (in
+/// dual stack, either of the two).
 fn watch_vbr_aggregate(seed: &HybridLab) -> Poller {
     let vbr = seed.vbr.clone();
+    let dual = seed.opts.dual_stack;
     Poller::start(Duration::from_millis(100), move || {
         let r = vbr.routes("ipv4")?;
-        Ok(find(&r, POD_CIDR)
-            .is_empty()
-            .then(|| "the VBR has no pod aggregate".to_owned()))
+        if find(&r, POD_CIDR).is_empty() {
+            return Ok(Some("the VBR has no pod aggregate".to_owned()));
+        }
+        if dual && find(&vbr.routes("ipv6")?, POD_CIDR_V6).is_empty() {
+            return Ok(Some("the VBR has no IPv6 pod aggregate".to_owned()));
+        }
+        Ok(None)
     })
 }
 
@@ -188,15 +197,19 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// RFC 4724 section 4.1 in the seed network with the kernel FIB, 20 times: SIGTERM, a
-/// varied pause, start again. Across all of it a pod on node 1 pings a VPC host 20 times a
-/// second, `ip monitor route` watches the edge's and every node's FIB, and the VBR's table
-/// is read every 100 ms. Before the deferral existed, the VBR flushed the pod aggregate
-/// (End-of-RIB sent before any node was back) and the edge deleted adopted routes of nodes
-/// not yet back: 6-10 % of the pings were lost.
+/// RFC 4724 section 4.1 in the dual-stack seed network with the kernel FIB, 20 times:
+/// SIGTERM, a varied pause, start again. Across all of it a pod on node 1 pings a VPC host
+/// 20 times a second over IPv4 and over IPv6, `ip monitor route` watches the edge's and
+/// every node's FIB (both families), and the VBR's tables are read every 100 ms. Before the
+/// deferral existed, the VBR flushed the pod aggregate (End-of-RIB sent before any node was
+/// back) and the edge deleted adopted routes of nodes not yet back: 6-10 % of the pings
+/// were lost.
 #[test]
 fn planned_restarts_lose_no_traffic() {
-    if skip("planned_restarts", &[Tool::Bird16, Tool::Frr, Tool::Ping]) {
+    if skip(
+        "planned_restarts",
+        &[Tool::Bird16, Tool::Bird16v6, Tool::Frr, Tool::Ping],
+    ) {
         return;
     }
     let runs: usize = std::env::var("LAB_RESTART_RUNS")
@@ -205,6 +218,7 @@ fn planned_restarts_lose_no_traffic() {
         .unwrap_or(20);
     let opts = Options {
         kernel: true,
+        dual_stack: true,
         ..Options::default()
     };
     let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
@@ -212,35 +226,65 @@ fn planned_restarts_lose_no_traffic() {
         panic!("{e}\n{}", seed.lab.logs());
     }
     let edge_ns = seed.lab.ns("edge");
-    // FRR runs without zebra: the VBR's way back to the pods is a static route.
-    seed.lab
-        .ip(&[
-            "-n",
-            &seed.vbr_ns,
-            "route",
-            "add",
-            POD_CIDR,
-            "via",
-            "203.0.113.1",
-        ])
-        .unwrap();
+    seed.add_vbr_routes_back().unwrap();
     let n1 = seed.nodes[0].clone();
+    let n1v6 = n1.v6.clone().unwrap();
+    let blocks_v6: Vec<String> = seed
+        .nodes
+        .iter()
+        .filter_map(|n| n.v6.as_ref().map(|v| v.block.clone()))
+        .collect();
     wait_until(Duration::from_secs(20), "the edge's FIB", || {
-        let o = seed.lab.run(&edge_ns, "ip", &["route"])?;
-        Ok(seed.nodes.iter().all(|n| o.stdout.contains(&n.block))
-            && VPC_ROUTES.iter().all(|p| o.stdout.contains(p)))
+        let o4 = seed.lab.run(&edge_ns, "ip", &["-4", "route"])?;
+        let o6 = seed.lab.run(&edge_ns, "ip", &["-6", "route"])?;
+        Ok(seed.nodes.iter().all(|n| o4.stdout.contains(&n.block))
+            && VPC_ROUTES.iter().all(|p| o4.stdout.contains(p))
+            && blocks_v6.iter().all(|b| o6.stdout.contains(b.as_str()))
+            && VPC_ROUTES_V6.iter().all(|p| o6.stdout.contains(p)))
     })
     .unwrap();
-    let config = edge(true);
+    let rr0 = &seed.rrs[0];
+    let config = EdgeSpec {
+        router_id: &rr0.lan,
+        lan: &rr0.lan,
+        uplink: &rr0.uplink,
+        vbr: &rr0.vbr_addr,
+        kernel: true,
+        leak: false,
+        calico_pools: None,
+        v6: rr0.v6.as_ref(),
+    }
+    .config();
     let mut watched: Vec<String> = seed.nodes.iter().map(|n| n.block.clone()).collect();
     watched.extend(VPC_ROUTES.iter().map(|p| (*p).to_owned()));
+    watched.extend(blocks_v6.iter().cloned());
+    watched.extend(VPC_ROUTES_V6.iter().map(|p| (*p).to_owned()));
     let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
     let mut namespaces = vec![edge_ns.clone()];
     namespaces.extend(seed.nodes.iter().map(|n| n.ns.clone()));
     let namespaces: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+    // Every peer, both families: the restarted edge must wait for all of them.
+    let mut peers: Vec<String> = seed.nodes.iter().map(|n| n.addr.clone()).collect();
+    peers.extend(
+        seed.nodes
+            .iter()
+            .filter_map(|n| n.v6.as_ref().map(|v| v.addr.clone())),
+    );
+    peers.push(rr0.vbr_addr.clone());
+    peers.extend(rr0.v6.as_ref().map(|v| v.vbr_addr.clone()));
+    let expects_everyone = |log: &str| -> bool {
+        log.lines()
+            .filter_map(|l| l.split("expected=").nth(1))
+            .any(|rest| {
+                peers
+                    .iter()
+                    .all(|p| rest.split_whitespace().any(|w| w == p))
+            })
+    };
 
     let fib = FibWatch::start(&mut seed.lab, "restarts", &namespaces).unwrap();
     let ping = Ping::start(&mut seed.lab, "ping", &n1.ns, &n1.pod, VPC_HOST, 50).unwrap();
+    let ping6 = Ping::start(&mut seed.lab, "ping6", &n1.ns, &n1v6.pod, VPC_HOST_V6, 50).unwrap();
     let vbr_poll = watch_vbr_aggregate(&seed);
     std::thread::sleep(Duration::from_secs(1));
 
@@ -248,7 +292,6 @@ fn planned_restarts_lose_no_traffic() {
     // nodes' connect retry.
     let pauses = [0u64, 300, 1000, 100, 2500];
     let mut deferrals = Vec::new();
-    let expected = "expected=192.0.2.11 192.0.2.12 192.0.2.13 203.0.113.2 ";
     let t0 = Instant::now();
     for run in 0..runs {
         let old = seed.rrs[0].bgpd.proc;
@@ -261,8 +304,8 @@ fn planned_restarts_lose_no_traffic() {
         }
         let rr = seed.rrs[0].bgpd.clone();
         assert!(
-            rr.log(&seed.lab).contains(expected),
-            "run {run}: not every peer expected\n{}",
+            expects_everyone(&rr.log(&seed.lab)),
+            "run {run}: not every peer of {peers:?} expected\n{}",
             rr.log(&seed.lab)
         );
         let mut ended = None;
@@ -282,13 +325,17 @@ fn planned_restarts_lose_no_traffic() {
     std::thread::sleep(Duration::from_secs(2));
     let vbr_misses = vbr_poll.stop();
     let pinged = ping.stop(&mut seed.lab).unwrap();
+    let pinged6 = ping6.stop(&mut seed.lab).unwrap();
     let gaps = fib.stop(&mut seed.lab, &watched).unwrap();
     deferrals.sort_unstable();
     eprintln!(
-        "{runs} restarts in {total:.1?}: ping {}/{} received ({:.2} % lost); deferral min {} ms, median {} ms, max {} ms",
+        "{runs} restarts in {total:.1?}: ping {}/{} received ({:.2} % lost), ping6 {}/{} ({:.2} % lost); deferral min {} ms, median {} ms, max {} ms",
         pinged.received,
         pinged.transmitted,
         pinged.loss_percent(),
+        pinged6.received,
+        pinged6.transmitted,
+        pinged6.loss_percent(),
         deferrals.first().unwrap_or(&0),
         deferrals.get(deferrals.len() / 2).unwrap_or(&0),
         deferrals.last().unwrap_or(&0),
@@ -324,8 +371,8 @@ fn planned_restarts_lose_no_traffic() {
     }
     let log = seed.rrs[0].bgpd.log(&seed.lab);
     assert!(
-        log.contains(expected),
-        "after a double restart, not every peer expected\n{log}"
+        expects_everyone(&log),
+        "after a double restart, not every peer of {peers:?} expected\n{log}"
     );
     assert!(
         pinged.transmitted > 0 && pinged.loss_percent() <= 1.0,
@@ -333,6 +380,13 @@ fn planned_restarts_lose_no_traffic() {
         pinged.loss_percent(),
         pinged.transmitted - pinged.received,
         pinged.transmitted
+    );
+    assert!(
+        pinged6.transmitted > 0 && pinged6.loss_percent() <= 1.0,
+        "ping6 lost {:.2} % ({}/{})",
+        pinged6.loss_percent(),
+        pinged6.transmitted - pinged6.received,
+        pinged6.transmitted
     );
 }
 

@@ -47,7 +47,7 @@ pub fn session_config(
     s.keepalive = Some(n.keepalive);
     s.families = n.families.iter().copied().map(family).collect();
     // RFC 8950: IPv4 routes over an IPv6 session need an IPv6 next hop.
-    s.extended_next_hop = address.is_ipv6();
+    s.extended_next_hop = address.to_canonical().is_ipv6();
     s.add_path = n
         .add_path
         .iter()

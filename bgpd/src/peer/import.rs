@@ -60,8 +60,10 @@ pub fn import(update: Update, ctx: &ImportContext) -> Imported {
         }
         return out;
     }
-    let mut announced: Vec<(Nlri, NextHop)> =
-        update.announced().map(|a| (*a.nlri, a.next_hop)).collect();
+    let mut announced: Vec<(Nlri, NextHop)> = update
+        .announced()
+        .map(|a| (*a.nlri, usable_link_local(a.next_hop)))
+        .collect();
     out.received = announced.len();
     out.received_ipv6 = announced
         .iter()
@@ -169,6 +171,23 @@ fn group(announce: &mut Vec<Announce>, attrs: PathAttributes, routes: &[(Nlri, N
 
 /// Appends to the last group when attributes and next hop match (the common case: one
 /// UPDATE, one attribute set), else opens a new group.
+/// RFC 2545 section 3: the second address of a 32-byte IPv6 next hop is the peer's
+/// link-local one. Anything else there (`::`, a multicast or a global address) is dropped
+/// and the global address alone is used, as BIRD and FRR do: installed as a gateway it
+/// would fail in the kernel or send traffic elsewhere on the link.
+fn usable_link_local(next_hop: NextHop) -> NextHop {
+    match next_hop {
+        NextHop::V6 {
+            global,
+            link_local: Some(ll),
+        } if !crate::interfaces::is_link_local(&ll) => NextHop::V6 {
+            global,
+            link_local: None,
+        },
+        other => other,
+    }
+}
+
 fn push(announce: &mut Vec<Announce>, attrs: PathAttributes, next_hop: NextHop, nlri: Nlri) {
     if let Some(last) = announce.last_mut() {
         if last.next_hop == next_hop && last.attrs == attrs {
@@ -256,6 +275,33 @@ mod tests {
             "next hop kept apart"
         );
         assert!(got.withdraw.is_empty());
+    }
+
+    #[test]
+    fn only_a_link_local_address_is_kept_beside_the_global_one() {
+        let v6 = |s: &str| Nlri::new(s.parse::<IpNet>().unwrap());
+        let with = |ll: &str| {
+            let mut u = update(&[], vec![]);
+            u.nlri.clear();
+            u.attributes
+                .set(AttrValue::MpReach(bgp_wire::attr::MpReach {
+                    family: bgp_wire::Family::Ipv6Unicast,
+                    next_hop: NextHop::V6 {
+                        global: "2001:db8::9".parse().unwrap(),
+                        link_local: Some(ll.parse().unwrap()),
+                    },
+                    nlri: vec![v6("2001:db8:1::/48")],
+                }));
+            import(u, &ctx(false)).announce[0].next_hop
+        };
+        let ll = |n: NextHop| match n {
+            NextHop::V6 { link_local, .. } => link_local,
+            NextHop::V4(_) => None,
+        };
+        assert_eq!(ll(with("fe80::9")), Some("fe80::9".parse().unwrap()));
+        for bad in ["::", "ff02::1", "2001:db8::10"] {
+            assert_eq!(ll(with(bad)), None, "{bad}");
+        }
     }
 
     #[test]

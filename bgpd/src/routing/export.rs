@@ -180,9 +180,10 @@ pub fn prepare(
                 }
                 Some(PeerKind::Ebgp(_)) => {
                     if key.next_hop_self {
-                        if let Some(h) = self_hop {
-                            next_hop = h;
-                        }
+                        // Without an address of ours for this family on the session
+                        // (RFC 8950 not negotiated), the route is not sent: the eBGP next
+                        // hop is what next_hop_self is there to hide.
+                        next_hop = self_hop?;
                     }
                 }
                 None => next_hop = self_hop?,
@@ -203,6 +204,11 @@ pub fn prepare(
             }
             if Some(next_hop) != self_hop {
                 next_hop = without_link_local(next_hop);
+            }
+            // An IPv4 route with an IPv6 next hop (learned under RFC 8950) goes only to
+            // peers that negotiated it; to others with our IPv4 address, or not at all.
+            if prefix.addr().is_ipv4() && !next_hop.addr().is_ipv4() && !key.extended_next_hop {
+                next_hop = self_hop.filter(|h| h.addr().is_ipv4())?;
             }
             if key.graceful_shutdown {
                 graceful_shutdown(key.kind, &mut attrs);
@@ -237,9 +243,10 @@ fn self_next_hop(key: &GroupKey, prefix: &IpNet) -> Option<NextHop> {
             global: a,
             link_local: key.link_local,
         }),
+        // 16 bytes for IPv4 routes, as FRR sends: some speakers (Junos) refuse 32.
         (IpAddr::V6(a), IpNet::V4(_)) if key.extended_next_hop => Some(NextHop::V6 {
             global: a,
-            link_local: key.link_local,
+            link_local: None,
         }),
         _ => None,
     }
@@ -369,8 +376,36 @@ mod tests {
         let v4_hop = NextHop::V4("192.0.2.11".parse().unwrap());
         assert!(prepare(&ebgp, &local, &v4, &from_node, attrs.clone(), v4_hop).is_none());
         ebgp.key.extended_next_hop = true;
-        let (_, nh) = prepare(&ebgp, &local, &v4, &from_node, attrs, v4_hop).unwrap();
-        assert_eq!(nh, v6("2001:db8:113::1", Some("fe80::1")));
+        let (_, nh) = prepare(&ebgp, &local, &v4, &from_node, attrs.clone(), v4_hop).unwrap();
+        assert_eq!(nh, v6("2001:db8:113::1", None));
+
+        // Reflected unchanged, an IPv4 route learned with an IPv6 next hop keeps it only
+        // towards groups that negotiated RFC 8950; others get our IPv4 address, or nothing.
+        let v4_over_v6 = v6("2001:db8:0:2::11", None);
+        let mut v4_clients = rules(IbgpClient, accept_all());
+        let (_, nh) = prepare(
+            &v4_clients,
+            &local,
+            &v4,
+            &from_node,
+            attrs.clone(),
+            v4_over_v6,
+        )
+        .unwrap();
+        assert_eq!(nh, NextHop::V4("203.0.113.1".parse().unwrap()));
+        v4_clients.key.local_address = Some("2001:db8:0:2::1".parse().unwrap());
+        assert!(prepare(
+            &v4_clients,
+            &local,
+            &v4,
+            &from_node,
+            attrs.clone(),
+            v4_over_v6
+        )
+        .is_none());
+        v4_clients.key.extended_next_hop = true;
+        let (_, nh) = prepare(&v4_clients, &local, &v4, &from_node, attrs, v4_over_v6).unwrap();
+        assert_eq!(nh, v4_over_v6);
     }
 
     #[test]

@@ -128,7 +128,8 @@ impl Groups {
             policy_name: up.export.export_policy.as_ref().map(|p| p.name.clone()),
             encode: up.negotiated.encode,
             families: up.negotiated.families.clone(),
-            local_address: up.local_address,
+            // A session over an IPv4-mapped address is an IPv4 session.
+            local_address: up.local_address.map(|a| a.to_canonical()),
             link_local: up.link_local,
             extended_next_hop: up.negotiated.extended_next_hop,
             next_hop_self: up.export.next_hop_self,

@@ -125,6 +125,11 @@ pub struct Options {
     /// the nodes' /26 blocks are from. Off by default: the other tests run the configuration
     /// of `examples/lab.toml`.
     pub calico_pools: Option<&'static [&'static str]>,
+    /// Dual stack: Calico's IPv6 IP pools on the reflectors' `calico6` range (`calico = {
+    /// pools = [...] }`, as [`Options::calico_pools`] on the IPv4 range), e.g.
+    /// `Some(&[POD_CIDR_V6])`, the pool the nodes' /122 blocks are from. Off by default;
+    /// ignored without [`Options::dual_stack`].
+    pub calico_pools_v6: Option<&'static [&'static str]>,
     /// Dual stack: IPv6 beside IPv4 on the same links (see the module's documentation):
     /// every node also runs `bird6` with a /122 block, every reflector also has the `vbr6`
     /// IPv6 session and the `calico6` range, and the VBR an IPv6 session per edge. With
@@ -143,6 +148,7 @@ impl Default for Options {
             bmp: None,
             vbr_fib: false,
             calico_pools: None,
+            calico_pools_v6: None,
             dual_stack: false,
         }
     }
@@ -267,6 +273,7 @@ pub fn edge_config_with(
         kernel,
         leak,
         calico_pools,
+        calico_pools_v6: None,
         v6: None,
     }
     .config()
@@ -289,6 +296,8 @@ pub struct EdgeSpec<'a> {
     pub leak: bool,
     /// Calico's IP pools on the (IPv4) node range.
     pub calico_pools: Option<&'a [&'a str]>,
+    /// Dual stack: Calico's IPv6 IP pools on the `calico6` range (with `v6` only).
+    pub calico_pools_v6: Option<&'a [&'a str]>,
     /// Dual stack: the reflector's IPv6 addresses.
     pub v6: Option<&'a ReflectorV6>,
 }
@@ -308,6 +317,7 @@ impl EdgeSpec<'_> {
             kernel,
             leak,
             calico_pools,
+            calico_pools_v6,
             v6,
         } = *self;
         // A quoted prefix list, with the IPv6 prefixes when dual stack.
@@ -336,10 +346,14 @@ impl EdgeSpec<'_> {
         } else {
             ""
         };
-        let calico = calico_pools.map_or(String::new(), |pools| {
-            let quoted: Vec<String> = pools.iter().map(|p| format!("\"{p}\"")).collect();
-            format!("calico = {{ pools = [{}] }}\n", quoted.join(", "))
-        });
+        let calico_line = |pools: Option<&[&str]>| {
+            pools.map_or(String::new(), |pools| {
+                let quoted: Vec<String> = pools.iter().map(|p| format!("\"{p}\"")).collect();
+                format!("calico = {{ pools = [{}] }}\n", quoted.join(", "))
+            })
+        };
+        let calico = calico_line(calico_pools);
+        let calico6 = calico_line(calico_pools_v6);
         let (listen6, originate6, neighbors6) = match v6 {
             None => (String::new(), String::new(), String::new()),
             Some(v6) => (
@@ -377,7 +391,7 @@ export = "to-nodes"
 max_prefixes = 20000
 add_path = {{ ipv6-unicast = "both" }}
 graceful_restart = {{ restart_time = 120, long_lived_stale_time = 3600 }}
-"#,
+{calico6}"#,
                     vbr6 = v6.vbr_addr,
                     uplink6 = v6.uplink,
                 ),
@@ -752,6 +766,7 @@ impl HybridLab {
                 kernel: opts.kernel,
                 leak: opts.leak_blocks,
                 calico_pools: opts.calico_pools,
+                calico_pools_v6: opts.calico_pools_v6,
                 v6: v6.as_ref(),
             }
             .config();

@@ -252,6 +252,7 @@ fn planned_restarts_lose_no_traffic() {
         kernel: true,
         leak: false,
         calico_pools: None,
+        calico_pools_v6: None,
         v6: rr0.v6.as_ref(),
     }
     .config();

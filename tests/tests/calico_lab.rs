@@ -24,7 +24,7 @@
 //! drops them: checked per pod against `ip route get`. Node 1 back to its normal
 //! configuration: the conflict and the refusals clear, and node 3 reaches every pod again.
 //!
-//! `a_pool_added_by_reload` (ignored: a bgpd bug, see there): a pool added by `bgpctl reload`.
+//! `a_pool_added_by_reload`: a pool added by `bgpctl reload` is applied without a reset.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -441,6 +441,21 @@ fn setup(c: Case) -> Option<Setup> {
     lab.addr(&rr_ns, "lo", &format!("{OUR_HOST}/32")).unwrap();
     lab.addr(&peer_ns, "lo", &format!("{PEER_HOST}/32"))
         .unwrap();
+    // A veth's link-local address comes with its carrier, which the kernel reports late
+    // (linkwatch, up to a second). A BIRD that starts its session before it knows that
+    // address sends no link-local next hop for the whole session ("Missing link-local
+    // address"): wait for both addresses first.
+    for ns in [&rr_ns, &peer_ns] {
+        wait_until(Duration::from_secs(5), "link-local addresses", || {
+            let o = lab.run(
+                ns,
+                "ip",
+                &["-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"],
+            )?;
+            Ok(o.stdout.contains("fe80:") && !o.stdout.contains("tentative"))
+        })
+        .unwrap();
+    }
 
     let peer = Peer::start(&mut lab, &peer_ns, c);
     let rr = Bgpd::start(&mut lab, "rr", &rr_ns, &bgpd_config()).unwrap();

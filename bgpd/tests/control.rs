@@ -78,8 +78,11 @@ fn calico_node() -> NeighborSummary {
 }
 
 fn vbr_detail() -> NeighborDetail {
+    // As the daemon builds it: the summary's per-family counts become `family_counts`.
+    let mut summary = vbr();
+    let family_counts = std::mem::take(&mut summary.families);
     NeighborDetail {
-        summary: vbr(),
+        summary,
         description: Some("cloud VBR".into()),
         local_address: Some("10.10.0.2".into()),
         router_id: Some("10.10.0.1".parse().unwrap()),
@@ -91,6 +94,7 @@ fn vbr_detail() -> NeighborDetail {
             "graceful-restart(120s)".into(),
         ],
         families: vec!["ipv4-unicast".into()],
+        family_counts,
         messages_in: BTreeMap::from([("open".into(), 1), ("update".into(), 4)]),
         messages_out: BTreeMap::from([("open".into(), 1), ("keepalive".into(), 7)]),
         flaps: 2,
@@ -535,6 +539,19 @@ async fn bgpctl_reads_the_socket_from_the_environment() {
     let v6: Vec<&str> = lines[v4 + 1].split_whitespace().collect();
     assert_eq!(v6, ["ipv6-unicast", "3", "2", "0"], "{out}");
     assert!(lines[v4 + 1].starts_with(' '), "{out}");
+}
+
+#[test]
+fn show_neighbor_json_has_one_families_key() {
+    // The summary is flattened into the detail: its per-family counts must not come out as a
+    // second `families` key (a JSON reader keeps one of the two).
+    let json = serde_json::to_string(&vbr_detail()).unwrap();
+    assert_eq!(json.matches("\"families\"").count(), 1, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["families"], serde_json::json!(["ipv4-unicast"]));
+    assert_eq!(v["family_counts"][0]["family"], "ipv4-unicast");
+    let back: NeighborDetail = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, vbr_detail());
 }
 
 #[test]

@@ -316,8 +316,10 @@ fn responses() -> Vec<Response> {
             advertised: u64::MAX,
         }],
     };
+    let mut vbr = summary("vbr", SessionState::Established, Some(700_000));
+    let family_counts = std::mem::take(&mut vbr.families);
     let detail = NeighborDetail {
-        summary: summary("vbr", SessionState::Established, Some(700_000)),
+        summary: vbr,
         description: Some("cloud VBR".into()),
         local_address: Some("10.10.0.2".into()),
         router_id: Some("10.10.0.1".parse().unwrap()),
@@ -325,6 +327,7 @@ fn responses() -> Vec<Response> {
         keepalive: 3,
         capabilities: vec!["4-octet-as".into(), "graceful-restart(120s)".into()],
         families: vec!["ipv4-unicast".into(), "ipv6-unicast".into()],
+        family_counts,
         messages_in: BTreeMap::from([("open".into(), 1), ("update".into(), 4)]),
         messages_out: BTreeMap::from([("keepalive".into(), 7), ("other".into(), 1)]),
         flaps: 2,

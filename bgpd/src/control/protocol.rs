@@ -342,8 +342,9 @@ pub struct NeighborSummary {
     /// For a session accepted through a `range` neighbor, that group's name.
     pub dynamic_group: Option<String>,
     /// The same counts per address family: each family the neighbor is configured for,
-    /// and any other it has routes in.
-    #[serde(default)]
+    /// and any other it has routes in. Empty (and left out) in `show neighbor`, which has
+    /// them as `family_counts` beside its list of negotiated `families`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub families: Vec<FamilyCounts>,
 }
 
@@ -392,6 +393,9 @@ pub struct NeighborDetail {
     pub capabilities: Vec<String>,
     /// Negotiated address families (`ipv4-unicast`, `ipv6-unicast`).
     pub families: Vec<String>,
+    /// The prefix counts per family (what `show summary` has as `families`).
+    #[serde(default)]
+    pub family_counts: Vec<FamilyCounts>,
     /// Messages received by type (`open`, `update`, `notification`, `keepalive`,
     /// `route_refresh`).
     pub messages_in: BTreeMap<String, u64>,

@@ -273,8 +273,13 @@ impl Daemon {
                 .map(|(k, v)| ((*k).to_owned(), *v))
                 .collect()
         };
+        // The summary's per-family counts move to `family_counts`: in the flattened JSON
+        // object `families` is the list of negotiated families.
+        let mut summary = self.summary(key, s, counts);
+        let family_counts = std::mem::take(&mut summary.families);
         NeighborDetail {
-            summary: self.summary(key, s, counts),
+            summary,
+            family_counts,
             description: neighbor.and_then(|n| n.description.clone()),
             local_address: s.local_address.map(|a| a.to_string()),
             router_id: n.map(|n| n.peer_id),

@@ -517,8 +517,9 @@ fn run(c: Case) {
         return;
     }
 
-    // Our IPv4 route at the peer, with our IPv6 global address and our link-local one (a
-    // direct eBGP link, RFC 2545) as next hop, through the peer's own CLI.
+    // Our IPv4 route at the peer, with our IPv6 global address alone as next hop (16
+    // octets, as FRR sends for IPv4 routes: some speakers refuse 32; our IPv6 routes carry
+    // the link-local address too), through the peer's own CLI.
     s.wait(10, "our IPv4 route at the peer", |seen| {
         let (hops, text) = s.peer.next_hops(OUR_V4)?;
         *seen = text;
@@ -527,11 +528,27 @@ fn run(c: Case) {
     let (hops, text) = s.peer.next_hops(OUR_V4).unwrap();
     let want = NextHop {
         global: OUR_ADDR.to_owned(),
-        link_local: Some(our_ll.clone()),
+        link_local: None,
     };
     if hops != vec![want.clone()] {
         s.fail(&format!(
             "the peer holds {OUR_V4} with next hops {hops:?}, want {want:?}:\n{text}"
+        ));
+    }
+    // Our IPv6 route on the same session: global and link-local (RFC 2545).
+    s.wait(10, "our IPv6 route at the peer", |seen| {
+        let (hops, text) = s.peer.next_hops(OUR_V6)?;
+        *seen = text;
+        Ok(!hops.is_empty())
+    });
+    let (hops, text) = s.peer.next_hops(OUR_V6).unwrap();
+    let want6 = NextHop {
+        global: OUR_ADDR.to_owned(),
+        link_local: Some(our_ll.clone()),
+    };
+    if hops != vec![want6.clone()] {
+        s.fail(&format!(
+            "the peer holds {OUR_V6} with next hops {hops:?}, want {want6:?}:\n{text}"
         ));
     }
 
@@ -572,8 +589,7 @@ fn run(c: Case) {
     }
     eprintln!("{}: bgpd's kernel route: {last}", s.name);
 
-    // The peer installs ours via IPv6 too (FRR 8.4 via our link-local address, BIRD 2.0.12
-    // via our global one); then a ping from loopback to loopback crosses the
+    // The peer installs ours via IPv6 too (via our global address); then a ping from loopback to loopback crosses the
     // IPv6-only link both ways.
     let theirs = s.wait(10, "the peer's kernel route for our IPv4 prefix", |seen| {
         *seen = kernel_route(&s.lab, &peer_ns, OUR_V4, false)?;

@@ -12,7 +12,7 @@
 //! - `status` — `up`, `notification CODE SUBCODE` or `closed` (after 1 s of listening).
 
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,9 +30,14 @@ pub fn message(kind: u8, body: &[u8]) -> io::Result<Vec<u8>> {
 
 /// An OPEN with the multiprotocol (IPv4 unicast) and 4-octet AS capabilities.
 pub fn open(asn: u32, hold: u16, id: Ipv4Addr) -> io::Result<Vec<u8>> {
+    open_for(asn, hold, id, 1)
+}
+
+/// [`open`] offering the family of AFI `afi` (1 IPv4, 2 IPv6) unicast.
+pub fn open_for(asn: u32, hold: u16, id: Ipv4Addr, afi: u8) -> io::Result<Vec<u8>> {
     let my_as = u16::try_from(asn).unwrap_or(23456);
     let caps: Vec<u8> = [
-        vec![1, 4, 0, 1, 0, 1],
+        vec![1, 4, 0, afi, 0, 1],
         [vec![65, 4], asn.to_be_bytes().to_vec()].concat(),
     ]
     .concat();
@@ -105,6 +110,31 @@ pub fn raw_update(prefix: &str, attrs: &[u8]) -> io::Result<Vec<u8>> {
     b.extend_from_slice(&alen.to_be_bytes());
     b.extend_from_slice(attrs);
     b.extend(nlri(prefix)?);
+    message(2, &b)
+}
+
+/// An IPv6 UPDATE: MP_REACH_NLRI first (RFC 7606 section 5.1: it should come first, so
+/// that a later broken attribute cannot hide the NLRI) with next hop `nh` and NLRI `prefix`,
+/// then the path attribute octets `attrs` exactly as given (right or wrong).
+pub fn raw_update6(prefix: &str, nh: Ipv6Addr, attrs: &[u8]) -> io::Result<Vec<u8>> {
+    let bad = || err(format!("bad prefix {prefix}"));
+    let (a, l) = prefix.split_once('/').ok_or_else(bad)?;
+    let addr: Ipv6Addr = a.parse().map_err(|_| bad())?;
+    let len: u8 = l.parse().map_err(|_| bad())?;
+    if len > 128 {
+        return Err(bad());
+    }
+    let mut mp = vec![0, 2, 1, 16];
+    mp.extend_from_slice(&nh.octets());
+    mp.push(0);
+    mp.push(len);
+    mp.extend_from_slice(&addr.octets()[..usize::from(len).div_ceil(8)]);
+    let mut all = attr(0x80, 14, &mp);
+    all.extend_from_slice(attrs);
+    let alen = u16::try_from(all.len()).map_err(|_| err("attributes too long"))?;
+    let mut b = vec![0, 0];
+    b.extend_from_slice(&alen.to_be_bytes());
+    b.extend_from_slice(&all);
     message(2, &b)
 }
 
@@ -217,10 +247,11 @@ fn status(seen: &Arc<Mutex<Seen>>) -> String {
 
 /// Runs the raw peer: connects from `local` to `peer:179` as AS `asn`, completes the OPEN
 /// exchange (printing `established`), then serves commands from `input`, answering on `out`.
-/// Keepalives are sent every 3 s (hold time 9 s).
+/// Keepalives are sent every 3 s (hold time 9 s). Over IPv6 it offers IPv6 unicast only,
+/// with BGP identifier 192.0.2.150, and `raw-attrs` sends [`raw_update6`].
 pub fn serve(
-    peer: Ipv4Addr,
-    local: Ipv4Addr,
+    peer: IpAddr,
+    local: IpAddr,
     asn: u32,
     ibgp: bool,
     input: impl BufRead,
@@ -246,7 +277,11 @@ pub fn serve(
         let mut g = w.lock().map_err(|_| err("poisoned"))?;
         g.write_all(bytes)
     };
-    send(&open(asn, 9, local)?)?;
+    let opened = match local {
+        IpAddr::V4(v4) => open(asn, 9, v4)?,
+        IpAddr::V6(_) => open_for(asn, 9, Ipv4Addr::new(192, 0, 2, 150), 2)?,
+    };
+    send(&opened)?;
     let start = Instant::now();
     while !seen.lock().map(|g| g.open).unwrap_or(false) {
         if start.elapsed() > Duration::from_secs(10) || status(&seen) != "up" {
@@ -281,16 +316,23 @@ pub fn serve(
         let line = line?;
         let words: Vec<&str> = line.split_whitespace().collect();
         let reply = match words.as_slice() {
+            ["announce" | "bad-origin", _] if !local.is_ipv4() => {
+                "error: IPv4 only; use raw-attrs".to_owned()
+            }
             ["announce", p] => {
-                send(&update(p, 0, &path, local)?)?;
+                send(&update(p, 0, &path, v4_of(local))?)?;
                 "sent".to_owned()
             }
             ["bad-origin", p] => {
-                send(&update(p, 7, &path, local)?)?;
+                send(&update(p, 7, &path, v4_of(local))?)?;
                 "sent".to_owned()
             }
             ["raw-attrs", p, octets @ ..] => {
-                match hex(&octets.concat()).and_then(|a| raw_update(p, &a)) {
+                let m = hex(&octets.concat()).and_then(|a| match local {
+                    IpAddr::V4(_) => raw_update(p, &a),
+                    IpAddr::V6(v6) => raw_update6(p, v6, &a),
+                });
+                match m {
                     Ok(m) => {
                         send(&m)?;
                         "sent".to_owned()
@@ -321,6 +363,13 @@ pub fn serve(
         out.flush()?;
     }
     Ok(())
+}
+
+fn v4_of(a: IpAddr) -> Ipv4Addr {
+    match a {
+        IpAddr::V4(v4) => v4,
+        IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ use lab_tests::hybrid::{HybridLab, Options};
 use lab_tests::{skip, wait_until, Lab, Tool};
 
 const BAD: &str = "192.0.2.50";
+/// The raw peer's address on the IPv6 node network (the `calico6` range).
+const BAD_V6: &str = "2001:db8:0:2::50";
 const GOOD_BLOCK: &str = "198.18.50.0/26";
 const OTHER_BLOCK: &str = "198.18.51.0/26";
 
@@ -33,10 +35,10 @@ struct RawPeer {
 }
 
 impl RawPeer {
-    fn start(ns: &str) -> RawPeer {
+    fn start(ns: &str, peer: &str, local: &str) -> RawPeer {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_lab"), "raw-peer"])
-            .args(["192.0.2.1", BAD, "64512", "ibgp"])
+            .args([peer, local, "64512", "ibgp"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -70,10 +72,16 @@ impl Drop for RawPeer {
     }
 }
 
-/// The seed lab with two nodes, converged, and the raw peer established on the node network.
+/// The seed lab with two nodes, converged, and the raw peer established on the node network
+/// (in dual stack: over IPv6, from [`BAD_V6`]).
 fn lab_with_raw_peer() -> (HybridLab, RawPeer) {
+    lab_with_raw_peer_over(false)
+}
+
+fn lab_with_raw_peer_over(v6: bool) -> (HybridLab, RawPeer) {
     let opts = Options {
         nodes: 2,
+        dual_stack: v6,
         ..Options::default()
     };
     let mut seed = HybridLab::up(Lab::new().unwrap(), opts).unwrap();
@@ -82,10 +90,18 @@ fn lab_with_raw_peer() -> (HybridLab, RawPeer) {
     }
     let sw = seed.lab.ns("sw");
     let bad = seed.lab.netns("bad").unwrap();
+    let v4 = format!("{BAD}/24");
+    let v6_addr = format!("{BAD_V6}/64");
+    let addrs: Vec<&str> = if v6 { vec![&v4, &v6_addr] } else { vec![&v4] };
     seed.lab
-        .attach((&bad, "eth0", &[&format!("{BAD}/24")]), (&sw, "br0", "bad"))
+        .attach((&bad, "eth0", &addrs), (&sw, "br0", "bad"))
         .unwrap();
-    let mut raw = RawPeer::start(&bad);
+    let mut raw = if v6 {
+        let rr = seed.rrs[0].v6.as_ref().unwrap().lan.clone();
+        RawPeer::start(&bad, &rr, BAD_V6)
+    } else {
+        RawPeer::start(&bad, "192.0.2.1", BAD)
+    };
     assert_eq!(raw.line(), "established");
     (seed, raw)
 }
@@ -281,4 +297,80 @@ fn every_treat_as_withdraw_case_withdraws_the_route_and_keeps_the_session() {
     // The raw peer's own view: no NOTIFICATION and no close, at any point.
     assert_eq!(raw.cmd("status"), "up", "{}", log);
     assert!(seed.unmet().unwrap().is_none(), "{:?}", seed.unmet());
+}
+
+/// The IPv6 twin: the raw peer joins the `calico6` range over IPv6 and sends every
+/// treat-as-withdraw case above that does not concern NEXT_HOP (an IPv6 route's next hop is
+/// in MP_REACH_NLRI, which the raw peer puts first, as RFC 7606 section 5.1 asks), each for a
+/// /122 of its own after a valid announcement: the route must go from bgpd's RIB and from
+/// node 1's `bird6` while the session stays up.
+#[test]
+fn every_treat_as_withdraw_case_withdraws_the_ipv6_route_and_keeps_the_session() {
+    if skip("misbehave_v6", &[Tool::Bird16, Tool::Bird16v6, Tool::Frr]) {
+        return;
+    }
+    let (seed, mut raw) = lab_with_raw_peer_over(true);
+    let rr = seed.rrs[0].bgpd.clone();
+    let n1 = seed.nodes[0].v6.as_ref().unwrap().bird.clone();
+    let t = Duration::from_secs(10);
+    let valid = [ORIGIN, AS_PATH, LOCAL_PREF].join(" ");
+    let cases: Vec<(&str, String)> = treat_as_withdraw_cases()
+        .into_iter()
+        .filter(|(name, _)| !name.contains("NEXT_HOP"))
+        .map(|(name, attrs)| (name, attrs.replace(NEXT_HOP, "").trim().to_owned()))
+        .collect();
+    assert!(cases.len() >= 12, "{cases:?}");
+    let mut failed = Vec::new();
+    for (i, (name, attrs)) in cases.into_iter().enumerate() {
+        // 2001:db8:18::1:0/122, 2001:db8:18::1:40/122, ... inside the IPv6 pod pool.
+        let prefix = format!("2001:db8:18::{:x}:{:x}/122", 1 + i / 1024, (i % 1024) * 64);
+        let start = Instant::now();
+        let mut row = || -> Result<(), String> {
+            let sent = raw.cmd(&format!("raw-attrs {prefix} {valid}"));
+            if sent != "sent" {
+                return Err(format!("valid announcement: {sent}"));
+            }
+            wait_until(t, "the valid route at the RR and node 1", || {
+                Ok(!find(&rr.rib(&[])?, &prefix).is_empty()
+                    && !find(&n1.routes()?, &prefix).is_empty())
+            })
+            .map_err(|e| e.to_string())?;
+            let sent = raw.cmd(&format!("raw-attrs {prefix} {attrs}"));
+            if sent != "sent" {
+                return Err(format!("malformed UPDATE: {sent}"));
+            }
+            wait_until(t, "the route gone from the RR and node 1", || {
+                Ok(find(&rr.rib(&[])?, &prefix).is_empty()
+                    && find(&n1.routes()?, &prefix).is_empty())
+            })
+            .map_err(|e| e.to_string())?;
+            match rr.established(&[BAD_V6]) {
+                Ok(1) => Ok(()),
+                Ok(n) => Err(format!("{n} established sessions with the raw peer")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let res = row();
+        eprintln!(
+            "{name} ({prefix}): {} in {:.1?}",
+            if res.is_ok() { "withdrawn" } else { "FAILED" },
+            start.elapsed()
+        );
+        if let Err(e) = res {
+            failed.push(format!("{name} ({prefix}): {e}"));
+            if rr.established(&[BAD_V6]).unwrap_or(0) == 0 {
+                failed.push("the raw peer's session is down: later rows not run".into());
+                break;
+            }
+        }
+    }
+    let log = rr.log(&seed.lab);
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(
+        failed.is_empty(),
+        "treat-as-withdraw cases that failed:\n{}\n----- bgpd log (end) -----\n{}",
+        failed.join("\n"),
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    );
+    assert_eq!(raw.cmd("status"), "up", "{}", log);
 }

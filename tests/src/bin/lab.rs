@@ -11,7 +11,7 @@
 //! Needs root. The demo lab's namespaces are `lab-demo-*`, its files in `$TMPDIR/lab-demo`.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -72,8 +72,8 @@ fn raw_peer(args: &[String]) -> io::Result<()> {
         args.get(i)
             .ok_or_else(|| err("usage: lab raw-peer PEER LOCAL ASN [ibgp]"))
     };
-    let peer: Ipv4Addr = parse(0)?.parse().map_err(|_| err("bad PEER"))?;
-    let local: Ipv4Addr = parse(1)?.parse().map_err(|_| err("bad LOCAL"))?;
+    let peer: IpAddr = parse(0)?.parse().map_err(|_| err("bad PEER"))?;
+    let local: IpAddr = parse(1)?.parse().map_err(|_| err("bad LOCAL"))?;
     let asn: u32 = parse(2)?.parse().map_err(|_| err("bad ASN"))?;
     let ibgp = args.get(3).is_some_and(|a| a == "ibgp");
     lab_tests::raw::serve(

@@ -7,8 +7,11 @@
 //!
 //! [`prepare`]: super::export::prepare
 
-use bgp_wire::attr::{code, flags, put_raw, raw_attributes, Community, PathAttributes, RawAttr};
+use bgp_wire::attr::{
+    code, flags, put_raw, raw_attributes, Community, NextHop, PathAttributes, RawAttr,
+};
 use bytes::BytesMut;
+use ipnet::IpNet;
 
 use super::export::{eligible, ExportRules, Local, PeerKind, Source};
 
@@ -19,6 +22,21 @@ pub enum Reflected {
     Written,
     /// The group does not get the route.
     Refused,
+}
+
+/// Whether [`prepare`](super::export::prepare) would pass the next hop `nh` of `prefix` on
+/// unchanged to this group, as [`reflect_encoded`] does: not when it carries a link-local
+/// address (valid only on the link it was learned over) nor for an IPv4 route with an IPv6
+/// next hop to a group without RFC 8950. Otherwise the caller uses `prepare`.
+pub fn next_hop_unchanged(rules: &ExportRules, prefix: &IpNet, nh: &NextHop) -> bool {
+    match nh {
+        NextHop::V6 {
+            link_local: Some(_),
+            ..
+        } => false,
+        NextHop::V6 { .. } => prefix.addr().is_ipv6() || rules.key.extended_next_hop,
+        NextHop::V4(_) => true,
+    }
 }
 
 /// The set `wire` (a stored encoding: 4-octet AS numbers, no NEXT_HOP or MP attributes) as
@@ -290,6 +308,9 @@ mod tests {
             policy in proptest::bool::weighted(0.1),
             drained in proptest::bool::weighted(0.1),
             bgp_id in any::<u32>(),
+            hop in 0..3u8,
+            v6_prefix in proptest::bool::ANY,
+            extended_next_hop in proptest::bool::ANY,
         ) {
             // Stored the way a received set is: decoded from the wire first (which, for
             // one, drops empty LARGE_COMMUNITY attributes).
@@ -301,17 +322,38 @@ mod tests {
             let source = Source { kind: source_kind, neighbor: None, bgp_id: Ipv4Addr::from(bgp_id) };
             let mut rules = rules(group, policy);
             rules.key.graceful_shutdown = drained;
-            let nh = NextHop::V4("198.18.0.2".parse().unwrap());
-            let prefix: IpNet = "198.18.0.0/26".parse().unwrap();
+            rules.key.extended_next_hop = extended_next_hop;
+            // An IPv4, an IPv6 and an IPv6 next hop with a link-local address (RFC 2545);
+            // an IPv6 prefix only with IPv6 next hops.
+            let v6 = |ll: Option<&str>| NextHop::V6 {
+                global: "2001:db8::2".parse().unwrap(),
+                link_local: ll.map(|l| l.parse().unwrap()),
+            };
+            let nh = match hop {
+                0 if !v6_prefix => NextHop::V4("198.18.0.2".parse().unwrap()),
+                0 | 1 => v6(None),
+                _ => v6(Some("fe80::2")),
+            };
+            let prefix: IpNet = if v6_prefix {
+                "2001:db8:18::40/122".parse().unwrap()
+            } else {
+                "198.18.0.0/26".parse().unwrap()
+            };
             let mut fast = BytesMut::new();
-            let got = reflect_encoded(&rules, &local, &source, store.wire(id), &mut fast);
+            // As `reflect_path` does: the byte rewrite only where the next hop is unchanged.
+            let got = if next_hop_unchanged(&rules, &prefix, &nh) {
+                reflect_encoded(&rules, &local, &source, store.wire(id), &mut fast)
+            } else {
+                None
+            };
             let slow = prepare(&rules, &local, &prefix, &source, store.attributes(id).unwrap(), nh);
             let reflection = !policy
                 && !drained
                 && matches!(group, PeerKind::IbgpClient | PeerKind::IbgpNonClient)
                 && matches!(source_kind, Some(PeerKind::IbgpClient | PeerKind::IbgpNonClient));
             let known = attrs.list.iter().all(|a| !matches!(a.value, AttrValue::Unknown { .. }));
-            if !reflection {
+            let plain_hop = matches!(nh, NextHop::V4(_)) || (matches!(nh, NextHop::V6 { link_local: None, .. }) && (v6_prefix || extended_next_hop));
+            if !reflection || !plain_hop {
                 prop_assert!(got.is_none());
             } else if known {
                 prop_assert!(got.is_some());

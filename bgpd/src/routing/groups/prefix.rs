@@ -25,8 +25,8 @@ use super::Group;
 use crate::exchange::PeerKey;
 use crate::routing::export::prepare;
 use crate::routing::export::ExportRules;
-use crate::routing::reflect::reflect_encoded;
 use crate::routing::reflect::Reflected;
+use crate::routing::reflect::{next_hop_unchanged, reflect_encoded};
 
 /// Prefixes exported into one batch before it is encoded and queued: bounds what a large
 /// change (a full-table peer going down, a new member's table) holds in memory at once.
@@ -189,7 +189,9 @@ pub(super) fn reflect_path(
     path: &rib::Path,
     buf: &mut BytesMut,
 ) -> Option<Option<Exported>> {
-    if path.is_llgr_stale() {
+    if path.is_llgr_stale()
+        || !next_hop_unchanged(rules, &prefix, rib.next_hops().get(path.next_hop()))
+    {
         return None;
     }
     let source = ctx.peers.get(&path.peer())?.source();

@@ -29,10 +29,18 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use lab_tests::daemons::{find, Bgpd, Route};
+use lab_tests::daemons::find;
 use lab_tests::hybrid::{calico_node_config, HybridLab, Options, CALICO_AS, POD_CIDR, VPC_ROUTES};
 use lab_tests::{skip, Lab, Tool};
-use serde_json::Value;
+
+#[path = "common/calico_views.rs"]
+mod calico_views;
+use calico_views::{conflicts, metric, paths, session, show_nodes};
+
+/// The edge's metrics (a failed scrape fails the test).
+fn metrics(seed: &HybridLab) -> String {
+    calico_views::metrics(seed).unwrap()
+}
 
 /// What node 1 leaks: a default route, the VPC range and the pool aggregate, with the reason
 /// the guard must give.
@@ -60,121 +68,6 @@ const OWNER_PODS: [&str; 8] = [
     "198.18.2.17",
 ];
 
-/// The edge's metrics, fetched inside its namespace (bash's /dev/tcp: no curl needed).
-fn metrics(seed: &HybridLab) -> String {
-    let o = seed
-        .lab
-        .run(
-            &seed.lab.ns("edge"),
-            "bash",
-            &[
-                "-c",
-                "exec 3<>/dev/tcp/127.0.0.1/9179; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3",
-            ],
-        )
-        .unwrap();
-    o.stdout
-}
-
-/// The value of the series `name` whose labels contain every one of `labels` (`k="v"`).
-fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(series, _)| {
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            n == name && labels.iter().all(|x| rest.contains(x))
-        })
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// One row of `bgpctl --json show nodes`, the lists sorted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NodeRow {
-    address: String,
-    neighbor: String,
-    state: String,
-    uptime: Option<u64>,
-    graceful_restart: String,
-    blocks: Vec<String>,
-    borrowed: Vec<String>,
-    refused: Vec<(String, String)>,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    let mut s: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect();
-    s.sort();
-    s
-}
-
-fn show_nodes(rr: &Bgpd) -> Result<Vec<NodeRow>, String> {
-    let v = rr.ctl(&["show", "nodes"]).map_err(|e| e.to_string())?;
-    let rows = v.as_array().ok_or(format!("show nodes: {v}"))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            let mut refused: Vec<(String, String)> = r["refused"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| {
-                    let s = |k: &str| x[k].as_str().unwrap_or_default().to_owned();
-                    (s("prefix"), s("reason"))
-                })
-                .collect();
-            refused.sort();
-            NodeRow {
-                address: s("address"),
-                neighbor: s("neighbor"),
-                state: s("state"),
-                uptime: r["uptime_seconds"].as_u64(),
-                graceful_restart: s("graceful_restart"),
-                blocks: strings(&r["blocks"]),
-                borrowed: strings(&r["borrowed"]),
-                refused,
-            }
-        })
-        .collect())
-}
-
-/// `bgpctl --json show calico conflicts`: (block, sorted node addresses, any stale).
-fn conflicts(rr: &Bgpd) -> Result<Vec<(String, Vec<String>, bool)>, String> {
-    let v = rr
-        .ctl(&["show", "calico", "conflicts"])
-        .map_err(|e| e.to_string())?;
-    let rows = v.as_array().ok_or(format!("show calico conflicts: {v}"))?;
-    Ok(rows
-        .iter()
-        .map(|c| {
-            let nodes = c["nodes"].as_array().cloned().unwrap_or_default();
-            let mut addrs: Vec<String> = nodes
-                .iter()
-                .map(|n| n["address"].as_str().unwrap_or_default().to_owned())
-                .collect();
-            addrs.sort();
-            let stale = nodes.iter().any(|n| n["stale"].as_bool() != Some(false));
-            (
-                c["block"].as_str().unwrap_or_default().to_owned(),
-                addrs,
-                stale,
-            )
-        })
-        .collect())
-}
-
-/// `bgpctl --json show neighbor ADDR`: (flaps, uptime).
-fn session(rr: &Bgpd, addr: &str) -> (u64, Option<u64>) {
-    let v = rr.ctl(&["show", "neighbor", addr]).unwrap();
-    let v = if v.is_array() { v[0].clone() } else { v };
-    (v["flaps"].as_u64().unwrap(), v["uptime_seconds"].as_u64())
-}
-
 /// Polls `check` every 200 ms until it returns `Ok`, for at most `limit`; on timeout panics
 /// with its last complaint and the daemons' logs (the lab is torn down as the panic unwinds).
 fn wait_for<T>(
@@ -199,16 +92,6 @@ fn wait_for<T>(
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     }
-}
-
-/// The routes for `prefix` in a node's BIRD, as (next hop, best), sorted.
-fn paths(routes: &[Route], prefix: &str) -> Vec<(String, bool)> {
-    let mut v: Vec<(String, bool)> = find(routes, prefix)
-        .iter()
-        .map(|r| (r.next_hop.clone(), r.best))
-        .collect();
-    v.sort();
-    v
 }
 
 /// From `ns`, source `src`, for each of `targets` (at once): the next hop the kernel picks

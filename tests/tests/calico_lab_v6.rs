@@ -21,12 +21,15 @@ use std::collections::BTreeSet;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use lab_tests::daemons::{find, Bgpd, Route};
+use lab_tests::daemons::{find, Route};
 use lab_tests::hybrid::{
     calico_node_config6, HybridLab, Node, Options, CALICO_AS, POD_CIDR, POD_CIDR_V6, VPC_ROUTES_V6,
 };
 use lab_tests::{skip, wait_until, Lab, Tool};
-use serde_json::Value;
+
+#[path = "common/calico_views.rs"]
+mod calico_views;
+use calico_views::{conflicts, metric, metrics, paths, session, show_nodes, NodeRow, Want};
 
 /// What node 1's `bird6` leaks: a default route, the VPC range and the pool aggregate, with
 /// the reason the guard must give.
@@ -35,148 +38,6 @@ const LEAKS: [(&str, &str); 3] = [
     ("2001:db8:19::/48", "outside the Calico pools"),
     (POD_CIDR_V6, "shorter than a Calico block"),
 ];
-
-/// The edge's metrics, fetched inside its namespace (bash's /dev/tcp: no curl needed).
-fn metrics(seed: &HybridLab) -> Result<String, String> {
-    let o = seed
-        .lab
-        .run(
-            &seed.lab.ns("edge"),
-            "bash",
-            &[
-                "-c",
-                "exec 3<>/dev/tcp/127.0.0.1/9179; printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3",
-            ],
-        )
-        .map_err(|e| e.to_string())?;
-    Ok(o.stdout)
-}
-
-/// The value of the series `name` whose labels contain every one of `labels` (`k="v"`).
-fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .find(|(series, _)| {
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            n == name && labels.iter().all(|x| rest.contains(x))
-        })
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// One row of `bgpctl --json show nodes`, the lists sorted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct NodeRow {
-    address: String,
-    neighbor: String,
-    state: String,
-    uptime: Option<u64>,
-    graceful_restart: String,
-    blocks: Vec<String>,
-    borrowed: Vec<String>,
-    refused: Vec<(String, String)>,
-}
-
-/// What a row must be, the session's state and uptime aside.
-type Want = (
-    String,
-    String,
-    Vec<String>,
-    Vec<String>,
-    Vec<(String, String)>,
-);
-
-impl NodeRow {
-    fn view(&self) -> Want {
-        (
-            self.address.clone(),
-            self.neighbor.clone(),
-            self.blocks.clone(),
-            self.borrowed.clone(),
-            self.refused.clone(),
-        )
-    }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    let mut s: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x.as_str().map(str::to_owned))
-        .collect();
-    s.sort();
-    s
-}
-
-/// `bgpctl --json show nodes`, sorted by address (as strings: the IPv4 rows first).
-fn show_nodes(rr: &Bgpd) -> Result<Vec<NodeRow>, String> {
-    let v = rr.ctl(&["show", "nodes"]).map_err(|e| e.to_string())?;
-    let rows = v.as_array().ok_or(format!("show nodes: {v}"))?;
-    let mut rows: Vec<NodeRow> = rows
-        .iter()
-        .map(|r| {
-            let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-            let mut refused: Vec<(String, String)> = r["refused"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| {
-                    let s = |k: &str| x[k].as_str().unwrap_or_default().to_owned();
-                    (s("prefix"), s("reason"))
-                })
-                .collect();
-            refused.sort();
-            NodeRow {
-                address: s("address"),
-                neighbor: s("neighbor"),
-                state: s("state"),
-                uptime: r["uptime_seconds"].as_u64(),
-                graceful_restart: s("graceful_restart"),
-                blocks: strings(&r["blocks"]),
-                borrowed: strings(&r["borrowed"]),
-                refused,
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| a.address.cmp(&b.address));
-    Ok(rows)
-}
-
-/// `bgpctl --json show calico conflicts`: (block, sorted node addresses, any stale).
-fn conflicts(rr: &Bgpd) -> Result<Vec<(String, Vec<String>, bool)>, String> {
-    let v = rr
-        .ctl(&["show", "calico", "conflicts"])
-        .map_err(|e| e.to_string())?;
-    let rows = v.as_array().ok_or(format!("show calico conflicts: {v}"))?;
-    Ok(rows
-        .iter()
-        .map(|c| {
-            let nodes = c["nodes"].as_array().cloned().unwrap_or_default();
-            let mut addrs: Vec<String> = nodes
-                .iter()
-                .map(|n| n["address"].as_str().unwrap_or_default().to_owned())
-                .collect();
-            addrs.sort();
-            let stale = nodes.iter().any(|n| n["stale"].as_bool() != Some(false));
-            (
-                c["block"].as_str().unwrap_or_default().to_owned(),
-                addrs,
-                stale,
-            )
-        })
-        .collect())
-}
-
-/// `bgpctl --json show neighbor ADDR`: (flaps, uptime).
-fn session(rr: &Bgpd, addr: &str) -> (u64, Option<u64>) {
-    let v = rr.ctl(&["show", "neighbor", addr]).unwrap();
-    let v = if v.is_array() { v[0].clone() } else { v };
-    (
-        v["flaps"].as_u64().unwrap_or_else(|| panic!("{addr}: {v}")),
-        v["uptime_seconds"].as_u64(),
-    )
-}
 
 /// Polls `check` every 200 ms until it returns `Ok`, for at most `limit`; on timeout panics
 /// with its last complaint (the caller prints the lab's logs).
@@ -209,16 +70,6 @@ fn wait_for<T>(
         }
         (res, _) => panic!("{what}: {res:?}: {last}"),
     }
-}
-
-/// The routes for `prefix` in a node's BIRD, as (next hop, best), sorted.
-fn paths(routes: &[Route], prefix: &str) -> Vec<(String, bool)> {
-    let mut v: Vec<(String, bool)> = find(routes, prefix)
-        .iter()
-        .map(|r| (r.next_hop.clone(), r.best))
-        .collect();
-    v.sort();
-    v
 }
 
 /// A node's IPv6 address, block and pod /128.

@@ -237,36 +237,60 @@ fn every_treat_as_withdraw_case_withdraws_the_route_and_keeps_the_session() {
         return;
     }
     let (mut seed, mut raw) = lab_with_raw_peer();
-    let rr = seed.rrs[0].bgpd.clone();
     let n1 = seed.nodes[0].bird.clone();
-    let t = Duration::from_secs(10);
     let valid = [ORIGIN, AS_PATH, NEXT_HOP, LOCAL_PREF].join(" ");
+    run_cases(
+        &seed,
+        &mut raw,
+        &n1,
+        BAD,
+        &valid,
+        treat_as_withdraw_cases(),
+        |i| format!("198.18.{}.0/26", 60 + i),
+    );
+    assert!(seed.unmet().unwrap().is_none(), "{:?}", seed.unmet());
+}
+
+/// Sends each case after a valid announcement of a prefix of its own (`prefix(i)`) and
+/// checks that the route goes from bgpd's RIB and from `node` while the raw peer's session
+/// (from `bad`) stays up; fails with every case that did not, and bgpd's log.
+fn run_cases(
+    seed: &HybridLab,
+    raw: &mut RawPeer,
+    node: &lab_tests::daemons::Bird,
+    bad: &str,
+    valid: &str,
+    cases: Vec<(&'static str, String)>,
+    prefix: impl Fn(usize) -> String,
+) {
+    let rr = seed.rrs[0].bgpd.clone();
+    let t = Duration::from_secs(10);
     let mut failed = Vec::new();
-    for (i, (name, attrs)) in treat_as_withdraw_cases().into_iter().enumerate() {
-        let prefix = format!("198.18.{}.0/26", 60 + i);
+    for (i, (name, attrs)) in cases.into_iter().enumerate() {
+        let prefix = prefix(i);
         let start = Instant::now();
         let mut row = || -> Result<(), String> {
             let sent = raw.cmd(&format!("raw-attrs {prefix} {valid}"));
             if sent != "sent" {
                 return Err(format!("valid announcement: {sent}"));
             }
-            wait_until(t, "the valid route at the RR and node 1", || {
+            wait_until(t, "the valid route at the RR and the node", || {
                 Ok(!find(&rr.rib(&[])?, &prefix).is_empty()
-                    && !find(&n1.routes()?, &prefix).is_empty())
+                    && !find(&node.routes()?, &prefix).is_empty())
             })
             .map_err(|e| e.to_string())?;
             let sent = raw.cmd(&format!("raw-attrs {prefix} {attrs}"));
             if sent != "sent" {
                 return Err(format!("malformed UPDATE: {sent}"));
             }
-            wait_until(t, "the route gone from the RR and node 1", || {
+            wait_until(t, "the route gone from the RR and the node", || {
                 Ok(find(&rr.rib(&[])?, &prefix).is_empty()
-                    && find(&n1.routes()?, &prefix).is_empty())
+                    && find(&node.routes()?, &prefix).is_empty())
             })
             .map_err(|e| e.to_string())?;
             // A reset would also have removed the route: the raw peer never reconnects, so
             // a session that went down is still down here.
-            match rr.established(&[BAD]) {
+            match rr.established(&[bad]) {
                 Ok(1) => Ok(()),
                 Ok(n) => Err(format!("{n} established sessions with the raw peer")),
                 Err(e) => Err(e.to_string()),
@@ -280,7 +304,7 @@ fn every_treat_as_withdraw_case_withdraws_the_route_and_keeps_the_session() {
         );
         if let Err(e) = res {
             failed.push(format!("{name} ({prefix}): {e}"));
-            if rr.established(&[BAD]).unwrap_or(0) == 0 {
+            if rr.established(&[bad]).unwrap_or(0) == 0 {
                 failed.push("the raw peer's session is down: later rows not run".into());
                 break;
             }
@@ -296,7 +320,6 @@ fn every_treat_as_withdraw_case_withdraws_the_route_and_keeps_the_session() {
     );
     // The raw peer's own view: no NOTIFICATION and no close, at any point.
     assert_eq!(raw.cmd("status"), "up", "{}", log);
-    assert!(seed.unmet().unwrap().is_none(), "{:?}", seed.unmet());
 }
 
 /// The IPv6 twin: the raw peer joins the `calico6` range over IPv6 and sends every
@@ -310,9 +333,7 @@ fn every_treat_as_withdraw_case_withdraws_the_ipv6_route_and_keeps_the_session()
         return;
     }
     let (seed, mut raw) = lab_with_raw_peer_over(true);
-    let rr = seed.rrs[0].bgpd.clone();
     let n1 = seed.nodes[0].v6.as_ref().unwrap().bird.clone();
-    let t = Duration::from_secs(10);
     let valid = [ORIGIN, AS_PATH, LOCAL_PREF].join(" ");
     let cases: Vec<(&str, String)> = treat_as_withdraw_cases()
         .into_iter()
@@ -320,57 +341,8 @@ fn every_treat_as_withdraw_case_withdraws_the_ipv6_route_and_keeps_the_session()
         .map(|(name, attrs)| (name, attrs.replace(NEXT_HOP, "").trim().to_owned()))
         .collect();
     assert!(cases.len() >= 12, "{cases:?}");
-    let mut failed = Vec::new();
-    for (i, (name, attrs)) in cases.into_iter().enumerate() {
-        // 2001:db8:18::1:0/122, 2001:db8:18::1:40/122, ... inside the IPv6 pod pool.
-        let prefix = format!("2001:db8:18::{:x}:{:x}/122", 1 + i / 1024, (i % 1024) * 64);
-        let start = Instant::now();
-        let mut row = || -> Result<(), String> {
-            let sent = raw.cmd(&format!("raw-attrs {prefix} {valid}"));
-            if sent != "sent" {
-                return Err(format!("valid announcement: {sent}"));
-            }
-            wait_until(t, "the valid route at the RR and node 1", || {
-                Ok(!find(&rr.rib(&[])?, &prefix).is_empty()
-                    && !find(&n1.routes()?, &prefix).is_empty())
-            })
-            .map_err(|e| e.to_string())?;
-            let sent = raw.cmd(&format!("raw-attrs {prefix} {attrs}"));
-            if sent != "sent" {
-                return Err(format!("malformed UPDATE: {sent}"));
-            }
-            wait_until(t, "the route gone from the RR and node 1", || {
-                Ok(find(&rr.rib(&[])?, &prefix).is_empty()
-                    && find(&n1.routes()?, &prefix).is_empty())
-            })
-            .map_err(|e| e.to_string())?;
-            match rr.established(&[BAD_V6]) {
-                Ok(1) => Ok(()),
-                Ok(n) => Err(format!("{n} established sessions with the raw peer")),
-                Err(e) => Err(e.to_string()),
-            }
-        };
-        let res = row();
-        eprintln!(
-            "{name} ({prefix}): {} in {:.1?}",
-            if res.is_ok() { "withdrawn" } else { "FAILED" },
-            start.elapsed()
-        );
-        if let Err(e) = res {
-            failed.push(format!("{name} ({prefix}): {e}"));
-            if rr.established(&[BAD_V6]).unwrap_or(0) == 0 {
-                failed.push("the raw peer's session is down: later rows not run".into());
-                break;
-            }
-        }
-    }
-    let log = rr.log(&seed.lab);
-    let lines: Vec<&str> = log.lines().collect();
-    assert!(
-        failed.is_empty(),
-        "treat-as-withdraw cases that failed:\n{}\n----- bgpd log (end) -----\n{}",
-        failed.join("\n"),
-        lines[lines.len().saturating_sub(60)..].join("\n")
-    );
-    assert_eq!(raw.cmd("status"), "up", "{}", log);
+    // 2001:db8:18::1:0/122, 2001:db8:18::1:40/122, ... inside the IPv6 pod pool.
+    run_cases(&seed, &mut raw, &n1, BAD_V6, &valid, cases, |i| {
+        format!("2001:db8:18::{:x}:{:x}/122", 1 + i / 1024, (i % 1024) * 64)
+    });
 }

@@ -297,23 +297,6 @@ fn bird_next_hops(text: &str, prefix: &str) -> Vec<NextHop> {
     out
 }
 
-/// The link-local address of `dev` in namespace `ns` (`ip -6 addr`).
-fn link_local_of(lab: &Lab, ns: &str, dev: &str) -> String {
-    let out = lab
-        .run(
-            ns,
-            "ip",
-            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
-        )
-        .unwrap();
-    out.stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("fe80:"))
-        .and_then(|w| w.split('/').next())
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {}", out.stdout))
-}
-
 /// The kernel's IPv4 route for `prefix` in `ns` (`ip -4 route show PREFIX [proto bgp]`), one
 /// line, or empty.
 fn kernel_route(lab: &Lab, ns: &str, prefix: &str, bgp_only: bool) -> std::io::Result<String> {
@@ -482,8 +465,8 @@ fn run(c: Case) {
         .unwrap_or_else(|e| s.fail(&e.to_string()));
     let rr_ns = s.lab.ns("rr");
     let peer_ns = s.lab.ns("peer");
-    let our_ll = link_local_of(&s.lab, &rr_ns, "eth0");
-    let peer_ll = link_local_of(&s.lab, &peer_ns, "eth0");
+    let our_ll = s.lab.link_local(&rr_ns, "eth0").unwrap();
+    let peer_ll = s.lab.link_local(&peer_ns, "eth0").unwrap();
 
     // Negotiated: listed by bgpd exactly when the peer announced it too.
     let caps = capabilities(&s.rr);

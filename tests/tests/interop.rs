@@ -601,7 +601,7 @@ fn run(c: Case) {
     if c.kind == Kind::ExaBgp && !c.ibgp {
         // ExaBGP 4.2 reports an IPv6 next hop with a link-local address (RFC 2545) by the
         // link-local one: it must be ours.
-        let ll = link_local_of(&lab, &lab.ns("rr"), "eth0");
+        let ll = lab.link_local(&lab.ns("rr"), "eth0").unwrap();
         assert!(
             r.next_hop.starts_with("2001:db8:5100::1") || r.next_hop == ll,
             "{name}: {r:?}, our link-local {ll}"
@@ -711,23 +711,6 @@ fn run(c: Case) {
     check_no_resets(&name, &rr, &lab);
 }
 
-/// The link-local address of `dev` in namespace `ns` (`ip -6 addr`).
-fn link_local_of(lab: &Lab, ns: &str, dev: &str) -> String {
-    let out = lab
-        .run(
-            ns,
-            "ip",
-            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
-        )
-        .unwrap();
-    let text = out.stdout.clone();
-    text.split_whitespace()
-        .find_map(|w| w.strip_prefix("fe80:").map(|_| w))
-        .and_then(|w| w.split('/').next())
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {text}"))
-}
-
 /// RFC 2545 section 3 on a directly connected eBGP session over IPv6: each side sends its
 /// global address and its link-local one, and each side sees the other's, checked in
 /// bgpd's `show rib` and through the peer's own CLI (BIRD 2 logs "Missing link-local
@@ -736,8 +719,8 @@ fn check_link_local(name: &str, c: Case, lab: &Lab, peer: &Peer, rr: &Bgpd) {
     if !matches!(c.kind, Kind::Bird2 | Kind::Frr) {
         return;
     }
-    let ours = link_local_of(lab, &lab.ns("rr"), "eth0");
-    let theirs = link_local_of(lab, &lab.ns("peer"), "eth0");
+    let ours = lab.link_local(&lab.ns("rr"), "eth0").unwrap();
+    let theirs = lab.link_local(&lab.ns("peer"), "eth0").unwrap();
     let rib = rr.ctl(&["show", "rib", PEER_V6]).unwrap();
     let rows = rib.as_array().cloned().unwrap_or_default();
     assert!(

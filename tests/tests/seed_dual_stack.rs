@@ -159,24 +159,6 @@ fn check(seed: &HybridLab) {
     }
 }
 
-/// The link-local address of `dev` in namespace `ns`.
-fn link_local_of(seed: &HybridLab, ns: &str, dev: &str) -> String {
-    let o = seed
-        .lab
-        .run(
-            ns,
-            "ip",
-            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
-        )
-        .unwrap();
-    o.stdout
-        .split_whitespace()
-        .find(|w| w.starts_with("fe80:"))
-        .and_then(|w| w.split('/').next())
-        .map(str::to_owned)
-        .unwrap_or_else(|| panic!("no link-local address on {dev} in {ns}: {}", o.stdout))
-}
-
 /// The VBR learns exactly the pod aggregate of the family from us, with our AS path and the
 /// edge's address on the link as next hop (for IPv6 with the edge's link-local address
 /// beside it, RFC 2545), and no block.
@@ -191,7 +173,7 @@ fn vbr_view(seed: &HybridLab, f: &Family<'_>) {
     assert_eq!(ours[0].as_path, "64512", "{}: {:?}", f.afi, ours[0]);
     assert_eq!(ours[0].next_hop, f.edge_uplink, "{}: {:?}", f.afi, ours[0]);
     if f.afi == "ipv6" {
-        let ll = link_local_of(seed, &seed.lab.ns("edge"), "up0");
+        let ll = seed.lab.link_local(&seed.lab.ns("edge"), "up0").unwrap();
         let detail = seed
             .vbr
             .vtysh(&format!("show bgp ipv6 unicast {} json", f.aggregate))
@@ -434,7 +416,7 @@ fn kernel_view(seed: &HybridLab, f: &Family<'_>) {
     // The VPC routes' next hop: the VBR's address on the uplink; for IPv6 the link-local
     // one FRR sends beside its global address on this direct link (RFC 2545 section 3).
     let gateway = if f.afi == "ipv6" {
-        link_local_of(seed, &seed.vbr_ns, "eth0")
+        seed.lab.link_local(&seed.vbr_ns, "eth0").unwrap()
     } else {
         f.vbr_addr.to_owned()
     };

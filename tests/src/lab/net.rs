@@ -122,6 +122,26 @@ impl Lab {
         }
     }
 
+    /// The link-local address of `dev` in `ns` (`ip -6 addr show dev DEV scope link`).
+    pub fn link_local(&self, ns: &str, dev: &str) -> io::Result<String> {
+        let o = self.run(
+            ns,
+            "ip",
+            &["-6", "-o", "addr", "show", "dev", dev, "scope", "link"],
+        )?;
+        o.stdout
+            .split_whitespace()
+            .find(|w| w.starts_with("fe80:"))
+            .and_then(|w| w.split('/').next())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                err(format!(
+                    "no link-local address on {dev} in {ns}: {}",
+                    o.stdout
+                ))
+            })
+    }
+
     /// Sets a sysctl inside `ns`.
     pub fn sysctl(&self, ns: &str, key_value: &str) -> io::Result<()> {
         let o = self.run(ns, "sysctl", &["-qw", key_value])?;
